@@ -1,0 +1,8 @@
+"""susurrus: LLM-informed speech recognition that stays cheap."""
+
+__version__ = "0.1.0"
+
+from susurrus.audio import load_audio  # noqa: E402
+from susurrus.infer import Transcript, transcribe  # noqa: E402
+
+__all__ = ["Transcript", "__version__", "load_audio", "transcribe"]

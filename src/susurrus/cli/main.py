@@ -1,0 +1,131 @@
+"""`susurrus` command: each sub-command is a plain function over the Python API.
+
+Errors a user can fix (bad audio, unknown model, a file that would be overwritten) print one line
+naming the file and what to do, and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from susurrus.audio.io import AudioError
+from susurrus.infer.transcript import FORMATS
+from susurrus.pretrained.registry import ModelNotFoundError
+
+USER_ERRORS = (AudioError, ModelNotFoundError, FileExistsError, FileNotFoundError, ValueError)
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """Transcribe files; print text, or write one file per format into --output-dir."""
+    from tqdm import tqdm
+
+    from susurrus.audio.io import load_audio
+    from susurrus.infer import LongFormOptions, transcribe, write
+
+    formats = list(FORMATS) if args.format == "all" else args.format.split(",")
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ValueError(f"--format: unknown {bad}; choose from {', '.join(FORMATS)} or 'all'")
+    if args.output_dir is None and len(formats) > 1:
+        raise ValueError("--format with several formats needs --output-dir")
+    options = LongFormOptions(
+        condition_on_previous_text=not args.no_condition_on_previous_text,
+        temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,
+        timestamps=True,
+    )
+    failed = 0
+    for path in args.files:
+        try:
+            targets = []
+            if args.output_dir is not None:
+                targets = [args.output_dir / f"{Path(path).stem}.{f}" for f in formats]
+                clash = [t for t in targets if t.exists()]
+                if clash and not args.overwrite:
+                    raise FileExistsError(f"{clash[0]} exists; pass --overwrite to replace it")
+            audio = load_audio(path)
+            total = audio.shape[0] / 16_000
+            with tqdm(total=round(total, 1), unit="s", desc=Path(path).name, leave=False,
+                      disable=args.quiet) as bar:
+
+                def progress(done: float, bar=bar) -> None:
+                    bar.update(round(min(done, total) - bar.n, 1))
+
+                result = transcribe(audio, sample_rate=16_000, model=args.model,
+                                    engine=args.engine, prompt=args.prompt, device=args.device,
+                                    options=options, on_progress=progress)
+            result.source = str(path)
+            if targets:
+                for target, fmt in zip(targets, formats, strict=True):
+                    write(result, target, fmt, overwrite=args.overwrite)
+                    print(target, file=sys.stderr)
+            else:
+                from susurrus.infer import render
+
+                sys.stdout.write(render(result, formats[0]))
+        except USER_ERRORS as e:
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the embedded model names, what they are, and whether their package is installed."""
+    from susurrus.pretrained import EMBEDDED, resolve
+
+    print(f"{'name':<24} {'kind':<17} {'installed':<9} {'package':<22} description")
+    for m in EMBEDDED.values():
+        state = "yes" if m.installed else "no"
+        if args.verify and m.installed:
+            resolve(m.name)  # converts if needed and checks the cache's checksums
+            state = "verified"
+        print(f"{m.name:<24} {m.kind:<17} {state:<9} {m.package:<22} {m.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from susurrus import __version__
+    from susurrus.infer import DEFAULT_MODEL, ENGINES
+
+    p = argparse.ArgumentParser(prog="susurrus", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"susurrus {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("transcribe", help="transcribe audio files of any length")
+    t.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, anything ffmpeg reads)")
+    t.add_argument("--model", default=DEFAULT_MODEL,
+                   help="embedded name (see `susurrus models`), local folder or hub id")
+    t.add_argument("--engine", default="torch", choices=sorted(ENGINES),
+                   help="torch: susurrus decoding; faster-whisper: the same weights in CTranslate2")
+    t.add_argument("--prompt", default=None, help="context text: names, topic, previous turns")
+    t.add_argument("--format", default="txt",
+                   help=f"one or more of {','.join(FORMATS)} (comma-separated) or 'all'")
+    t.add_argument("--output-dir", type=Path, default=None,
+                   help="write FILE_STEM.FORMAT here instead of printing")
+    t.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    t.add_argument("--no-condition-on-previous-text", action="store_true",
+                   help="do not carry each window's text into the next window's prompt")
+    t.add_argument("--no-fallback", action="store_true",
+                   help="greedy only: no temperature fallback on repetitive/unlikely windows")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_transcribe)
+
+    m = sub.add_parser("models", help="list embedded models")
+    m.add_argument("--verify", action="store_true", help="convert if needed and check checksums")
+    m.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""What transcription returns, and the writers for text, JSON, SRT and VTT."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+OutputFormat = Literal["txt", "json", "srt", "vtt"]
+FORMATS: tuple[OutputFormat, ...] = ("txt", "json", "srt", "vtt")
+
+
+@dataclass
+class Segment:
+    """A stretch of the transcript with its time span in the audio."""
+
+    start: float  # seconds from the start of the audio
+    end: float  # seconds; end >= start
+    text: str
+    tokens: list[int] = field(default_factory=list)  # decoder ids (torch engine), for analysis
+    avg_logprob: float = 0.0  # mean token log-probability of the window that produced it
+    no_speech_prob: float = 0.0  # P(no speech) of that window
+
+
+@dataclass
+class Transcript:
+    """The transcription of one audio input."""
+
+    source: str  # the file (or '<array>')
+    text: str  # the whole text, segments joined
+    segments: list[Segment]
+    duration: float  # seconds of audio transcribed (all of it: nothing is cut)
+    model: str
+    engine: str
+    wall_seconds: float = 0.0  # time spent transcribing (not loading the model)
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: wall time / audio time (lower is faster)."""
+        return self.wall_seconds / self.duration if self.duration else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"rtf": self.rtf}
+
+
+def _clock(seconds: float, sep: str) -> str:
+    ms = int(round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def render(t: Transcript, fmt: OutputFormat) -> str:
+    """The transcript in one output format, as a string."""
+    if fmt == "txt":
+        return t.text.strip() + "\n"
+    if fmt == "json":
+        return json.dumps(t.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    cues = [s for s in t.segments if s.text.strip()]
+    if fmt == "srt":
+        return "\n".join(
+            f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text.strip()}\n"
+            for i, s in enumerate(cues, 1)
+        )
+    if fmt == "vtt":
+        body = "\n".join(
+            f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text.strip()}\n" for s in cues
+        )
+        return "WEBVTT\n\n" + body
+    raise ValueError(f"unknown output format {fmt!r}; choose from {FORMATS}")
+
+
+def write(t: Transcript, path: Path, fmt: OutputFormat, overwrite: bool = False) -> Path:
+    """Write one format to `path`; an existing file is kept unless overwrite=True."""
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(render(t, fmt), encoding="utf-8")
+    tmp.replace(path)
+    return path

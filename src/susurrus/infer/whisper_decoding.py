@@ -1,0 +1,212 @@
+"""Decoding one 30-second Whisper window: greedy or sampled, with Whisper's logit rules.
+
+Follows openai/whisper `decoding.py` (the same rules faster-whisper/CTranslate2 apply), so greedy
+token ids match faster-whisper's on the same weights: the rules are small strategy classes applied
+in order to the next-token logits.
+
+Shapes: B batch (here 1), V vocabulary, N tokens so far, T' encoder frames (1500), D width.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from transformers.modeling_outputs import BaseModelOutput
+
+TIME_PRECISION = 0.02  # seconds per timestamp token
+MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp may not be later than this
+
+
+@dataclass(frozen=True)
+class WhisperTokens:
+    """Special token ids of a Whisper tokenizer (read from the tokenizer, never assumed)."""
+
+    eot: int  # <|endoftext|>
+    sot: int  # <|startoftranscript|>
+    sot_prev: int  # <|startofprev|>: the carried-context prefix
+    no_speech: int  # <|nocaptions|> (older name) / <|nospeech|>
+    no_timestamps: int  # <|notimestamps|>
+    timestamp_begin: int  # <|0.00|>: every id from here on is a timestamp
+    sot_sequence: tuple[int, ...]  # sot [+ language + task] for multilingual models
+    suppress: tuple[int, ...]  # never generated: non-speech symbols and task tokens
+    suppress_begin: tuple[int, ...]  # not allowed as the first token (blank, eot)
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, generation_config) -> WhisperTokens:
+        ids = tokenizer.convert_tokens_to_ids
+        vocab = tokenizer.get_vocab()
+        no_speech = ids("<|nospeech|>") if "<|nospeech|>" in vocab else ids("<|nocaptions|>")
+        sot = ids("<|startoftranscript|>")
+        sot_sequence: tuple[int, ...] = (sot,)
+        if getattr(generation_config, "is_multilingual", False):
+            sot_sequence = (sot, ids("<|en|>"), ids("<|transcribe|>"))
+        specials = [ids(t) for t in ("<|transcribe|>", "<|translate|>", "<|startoftranscript|>",
+                                     "<|startofprev|>", "<|startoflm|>") if t in vocab]
+        suppress = set(generation_config.suppress_tokens or []) | set(specials) | {no_speech}
+        return cls(
+            eot=ids("<|endoftext|>"), sot=sot, sot_prev=ids("<|startofprev|>"),
+            no_speech=no_speech, no_timestamps=ids("<|notimestamps|>"),
+            timestamp_begin=ids("<|notimestamps|>") + 1, sot_sequence=sot_sequence,
+            suppress=tuple(sorted(suppress)),
+            suppress_begin=tuple(generation_config.begin_suppress_tokens or []),
+        )
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How one window is decoded."""
+
+    temperature: float = 0.0  # 0 = greedy (argmax); > 0 samples from softmax(logits / T)
+    timestamps: bool = True  # predict segment timestamps (else <|notimestamps|> is in the prefix)
+    max_new_tokens: int = 224  # Whisper's own cap: half the decoder context
+    suppress_blank: bool = True  # no blank/eot as the very first token
+    seed: int = 0  # sampling seed (temperature > 0): the same seed gives the same text
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 1 <= self.max_new_tokens <= 448:
+            raise ValueError(f"max_new_tokens must be in [1, 448], got {self.max_new_tokens}")
+
+
+@dataclass
+class DecodingResult:
+    """What decoding one window produced."""
+
+    tokens: list[int]  # generated ids, eot excluded (timestamps included when predicted)
+    sum_logprob: float  # sum of log-probabilities of the generated tokens (eot included)
+    no_speech_prob: float  # P(<|nospeech|>) at the start-of-transcript position
+    temperature: float
+    text: str = ""
+    compression_ratio: float = field(default=0.0)
+
+    @property
+    def avg_logprob(self) -> float:
+        return self.sum_logprob / (len(self.tokens) + 1)
+
+
+class LogitFilter(Protocol):
+    def apply(self, logits: torch.Tensor, tokens: list[int]) -> None:
+        """Edit (V,) next-token logits in place given the tokens generated so far."""
+
+
+class SuppressTokens:
+    def __init__(self, ids: tuple[int, ...]) -> None:
+        self.ids = list(ids)
+
+    def apply(self, logits: torch.Tensor, tokens: list[int]) -> None:
+        logits[self.ids] = -float("inf")
+
+
+class SuppressBlank:
+    def __init__(self, ids: tuple[int, ...]) -> None:
+        self.ids = list(ids)
+
+    def apply(self, logits: torch.Tensor, tokens: list[int]) -> None:
+        if not tokens:
+            logits[self.ids] = -float("inf")
+
+
+class TimestampRules:
+    """Timestamps come in pairs, never decrease, and the first one is early (openai/whisper)."""
+
+    def __init__(self, tk: WhisperTokens, max_initial_index: int) -> None:
+        self.tk, self.max_initial_index = tk, max_initial_index
+
+    def apply(self, logits: torch.Tensor, tokens: list[int]) -> None:
+        tb, eot = self.tk.timestamp_begin, self.tk.eot
+        logits[self.tk.no_timestamps] = -float("inf")
+        last_ts = len(tokens) >= 1 and tokens[-1] >= tb
+        penult_ts = len(tokens) < 2 or tokens[-2] >= tb
+        if last_ts:
+            if penult_ts:  # a closed pair: text must follow
+                logits[tb:] = -float("inf")
+            else:  # an open segment end: another timestamp or eot
+                logits[:eot] = -float("inf")
+        stamps = [t for t in tokens if t >= tb]
+        if stamps:
+            # never decrease; after a closed pair the next must be strictly later
+            floor = stamps[-1] if last_ts and not penult_ts else stamps[-1] + 1
+            logits[tb:floor] = -float("inf")
+        if not tokens:
+            logits[:tb] = -float("inf")  # start with a timestamp
+            logits[tb + self.max_initial_index + 1 :] = -float("inf")
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        if torch.logsumexp(logprobs[tb:], dim=-1) > logprobs[:tb].max():
+            logits[:tb] = -float("inf")  # timestamps are likelier than any text token
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes / zlib-compressed bytes: above ~2.4 the text repeats itself (a decoding loop)."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
+
+
+class WindowDecoder:
+    """Decodes one 30-s window of a HF `WhisperForConditionalGeneration` with a KV cache."""
+
+    def __init__(self, model, tokenizer) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.tk = WhisperTokens.from_tokenizer(tokenizer, model.generation_config)
+        self.n_ctx = model.config.max_target_positions
+
+    def prefix(self, prompt_tokens: list[int], timestamps: bool) -> list[int]:
+        """<|startofprev|> prompt <|startoftranscript|> [<|notimestamps|>]; prompt is cut from the left."""
+        out: list[int] = []
+        if prompt_tokens:
+            out = [self.tk.sot_prev, *prompt_tokens[-(self.n_ctx // 2 - 1) :]]
+        out += list(self.tk.sot_sequence)
+        if not timestamps:
+            out.append(self.tk.no_timestamps)
+        return out
+
+    @torch.inference_mode()
+    def encode(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (1, M, 3000) -> encoder states (1, 1500, D)."""
+        p = next(self.model.parameters())
+        return self.model.model.encoder(mel.to(p.device, p.dtype)).last_hidden_state
+
+    @torch.inference_mode()
+    def decode(
+        self, encoded: torch.Tensor, prompt_tokens: list[int], options: DecodingOptions
+    ) -> DecodingResult:
+        """encoded (1, T', D) -> the window's tokens; stops at eot or options.max_new_tokens."""
+        prefix = self.prefix(prompt_tokens, options.timestamps)
+        sot_index = prefix.index(self.tk.sot)
+        budget = min(options.max_new_tokens, self.n_ctx - len(prefix))
+        filters: list[LogitFilter] = [SuppressTokens(self.tk.suppress)]
+        if options.suppress_blank:
+            filters.insert(0, SuppressBlank(self.tk.suppress_begin))
+        if options.timestamps:
+            filters.append(TimestampRules(self.tk, round(MAX_INITIAL_TIMESTAMP / TIME_PRECISION)))
+        gen = torch.Generator().manual_seed(options.seed)
+        enc = BaseModelOutput(last_hidden_state=encoded)
+        ids = torch.tensor([prefix], device=encoded.device)
+        out = self.model(encoder_outputs=enc, decoder_input_ids=ids, use_cache=True)
+        no_speech = F.softmax(out.logits[0, sot_index].float(), -1)[self.tk.no_speech].item()
+        tokens: list[int] = []
+        sum_logprob = 0.0
+        for _ in range(budget):
+            logits = out.logits[0, -1].float().clone()  # (V,)
+            for f in filters:
+                f.apply(logits, tokens)
+            logprobs = F.log_softmax(logits, -1)
+            if options.temperature == 0:
+                nxt = int(logits.argmax())
+            else:
+                probs = F.softmax(logits / options.temperature, -1)
+                nxt = int(torch.multinomial(probs.cpu(), 1, generator=gen))
+            sum_logprob += float(logprobs[nxt])
+            if nxt == self.tk.eot:
+                break
+            tokens.append(nxt)
+            step = torch.tensor([[nxt]], device=encoded.device)
+            out = self.model(encoder_outputs=enc, decoder_input_ids=step,
+                             past_key_values=out.past_key_values, use_cache=True)
+        text = self.tokenizer.decode([t for t in tokens if t < self.tk.eot])
+        return DecodingResult(tokens, sum_logprob, no_speech, options.temperature, text,
+                              compression_ratio(text))
