@@ -72,7 +72,8 @@ def _read_soundfile(path: Path, start: float, duration: float | None) -> tuple[n
         n = -1 if duration is None else int(round(duration * sr))
         if duration is not None and first + n > f.frames + int(0.01 * sr):
             raise SegmentError(
-                path, f"start={start}s + duration={duration}s is past the end ({f.frames / sr:.2f}s)"
+                path,
+                f"start={start}s + duration={duration}s is past the end ({f.frames / sr:.2f}s)",
             )
         f.seek(first)
         data = f.read(frames=n, dtype="float32", always_2d=True)
@@ -137,6 +138,10 @@ def load_audio(
         audio = _resample(audio, sr)
     except (sf.LibsndfileError, RuntimeError):
         audio = _read_ffmpeg(path, start, duration)
+        if audio.size == 0 and start > 0:
+            # ffmpeg gives no samples (and no error) when seeking past the end: report it as
+            # the libsndfile path does, not as an empty file.
+            raise SegmentError(path, f"start={start}s is past the end of the audio") from None
     return check_samples(audio, path, allow_silence)
 
 
@@ -162,7 +167,12 @@ def as_waveform(
     if not np.issubdtype(arr.dtype, np.number):
         raise AudioError(name, f"expected numeric samples, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.integer):
-        arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+        info = np.iinfo(arr.dtype)
+        if info.min < 0:  # signed PCM: full scale is 2**(bits-1), so int16 -32768 -> -1.0
+            arr = arr.astype(np.float64) / -float(info.min)
+        else:  # unsigned PCM (e.g. 8-bit WAV) is offset by half its range
+            half = float(info.max // 2 + 1)
+            arr = (arr.astype(np.float64) - half) / half
     if arr.ndim == 2:
         arr = arr.mean(axis=1 if arr.shape[1] <= 8 else 0)
     arr = arr.astype(np.float32)

@@ -17,12 +17,40 @@ from susurrus.pretrained.registry import ModelNotFoundError
 USER_ERRORS = (AudioError, ModelNotFoundError, FileExistsError, FileNotFoundError, ValueError)
 
 
-def cmd_transcribe(args: argparse.Namespace) -> int:
-    """Transcribe files; print text, or write one file per format into --output-dir."""
+def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], options) -> None:
     from tqdm import tqdm
 
-    from susurrus.audio.io import load_audio
-    from susurrus.infer import LongFormOptions, transcribe, write
+    from susurrus.audio.io import SAMPLE_RATE, load_audio
+    from susurrus.infer import render, transcribe, write
+
+    targets = []
+    if args.output_dir is not None:
+        targets = [args.output_dir / f"{path.stem}.{f}" for f in formats]
+        clash = [t for t in targets if t.exists()]
+        if clash and not args.overwrite:  # before any work: never clobber what the user has
+            raise FileExistsError(f"{clash[0]} exists; pass --overwrite to replace it")
+    audio = load_audio(path)
+    total = round(audio.shape[0] / SAMPLE_RATE, 1)
+    with tqdm(total=total, unit="s", desc=path.name, leave=False, disable=args.quiet) as bar:
+        result = transcribe(
+            audio, sample_rate=SAMPLE_RATE, model=args.model, engine=args.engine,
+            prompt=args.prompt, device=args.device, options=options,
+            on_progress=lambda done: bar.update(round(min(done, total) - bar.n, 1)),
+        )
+    result.source = str(path)
+    for target, fmt in zip(targets, formats, strict=True):
+        write(result, target, fmt, overwrite=args.overwrite)
+        print(target, file=sys.stderr)
+    if not targets:
+        sys.stdout.write(render(result, formats[0]))
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """Transcribe files; print text, or write one file per format into --output-dir.
+
+    A file that fails (bad audio, output exists) is reported and the others still run.
+    """
+    from susurrus.infer import LongFormOptions
 
     formats = list(FORMATS) if args.format == "all" else args.format.split(",")
     bad = [f for f in formats if f not in FORMATS]
@@ -33,37 +61,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     options = LongFormOptions(
         condition_on_previous_text=not args.no_condition_on_previous_text,
         temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,
-        timestamps=True,
     )
     failed = 0
     for path in args.files:
         try:
-            targets = []
-            if args.output_dir is not None:
-                targets = [args.output_dir / f"{Path(path).stem}.{f}" for f in formats]
-                clash = [t for t in targets if t.exists()]
-                if clash and not args.overwrite:
-                    raise FileExistsError(f"{clash[0]} exists; pass --overwrite to replace it")
-            audio = load_audio(path)
-            total = audio.shape[0] / 16_000
-            with tqdm(total=round(total, 1), unit="s", desc=Path(path).name, leave=False,
-                      disable=args.quiet) as bar:
-
-                def progress(done: float, bar=bar) -> None:
-                    bar.update(round(min(done, total) - bar.n, 1))
-
-                result = transcribe(audio, sample_rate=16_000, model=args.model,
-                                    engine=args.engine, prompt=args.prompt, device=args.device,
-                                    options=options, on_progress=progress)
-            result.source = str(path)
-            if targets:
-                for target, fmt in zip(targets, formats, strict=True):
-                    write(result, target, fmt, overwrite=args.overwrite)
-                    print(target, file=sys.stderr)
-            else:
-                from susurrus.infer import render
-
-                sys.stdout.write(render(result, formats[0]))
+            _transcribe_one(Path(path), args, formats, options)
         except USER_ERRORS as e:
             failed += 1
             print(f"error: {e}", file=sys.stderr)
@@ -93,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("transcribe", help="transcribe audio files of any length")
-    t.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, anything ffmpeg reads)")
+    t.add_argument("files", nargs="+",
+                   help="audio files (wav, flac, ogg, mp3, anything ffmpeg reads)")
     t.add_argument("--model", default=DEFAULT_MODEL,
                    help="embedded name (see `susurrus models`), local folder or hub id")
     t.add_argument("--engine", default="torch", choices=sorted(ENGINES),

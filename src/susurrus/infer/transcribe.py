@@ -34,7 +34,7 @@ class Engine(Protocol):
 
 
 class TorchWhisperEngine:
-    """Hugging Face Whisper weights + susurrus's decoding (`whisper_decoding`, `whisper_longform`)."""
+    """Hugging Face Whisper weights + susurrus decoding (`whisper_decoding`, `whisper_longform`)."""
 
     name = "torch"
 
@@ -50,7 +50,7 @@ class TorchWhisperEngine:
 
 
 class FasterWhisperEngine:
-    """The same Whisper weights run by faster-whisper (CTranslate2), greedy unless told otherwise."""
+    """The same Whisper weights run by faster-whisper (CTranslate2); greedy by default."""
 
     name = "faster-whisper"
 

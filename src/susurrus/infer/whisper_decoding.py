@@ -155,7 +155,7 @@ class WindowDecoder:
         self.n_ctx = model.config.max_target_positions
 
     def prefix(self, prompt_tokens: list[int], timestamps: bool) -> list[int]:
-        """<|startofprev|> prompt <|startoftranscript|> [<|notimestamps|>]; prompt is cut from the left."""
+        """startofprev + prompt (cut from the left) + sot sequence [+ notimestamps]."""
         out: list[int] = []
         if prompt_tokens:
             out = [self.tk.sot_prev, *prompt_tokens[-(self.n_ctx // 2 - 1) :]]

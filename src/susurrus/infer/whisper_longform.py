@@ -45,7 +45,8 @@ class LongFormOptions:
 
     def __post_init__(self) -> None:
         if not self.temperatures or any(t < 0 for t in self.temperatures):
-            raise ValueError(f"temperatures must be a non-empty list of >= 0, got {self.temperatures}")
+            raise ValueError(
+                f"temperatures must be a non-empty list of values >= 0, got {self.temperatures}")
 
 
 def _decode_with_fallback(
@@ -68,7 +69,7 @@ def _decode_with_fallback(
 def _split_segments(
     result: DecodingResult, decoder: WindowDecoder, offset: float, window_seconds: float
 ) -> tuple[list[Segment], float | None]:
-    """Cut a window's tokens at timestamp pairs. Returns (segments, seconds consumed or None=all)."""
+    """Cut a window at timestamp pairs. Returns (segments, seconds consumed; None = all)."""
     tb = decoder.tk.timestamp_begin
     toks = result.tokens
     text = decoder.tokenizer.decode
@@ -139,7 +140,7 @@ def transcribe_longform(
                 s.start = min(s.start, s.end)
             segments.extend(new)
             if opts.condition_on_previous_text:
-                prompt = prompt + [t for t in result.tokens if t < decoder.tk.eot]
+                prompt = prompt + result.tokens  # timestamps included, as openai/whisper does
             # openai/whisper: a hot (high-temperature) window is a poor prompt for the next
             if result.temperature > 0.5:
                 prompt = []

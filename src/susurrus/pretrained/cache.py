@@ -38,7 +38,7 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 
 
 def fingerprint(path: Path) -> str:
-    """A short id of a source file (size + sha256 of its content) that names the converted folder."""
+    """A short id of a source file (sha256 of its content) that names the converted folder."""
     return sha256_file(path)[:12]
 
 

@@ -1,4 +1,4 @@
-"""CTranslate2 Whisper (`model.bin`, binary format v6) -> Hugging Face `WhisperForConditionalGeneration`.
+"""CTranslate2 Whisper (`model.bin`, format v6) -> Hugging Face `WhisperForConditionalGeneration`.
 
 The reader follows the layout written by `ctranslate2.specs.model_spec.ModelSpec.save`:
 
@@ -31,7 +31,7 @@ class CT2FormatError(ValueError):
 
 
 def read_ct2_model(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
-    """Read every variable of a CTranslate2 `model.bin`, aliases resolved. Returns (spec name, vars)."""
+    """Read every variable of a CTranslate2 `model.bin`, aliases resolved -> (spec, variables)."""
     path = Path(path)
     data = path.read_bytes()
     pos = 0
@@ -69,8 +69,10 @@ def read_ct2_model(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
         (nbytes,) = take("<I")
         if dtype_id not in CT2_DTYPES:
             raise CT2FormatError(f"{path}: variable {name} has unsupported dtype id {dtype_id}")
-        arr = np.frombuffer(data, dtype=CT2_DTYPES[dtype_id], count=nbytes // np.dtype(
-            CT2_DTYPES[dtype_id]).itemsize, offset=pos)
+        if pos + nbytes > len(data):
+            raise CT2FormatError(f"{path}: truncated inside {name}; re-install the model package")
+        dtype = np.dtype(CT2_DTYPES[dtype_id])
+        arr = np.frombuffer(data, dtype=dtype, count=nbytes // dtype.itemsize, offset=pos)
         pos += nbytes
         variables[name] = arr.reshape(shape).copy()
     (n_alias,) = take("<I")
@@ -86,7 +88,7 @@ def _n_layers(variables: dict[str, np.ndarray], prefix: str) -> int:
 
 
 def ct2_to_hf_state_dict(variables: dict[str, np.ndarray]) -> tuple[dict[str, torch.Tensor], dict]:
-    """Map CTranslate2 Whisper variables to HF parameter names. Returns (state dict, config kwargs)."""
+    """Map CTranslate2 Whisper variables to HF parameter names -> (state dict, config kwargs)."""
     sd: dict[str, torch.Tensor] = {}
 
     def t(name: str) -> torch.Tensor:
@@ -155,7 +157,7 @@ def ct2_to_hf_state_dict(variables: dict[str, np.ndarray]) -> tuple[dict[str, to
 
 
 def convert_ct2_whisper(src_dir: str | Path, out_dir: str | Path) -> None:
-    """Write a HF Whisper directory (weights, config, generation config, tokenizer, features) to out_dir.
+    """Write a HF Whisper folder (weights, configs, tokenizer, feature extractor) to out_dir.
 
     src_dir holds `model.bin`, `config.json` (suppress ids, alignment heads) and `tokenizer.json`.
     """

@@ -18,7 +18,9 @@ def convert_gguf_llm(gguf_path: str | Path, out_dir: str | Path) -> None:
 
     gguf_path = Path(gguf_path)
     kw = dict(gguf_file=gguf_path.name)
-    quantized = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
+    quantized = AutoModelForCausalLM.from_pretrained(
+        str(gguf_path.parent), dtype=torch.float32, **kw
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw)
     config = quantized.config
     if hasattr(config, "quantization_config"):
@@ -27,7 +29,9 @@ def convert_gguf_llm(gguf_path: str | Path, out_dir: str | Path) -> None:
     missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
     # lm_head is tied to the token embeddings in SmolLM2 and similar small models.
     if unexpected or [k for k in missing if not k.startswith("lm_head")]:
-        raise RuntimeError(f"{gguf_path}: weights do not fit: missing {missing}, unexpected {unexpected}")
+        raise RuntimeError(
+            f"{gguf_path}: weights do not fit: missing {missing}, unexpected {unexpected}"
+        )
     plain.tie_weights()
     plain.generation_config = quantized.generation_config
     plain.save_pretrained(out_dir, safe_serialization=True)

@@ -1,0 +1,1 @@
+"""Data: text-to-speech, corpora, manifests."""

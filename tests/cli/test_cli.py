@@ -1,0 +1,84 @@
+"""`susurrus transcribe` and `susurrus models` as a user types them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from susurrus.cli.main import build_parser, main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "susurrus.cli.main", *args],
+                          capture_output=True, text=True)
+
+
+def test_missing_file_is_one_clear_line_not_a_traceback(tmp_path, capsys):
+    assert main(["transcribe", str(tmp_path / "nope.wav"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.wav: no such file" in err and "Traceback" not in err
+
+
+def test_corrupt_file_exit_code_and_message(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt garbage" * 10)
+    proc = run_cli("transcribe", str(bad), "--quiet")
+    assert proc.returncode == 2
+    assert "bad.wav" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unknown_model_lists_the_embedded_names(espeak_clip, capsys):
+    assert main(["transcribe", str(espeak_clip), "--model", "./not/here", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "whisper-tiny.en" in err and "no such folder" in err
+
+
+def test_several_formats_need_an_output_dir(espeak_clip, capsys):
+    assert main(["transcribe", str(espeak_clip), "--format", "srt,vtt"]) == 2
+    assert "--output-dir" in capsys.readouterr().err
+
+
+def test_models_lists_every_embedded_name(capsys):
+    from susurrus.pretrained import EMBEDDED
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name, entry in EMBEDDED.items():
+        assert name in out and entry.package in out
+
+
+def test_help_documents_every_option():
+    text = build_parser()._subparsers._group_actions[0].choices["transcribe"].format_help()
+    for opt in ("--model", "--engine", "--prompt", "--format", "--output-dir", "--overwrite"):
+        assert opt in text
+
+
+@pytest.mark.integration
+def test_transcribe_writes_all_formats_and_keeps_existing_files(espeak_clip, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("transcribe", str(espeak_clip), "--format", "all", "--output-dir", str(out),
+                   "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "fox.json").read_text())
+    assert "river" in data["text"].lower() and data["engine"] == "torch"
+    assert data["segments"][0]["start"] == 0.0
+    assert (out / "fox.srt").read_text().startswith("1\n00:00:00,000 --> ")
+    assert (out / "fox.vtt").read_text().startswith("WEBVTT")
+    assert (out / "fox.txt").read_text().strip() == data["text"]
+    (out / "fox.txt").write_text("edited by hand")
+    again = run_cli("transcribe", str(espeak_clip), "--format", "all", "--output-dir", str(out),
+                    "--quiet")
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert (out / "fox.txt").read_text() == "edited by hand"
+
+
+@pytest.mark.integration
+def test_prompt_and_engines_on_the_same_clip(espeak_clip, capsys):
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--engine", "faster-whisper"]) == 0
+    fw = capsys.readouterr().out
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--prompt", "A fox by the river."]) == 0
+    ours = capsys.readouterr().out
+    assert "river" in fw.lower() and "river" in ours.lower()

@@ -1,0 +1,52 @@
+"""Names resolve to embedded weights, local folders or hub ids; unknown names fail helpfully."""
+
+from __future__ import annotations
+
+import pytest
+
+from susurrus.pretrained import EMBEDDED, ModelNotFoundError, load_whisper, resolve
+
+
+def test_unknown_name_lists_embedded_names():
+    with pytest.raises(ModelNotFoundError) as err:
+        load_whisper("no-such-org/no-such-model-xyz")  # HF_HUB_OFFLINE=1: fails without network
+    for name in EMBEDDED:
+        assert name in str(err.value)
+
+
+def test_missing_local_folder_and_folder_without_config(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no such folder"):
+        resolve(str(tmp_path / "absent"))
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        resolve(str(tmp_path))
+
+
+def test_embedded_name_of_the_wrong_kind():
+    with pytest.raises(ModelNotFoundError, match="not a whisper model"):
+        resolve("smollm2-135m-instruct", kind="whisper")
+
+
+def test_local_folder_loads_through_from_pretrained(tiny_whisper_dir):
+    model, tok = load_whisper(str(tiny_whisper_dir))
+    assert model.config.d_model == 64 and not model.training
+    assert tok.convert_tokens_to_ids("<|startoftranscript|>") == 50257
+
+
+def test_local_hf_folder_converts_to_ctranslate2_for_faster_whisper(tiny_whisper_dir,
+                                                                      isolated_cache):
+    from susurrus.pretrained import ct2_whisper_dir
+
+    out = ct2_whisper_dir(str(tiny_whisper_dir))
+    assert (isolated_cache / "models").exists() and out.startswith(str(isolated_cache))
+    from faster_whisper import WhisperModel
+
+    WhisperModel(out, device="cpu", compute_type="float32")  # loads: a usable CT2 folder
+
+
+@pytest.mark.integration
+def test_embedded_whisper_converts_into_an_empty_cache(isolated_cache):
+    model, tok = load_whisper("whisper-tiny.en")
+    assert sum(p.numel() for p in model.parameters()) == 37_760_256
+    folders = list((isolated_cache / "models").iterdir())
+    assert [f.name.startswith("whisper-tiny.en-") for f in folders if not
+            f.name.startswith(".")] == [True]
