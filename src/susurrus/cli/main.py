@@ -12,9 +12,17 @@ from pathlib import Path
 
 from susurrus.audio.io import AudioError
 from susurrus.infer.transcript import FORMATS
+from susurrus.pretrained.cache import CacheCorruptError
 from susurrus.pretrained.registry import ModelNotFoundError
 
-USER_ERRORS = (AudioError, ModelNotFoundError, FileExistsError, FileNotFoundError, ValueError)
+
+
+class UsageError(ValueError):
+    """Options that do not fit together."""
+
+
+# Errors a user can fix: one line, no traceback. Anything else is our bug and shows a traceback.
+USER_ERRORS = (AudioError, ModelNotFoundError, CacheCorruptError, FileExistsError, UsageError)
 
 
 def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], options) -> None:
@@ -38,11 +46,12 @@ def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], op
             on_progress=lambda done: bar.update(round(min(done, total) - bar.n, 1)),
         )
     result.source = str(path)
+    if not targets:
+        sys.stdout.write(render(result, formats[0]))
+        return
     for target, fmt in zip(targets, formats, strict=True):
         write(result, target, fmt, overwrite=args.overwrite)
         print(target, file=sys.stderr)
-    if not targets:
-        sys.stdout.write(render(result, formats[0]))
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -55,9 +64,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     formats = list(FORMATS) if args.format == "all" else args.format.split(",")
     bad = [f for f in formats if f not in FORMATS]
     if bad:
-        raise ValueError(f"--format: unknown {bad}; choose from {', '.join(FORMATS)} or 'all'")
+        raise UsageError(f"--format: unknown {bad}; choose from {', '.join(FORMATS)} or 'all'")
     if args.output_dir is None and len(formats) > 1:
-        raise ValueError("--format with several formats needs --output-dir")
+        raise UsageError("--format with several formats needs --output-dir")
     options = LongFormOptions(
         condition_on_previous_text=not args.no_condition_on_previous_text,
         temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,

@@ -1,0 +1,121 @@
+"""Real-time factor of the torch path and the faster-whisper path on the same audio, side by side.
+
+    .venv/bin/python benchmarks/transcribe_baseline.py [--minutes 5] [--threads N]
+
+Synthesizes long-form read speech (tests/data/longform.txt, espeak-ng and flite voices), then runs
+Whisper tiny.en through: susurrus's torch engine (float32; bf16 autocast too) and faster-whisper
+(CTranslate2 float32 and int8) — greedy, same weights, same audio. Prints a table and writes
+benchmarks/results/transcribe_baseline.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ROOT / "tests" / "data" / "longform.txt"
+
+
+def make_audio(out: Path, minutes: float) -> tuple[list[Path], list[str]]:
+    from susurrus.data.tts import speak
+
+    text = " ".join(TEXT.read_text().split())
+    voices = [("espeak-ng", "en-us", 140), ("flite", "slt", None), ("espeak-ng", "en-gb", 160),
+              ("flite", "awb", None)]
+    paths, refs, total = [], [], 0.0
+    for i, (engine, voice, speed) in enumerate(voices):
+        if total >= minutes * 60:
+            break
+        p = out / f"long{i}_{engine}_{voice}.wav"
+        if not p.exists():
+            speak(text, p, engine, voice, speed)
+        import soundfile as sf
+
+        total += sf.info(str(p)).duration
+        paths.append(p)
+        refs.append(text)
+    return paths, refs
+
+
+def wer(ref: str, hyp: str) -> tuple[int, int]:
+    import jiwer
+
+    norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
+                          jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
+    out = jiwer.process_words(norm(ref), norm(hyp))
+    return out.substitutions + out.deletions + out.insertions, len(norm(ref).split())
+
+
+def run_system(name: str, transcribe_fn, paths, refs) -> dict:
+    from susurrus.audio import load_audio
+
+    errors = words = 0
+    audio_s = wall = 0.0
+    for p, ref in zip(paths, refs, strict=True):
+        audio = load_audio(p)
+        t0 = time.perf_counter()
+        text = transcribe_fn(audio)
+        wall += time.perf_counter() - t0
+        audio_s += audio.shape[0] / 16000
+        e, n = wer(ref, text)
+        errors, words = errors + e, words + n
+    row = dict(system=name, audio_seconds=audio_s, wall_seconds=wall, rtf=wall / audio_s,
+               wer=errors / words, errors=errors, words=words)
+    print(f"  {name:<34} RTF {row['rtf']:.3f}  WER {row['wer']:.3f}", flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=5.0, help="at least this much audio")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--work", type=Path, default=ROOT / "out" / "bench_audio")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    paths, refs = make_audio(args.work, args.minutes)
+
+    from susurrus.infer import LongFormOptions, get_engine
+    from susurrus.infer.transcribe import FasterWhisperEngine
+
+    opts = LongFormOptions()
+    torch_engine = get_engine("whisper-tiny.en", "torch", "cpu", opts)
+
+    def torch_fn(a):
+        return "".join(s.text for s in torch_engine.segments(a, None))
+
+    def torch_bf16_fn(a):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return torch_fn(a)
+
+    rows = []
+    print(f"audio: {len(paths)} files; threads: {args.threads}")
+    rows.append(run_system("susurrus torch fp32", torch_fn, paths, refs))
+    rows.append(run_system("susurrus torch bf16-autocast", torch_bf16_fn, paths, refs))
+    for ct in ("float32", "int8"):
+        fw = FasterWhisperEngine("whisper-tiny.en", "cpu", opts, compute_type=ct)
+        rows.append(run_system(f"faster-whisper {ct}",
+                               lambda a, fw=fw: "".join(s.text for s in fw.segments(a, None)),
+                               paths, refs))
+    header = ("| system | audio (s) | wall (s) | RTF | WER |\n|---|---:|---:|---:|---:|\n")
+    body = "\n".join(f"| {r['system']} | {r['audio_seconds']:.0f} | {r['wall_seconds']:.1f} | "
+                     f"{r['rtf']:.3f} | {r['wer']:.3f} |" for r in rows)
+    machine = f"{platform.processor() or platform.machine()}, {args.threads} threads, torch " \
+              f"{torch.__version__}"
+    md = f"Whisper tiny.en, greedy + temperature fallback, {machine}\n\n{header}{body}\n"
+    print("\n" + md)
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "transcribe_baseline.md").write_text(md)
+    (args.results / "transcribe_baseline.json").write_text(json.dumps(
+        dict(machine=machine, rows=rows), indent=2))
+
+
+if __name__ == "__main__":
+    main()
