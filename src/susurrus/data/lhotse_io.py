@@ -1,0 +1,132 @@
+"""Lhotse manifests in and out, so lhotse's recipes (LibriSpeech, LibriMix, AMI, ...) feed every
+susurrus command.
+
+A cut becomes utterances this way:
+- one supervision: one utterance (the cut's span of its recording);
+- several supervisions that do not overlap (a conversation, a meeting cut to turns): one utterance
+  per supervision, `session` = the cut, `turn` = the order — conversational context works as is;
+- supervisions that overlap in time (LibriMix, overlapped meeting speech): one mixture utterance
+  with a talker per speaker (offset = the speaker's first supervision, text in time order).
+Audio must be a file source (what the recipes write); other sources fail with the cut id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from susurrus.data.manifest import ManifestError, Talker, Utterance, read_manifest
+
+
+def _audio_path(cut) -> Path:
+    rec = cut.recording
+    if rec is None or len(rec.sources) != 1 or rec.sources[0].type != "file":
+        raise ManifestError(cut.id, 0, "recording.sources",
+                            "susurrus reads lhotse cuts whose audio is one file source")
+    return Path(rec.sources[0].source)
+
+
+def _overlaps(sups) -> bool:
+    spans = sorted((s.start, s.end) for s in sups)
+    return any(b[0] < a[1] - 1e-3 for a, b in zip(spans, spans[1:]))
+
+
+def utterances_from_cuts(cuts) -> list[Utterance]:
+    """A lhotse CutSet (or any iterable of cuts) -> utterances (see the module doc)."""
+    out: list[Utterance] = []
+    for cut in cuts:
+        audio = _audio_path(cut)
+        sups = sorted(cut.supervisions, key=lambda s: s.start)
+        if not sups:
+            continue
+        if len(sups) > 1 and _overlaps(sups):
+            by_spk: dict[str, list] = defaultdict(list)
+            for s in sups:
+                by_spk[s.speaker or s.id].append(s)
+            talkers = tuple(
+                Talker(spk, round(ss[0].start, 4), " ".join(s.text or "" for s in ss),
+                       round(ss[-1].end - ss[0].start, 4))
+                for spk, ss in by_spk.items()
+            )
+            out.append(Utterance(cut.id, audio, start=cut.start, duration=cut.duration,
+                                 talkers=talkers))
+            continue
+        for turn, s in enumerate(sups):
+            custom = s.custom or {}
+            single = len(sups) == 1
+            out.append(Utterance(
+                id=s.id, audio=audio, text=s.text or "",
+                start=round(cut.start + max(s.start, 0.0), 4),
+                duration=round(min(s.duration, cut.duration - max(s.start, 0.0)), 4),
+                session=None if single else cut.id, turn=None if single else turn,
+                speaker=s.speaker, entities=tuple(custom.get("entities", ())),
+                meta={k: v for k, v in custom.items() if k != "entities"},
+            ))
+    return out
+
+
+def cuts_from_utterances(utterances: list[Utterance]):
+    """Utterances -> a lhotse CutSet (Recording per audio file, one supervision per talker)."""
+    from lhotse import CutSet, Recording, SupervisionSegment
+
+    recordings: dict[Path, Recording] = {}
+    cuts = []
+    for u in utterances:
+        if u.audio not in recordings:
+            recordings[u.audio] = Recording.from_file(u.audio, recording_id=u.audio.stem)
+        rec = recordings[u.audio]
+        duration = u.duration if u.duration is not None else rec.duration - u.start
+        if u.talkers:
+            sups = [SupervisionSegment(f"{u.id}-{t.speaker}", rec.id, u.start + t.offset,
+                                       t.duration or duration - t.offset, text=t.text,
+                                       speaker=t.speaker) for t in u.talkers]
+        else:
+            custom = {"entities": list(u.entities), **u.meta} if (u.entities or u.meta) else None
+            sups = [SupervisionSegment(u.id, rec.id, u.start, duration, text=u.text,
+                                       speaker=u.speaker, custom=custom)]
+        cut = rec.to_cut().truncate(offset=u.start, duration=duration, preserve_id=True)
+        cut = cut.with_id(u.id)
+        cut.supervisions = [s.with_offset(-u.start) for s in sups]
+        cuts.append(cut)
+    return CutSet.from_cuts(cuts)
+
+
+def load_utterances(path: str | Path) -> list[Utterance]:
+    """Any manifest susurrus accepts -> utterances.
+
+    - `*.jsonl` (not gzipped): the susurrus interchange manifest;
+    - a lhotse CutSet (`*.jsonl.gz`, `*.jsonl`, `*.json`) — e.g. `cuts_test.jsonl.gz`;
+    - a lhotse RecordingSet whose SupervisionSet sits beside it with `recordings` -> `supervisions`
+      in the name (what `lhotse prepare librispeech` writes).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such manifest")
+    if path.suffix == ".jsonl" and not _looks_like_lhotse(path):
+        return read_manifest(path)
+    from lhotse import CutSet, RecordingSet, load_manifest
+
+    manifest = load_manifest(path)
+    if isinstance(manifest, RecordingSet):
+        sup_path = path.with_name(path.name.replace("recordings", "supervisions"))
+        if sup_path == path or not sup_path.exists():
+            raise FileNotFoundError(
+                f"{path}: a lhotse RecordingSet needs its SupervisionSet beside it ({sup_path})")
+        manifest = CutSet.from_manifests(recordings=manifest, supervisions=load_manifest(sup_path))
+    if not isinstance(manifest, CutSet):
+        raise ManifestError(path, 0, "<file>", f"a lhotse {type(manifest).__name__} is not "
+                            "something to evaluate: give a CutSet or a RecordingSet")
+    return utterances_from_cuts(manifest)
+
+
+def _looks_like_lhotse(path: Path) -> bool:
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), "{}")
+    try:
+        obj = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and ("recording" in obj or "sources" in obj
+                                      or ("recording_id" in obj and "audio" not in obj))
