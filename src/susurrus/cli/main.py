@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from susurrus.audio.io import AudioError
+from susurrus.data.manifest import ManifestError
 from susurrus.infer.transcript import FORMATS
 from susurrus.pretrained.cache import CacheCorruptError
 from susurrus.pretrained.registry import ModelNotFoundError
@@ -21,7 +22,8 @@ class UsageError(ValueError):
 
 
 # Errors a user can fix: one line, no traceback. Anything else is our bug and shows a traceback.
-USER_ERRORS = (AudioError, ModelNotFoundError, CacheCorruptError, FileExistsError, UsageError)
+USER_ERRORS = (AudioError, ModelNotFoundError, CacheCorruptError, FileExistsError,
+               FileNotFoundError, ManifestError, UsageError)
 
 
 def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], options) -> None:
@@ -94,6 +96,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Decode a manifest with one system and context mode; print the table, write the JSON."""
+    from susurrus.evaluate.decode import DecodeConfig
+    from susurrus.evaluate.evaluate import evaluate, format_table
+
+    if args.out is not None and args.out.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
+    config = DecodeConfig(model=args.model, engine=args.engine, context=args.context,
+                          max_context_turns=args.max_context_turns,
+                          limit_sessions=args.limit_sessions)
+    result = evaluate(args.manifest, config, args.out, progress=not args.quiet,
+                      with_ner=not args.no_ner)
+    print(format_table([result]))
+    if args.out is not None:
+        print(f"results: {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render results JSON files into one Markdown report with plots."""
+    from susurrus.evaluate.report import write_report
+
+    out = write_report(args.results, args.out, title=args.title)
+    print(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from susurrus import __version__
     from susurrus.infer import DEFAULT_MODEL, ENGINES
@@ -122,6 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="greedy only: no temperature fallback on repetitive/unlikely windows")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_transcribe)
+
+    e = sub.add_parser("eval", help="score a system on a manifest (JSONL or lhotse)")
+    e.add_argument("--manifest", type=Path, required=True,
+                   help="susurrus JSONL, lhotse CutSet, or lhotse RecordingSet (+ supervisions)")
+    e.add_argument("--model", default=DEFAULT_MODEL, help="embedded name, folder or hub id")
+    e.add_argument("--engine", default="torch", choices=sorted(ENGINES))
+    e.add_argument("--context", default="none", choices=["none", "prompt", "oracle-prompt"],
+                   help="prompt: the session's previous hypotheses; oracle-prompt: references")
+    e.add_argument("--max-context-turns", type=int, default=None,
+                   help="previous turns in the prompt (default: all that fit)")
+    e.add_argument("--limit-sessions", type=int, default=None, help="first N sessions only")
+    e.add_argument("--out", type=Path, default=None, help="results JSON (hypotheses beside it)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    e.add_argument("--no-ner", action="store_true", help="skip spaCy NER F1 (faster)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_eval)
+
+    r = sub.add_parser("report", help="Markdown report with plots from results JSON files")
+    r.add_argument("results", nargs="+", type=Path, help="results*.json from `susurrus eval`")
+    r.add_argument("--out", type=Path, default=Path("report.md"))
+    r.add_argument("--title", default="susurrus report")
+    r.set_defaults(func=cmd_report)
 
     m = sub.add_parser("models", help="list embedded models")
     m.add_argument("--verify", action="store_true", help="convert if needed and check checksums")

@@ -28,7 +28,7 @@ def _audio_path(cut) -> Path:
 
 def _overlaps(sups) -> bool:
     spans = sorted((s.start, s.end) for s in sups)
-    return any(b[0] < a[1] - 1e-3 for a, b in zip(spans, spans[1:]))
+    return any(b[0] < a[1] - 1e-3 for a, b in zip(spans, spans[1:], strict=False))
 
 
 def utterances_from_cuts(cuts) -> list[Utterance]:

