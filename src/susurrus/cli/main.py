@@ -101,11 +101,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from susurrus.evaluate.decode import DecodeConfig
     from susurrus.evaluate.evaluate import evaluate, format_table
 
-    if args.out is not None and args.out.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
-    config = DecodeConfig(model=args.model, engine=args.engine, context=args.context,
-                          max_context_turns=args.max_context_turns,
-                          limit_sessions=args.limit_sessions)
+    if args.out is not None and args.out.exists():
+        if not args.overwrite:
+            raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
+        # A finished run is being replaced: decode afresh rather than reuse its hypotheses.
+        Path(str(args.out) + ".hyps.jsonl").unlink(missing_ok=True)
+    try:
+        config = DecodeConfig(model=args.model, engine=args.engine, context=args.context,
+                              max_context_turns=args.max_context_turns,
+                              limit_sessions=args.limit_sessions)
+    except ValueError as e:  # e.g. --max-context-turns -1: the user's to fix, not a traceback
+        raise UsageError(str(e)) from None
     result = evaluate(args.manifest, config, args.out, progress=not args.quiet,
                       with_ner=not args.no_ner)
     print(format_table([result]))
@@ -163,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="previous turns in the prompt (default: all that fit)")
     e.add_argument("--limit-sessions", type=int, default=None, help="first N sessions only")
     e.add_argument("--out", type=Path, default=None, help="results JSON (hypotheses beside it)")
-    e.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out and decode again (an interrupted run, which "
+                        "has no --out yet, resumes without it)")
     e.add_argument("--no-ner", action="store_true", help="skip spaCy NER F1 (faster)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)

@@ -19,10 +19,13 @@ from susurrus.data.manifest import ManifestError, Talker, Utterance, read_manife
 
 
 def _audio_path(cut) -> Path:
-    rec = cut.recording
+    rec = getattr(cut, "recording", None)  # a MixedCut has none (and raises AttributeError)
     if rec is None or len(rec.sources) != 1 or rec.sources[0].type != "file":
-        raise ManifestError(cut.id, 0, "recording.sources",
-                            "susurrus reads lhotse cuts whose audio is one file source")
+        found = (type(cut).__name__ if rec is None
+                 else ", ".join(src.type for src in rec.sources) or "no source")
+        raise ManifestError(f"cut {cut.id!r}", 0, "recording.sources",
+                            f"susurrus reads lhotse cuts whose audio is one file source "
+                            f"(found: {found})")
     return Path(rec.sources[0].source)
 
 
@@ -52,15 +55,18 @@ def utterances_from_cuts(cuts) -> list[Utterance]:
                                  talkers=talkers))
             continue
         for turn, s in enumerate(sups):
-            custom = s.custom or {}
+            custom = dict(s.custom or {})
             single = len(sups) == 1
+            # A single-supervision cut written by `cuts_from_utterances` carries its session
+            # and turn in `custom`; a multi-supervision cut is itself the session.
+            session = custom.pop("session", None) if single else cut.id
+            turn_no = custom.pop("turn", None) if single else turn
             out.append(Utterance(
                 id=s.id, audio=audio, text=s.text or "",
                 start=round(cut.start + max(s.start, 0.0), 4),
                 duration=round(min(s.duration, cut.duration - max(s.start, 0.0)), 4),
-                session=None if single else cut.id, turn=None if single else turn,
-                speaker=s.speaker, entities=tuple(custom.get("entities", ())),
-                meta={k: v for k, v in custom.items() if k != "entities"},
+                session=session, turn=turn_no, speaker=s.speaker,
+                entities=tuple(custom.pop("entities", ())), meta=custom,
             ))
     return out
 
@@ -81,7 +87,9 @@ def cuts_from_utterances(utterances: list[Utterance]):
                                        t.duration or duration - t.offset, text=t.text,
                                        speaker=t.speaker) for t in u.talkers]
         else:
-            custom = {"entities": list(u.entities), **u.meta} if (u.entities or u.meta) else None
+            custom = {**u.meta, "entities": list(u.entities), "session": u.session,
+                      "turn": u.turn}
+            custom = {k: v for k, v in custom.items() if v not in (None, [])} or None
             sups = [SupervisionSegment(u.id, rec.id, u.start, duration, text=u.text,
                                        speaker=u.speaker, custom=custom)]
         cut = rec.to_cut().truncate(offset=u.start, duration=duration, preserve_id=True)

@@ -14,6 +14,7 @@ made elsewhere round-trips. A malformed line fails with the file, line number an
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,15 +96,18 @@ class Utterance:
         return out | self.meta
 
 
-def _num(raw: dict, key: str, where: tuple, minimum: float, strict: bool = False) -> float | None:
+def _num(raw: dict, key: str, where: tuple, minimum: float, strict: bool = False,
+         name: str | None = None) -> float | None:
+    """raw[key] as a float >= (or >, if strict) minimum; `name` is the field in errors."""
     if key not in raw or raw[key] is None:
         return None
-    v = raw[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ManifestError(*where, key, f"must be a number, got {v!r}")
+    v, name = raw[key], name or key
+    # json.loads accepts NaN and Infinity, which pass every comparison below: refuse them here.
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ManifestError(*where, name, f"must be a finite number, got {v!r}")
     if v < minimum or (strict and v == minimum):
         op = ">" if strict else ">="
-        raise ManifestError(*where, key, f"must be {op} {minimum}, got {v}")
+        raise ManifestError(*where, name, f"must be {op} {minimum}, got {v}")
     return float(v)
 
 
@@ -117,12 +121,15 @@ def parse_line(raw: Any, root: Path, where: tuple[str, int]) -> Utterance:
     audio = Path(raw["audio"]).expanduser()
     audio = audio if audio.is_absolute() else root / audio
     talkers = []
+    if not isinstance(raw.get("talkers") or [], list):
+        raise ManifestError(*where, "talkers", "must be a list of {speaker, offset, text}")
     for i, t in enumerate(raw.get("talkers") or []):
         if not isinstance(t, dict) or not isinstance(t.get("text"), str):
             raise ManifestError(*where, f"talkers[{i}]", "needs 'speaker', 'offset', 'text'")
-        offset = _num(t, "offset", where, 0.0)
+        offset = _num(t, "offset", where, 0.0, name=f"talkers[{i}].offset")
         talkers.append(Talker(str(t.get("speaker", i)), offset or 0.0, t["text"],
-                              _num(t, "duration", where, 0.0, strict=True)))
+                              _num(t, "duration", where, 0.0, strict=True,
+                                   name=f"talkers[{i}].duration")))
     text = raw.get("text", "")
     if not isinstance(text, str):
         raise ManifestError(*where, "text", f"must be a string, got {type(text).__name__}")

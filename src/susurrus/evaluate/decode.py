@@ -72,12 +72,30 @@ def _context_tokens(prompt: str | None, tokenizer) -> int:
     return min(len(tokenizer.encode(" " + prompt, add_special_tokens=False)), 223)
 
 
-def _load_done(path: Path | None, config: DecodeConfig) -> dict[str, Hypothesis]:
-    """Hypotheses of an earlier, interrupted run with the same config (else nothing)."""
+def manifest_fingerprint(utterances: list[Utterance]) -> str:
+    """What the hypotheses depend on besides the config: audio spans and references."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for u in utterances:
+        h.update(json.dumps([u.id, str(u.audio), u.start, u.duration, u.reference]).encode())
+    return h.hexdigest()[:16]
+
+
+def _header(config: DecodeConfig, utterances: list[Utterance]) -> dict:
+    return {"config": asdict(config), "manifest": manifest_fingerprint(utterances)}
+
+
+def _load_done(path: Path | None, header: dict) -> dict[str, Hypothesis]:
+    """Hypotheses of an earlier, interrupted run of the same config on the same manifest."""
     if path is None or not path.exists():
         return {}
     lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines or json.loads(lines[0]).get("config") != asdict(config):
+    try:
+        same = bool(lines) and json.loads(lines[0]) == header
+    except json.JSONDecodeError:
+        same = False
+    if not same:
         return {}
     done = {}
     for line in lines[1:]:
@@ -105,7 +123,8 @@ def decode_manifest(
     warm = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
     engine.segments(warm, None, None)
     tokenizer = getattr(getattr(engine, "decoder", None), "tokenizer", None)
-    done = _load_done(hyp_file, config)
+    header = _header(config, utterances)
+    done = _load_done(hyp_file, header)
     sessions = list(group_sessions(utterances).values())[: config.limit_sessions]
     total = sum(len(s) for s in sessions)
     out: list[Hypothesis] = []
@@ -113,7 +132,7 @@ def decode_manifest(
     if hyp_file is not None:
         hyp_file.parent.mkdir(parents=True, exist_ok=True)
         sink = open(hyp_file, "w", encoding="utf-8")
-        sink.write(json.dumps({"config": asdict(config)}) + "\n")
+        sink.write(json.dumps(header) + "\n")
     try:
         with tqdm(total=total, desc=f"{config.model} [{config.context}]", unit="utt",
                   disable=not progress, leave=False) as bar:

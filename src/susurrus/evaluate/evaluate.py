@@ -7,6 +7,7 @@ Same audio, same normalizer, same table for every system: the scores come from
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,15 @@ class EvalResult:
     counts: dict = field(default_factory=dict)  # the summed counts behind every rate
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+        """JSON; a non-finite rate (insertions against an empty reference) is written as null."""
+        def finite(v):
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, dict):
+                return {k: finite(x) for k, x in v.items()}
+            return v
+
+        return json.dumps(finite(asdict(self)), indent=2, ensure_ascii=False)
 
 
 def score(

@@ -63,7 +63,8 @@ def _bar_plot(rows: list[dict], keys: list[tuple[str, str]], title: str, out: Pa
             vals = [next((r.get(key) for r in rows if system_name(r) == sysname
                           and Path(r["manifest"]).stem == m), None) for m in manifests]
             xs = np.arange(len(manifests)) + i * width
-            ax.bar(xs, [v if v is not None else 0 for v in vals], width, label=sysname)
+            # a missing value draws no bar: 0 would read as a perfect WER (or a total miss)
+            ax.bar(xs, [v if v is not None else np.nan for v in vals], width, label=sysname)
         ax.set_xticks(np.arange(len(manifests)) + width * (len(systems) - 1) / 2, manifests)
         ax.set_title(label)
     axes[0][-1].legend(fontsize=7, loc="best")

@@ -29,6 +29,7 @@ from susurrus.infer.whisper_decoding import (
 )
 
 INPUT_STRIDE = 2  # mel frames per encoder frame (one timestamp step = 2 mel frames = 20 ms)
+TOKENS_PER_SECOND = 8  # generous upper bound of text + timestamp tokens per second of speech
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,20 @@ class LongFormOptions:
                 f"temperatures must be a non-empty list of values >= 0, got {self.temperatures}")
 
 
+def token_budget(seconds: float) -> int:
+    """Most tokens a window of `seconds` of speech can need: fast speech is ~4 tokens/s, plus
+    timestamps. A hallucination loop on a 3-s turn then stops at 48 tokens, not at 224."""
+    return max(16, min(224, round(TOKENS_PER_SECOND * seconds) + 24))
+
+
 def _decode_with_fallback(
-    decoder: WindowDecoder, encoded: torch.Tensor, prompt: list[int], opts: LongFormOptions
+    decoder: WindowDecoder, encoded: torch.Tensor, prompt: list[int], opts: LongFormOptions,
+    seconds: float,
 ) -> DecodingResult:
     result = None
     for i, temperature in enumerate(opts.temperatures):
         d = DecodingOptions(temperature=temperature, timestamps=opts.timestamps,
-                            seed=opts.seed + i)
+                            seed=opts.seed + i, max_new_tokens=token_budget(seconds))
         result = decoder.decode(encoded, prompt, d)
         too_repetitive = result.compression_ratio > opts.compression_ratio_threshold
         too_unlikely = result.avg_logprob < opts.logprob_threshold
@@ -129,7 +137,7 @@ def transcribe_longform(
         window = min(N_FRAMES_CHUNK, n_frames - seek)
         offset = seek / FRAMES_PER_SECOND
         encoded = decoder.encode(mel[None, :, seek : seek + N_FRAMES_CHUNK])
-        result = _decode_with_fallback(decoder, encoded, prompt, opts)
+        result = _decode_with_fallback(decoder, encoded, prompt, opts, window / FRAMES_PER_SECOND)
         skip = (result.no_speech_prob > opts.no_speech_threshold
                 and result.avg_logprob < opts.logprob_threshold)
         consumed = None

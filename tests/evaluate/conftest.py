@@ -1,0 +1,52 @@
+"""Fixtures for the decode/evaluate tests: a tiny conversational corpus and a fake engine
+installed in place of `susurrus.infer.get_engine` (see `fakes.py`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from susurrus.data.manifest import Talker, Utterance, write_manifest
+from tests.evaluate.fakes import HYPS, TURNS, Corpus, FakeEngine, noise_clip
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Corpus:
+    """The TURNS as a manifest (out of order on purpose), one noise clip per turn."""
+    wav = tmp_path / "wav"
+    wav.mkdir()
+    utts, by_length = [], {}
+    for k, (uid, session, turn, ref, _, entities) in enumerate(TURNS):
+        samples = 4000 + 800 * k  # never SR: that is the warm-up's length
+        by_length[samples] = uid
+        utts.append(Utterance(uid, noise_clip(wav / f"{uid}.wav", samples, k), ref, session=session,
+                              turn=turn, speaker="S", entities=tuple(entities)))
+    path = write_manifest(utts, tmp_path / "talk.jsonl")
+    return Corpus(path, utts, by_length, dict(HYPS))
+
+
+@pytest.fixture
+def mixture_corpus(tmp_path) -> Corpus:
+    wav = tmp_path / "wav"
+    wav.mkdir()
+    utt = Utterance("mix0", noise_clip(wav / "mix0.wav", 5000, 0), talkers=(
+        Talker("joe", 0.0, "Good morning."), Talker("ann", 0.1, "Hello there.")))
+    return Corpus(write_manifest([utt], tmp_path / "mix.jsonl"), [utt], {5000: "mix0"},
+                  {"mix0": "hello there good morning"})
+
+
+@pytest.fixture
+def use_engine(monkeypatch):
+    """Make `susurrus.infer.get_engine` (looked up by `decode_manifest` at call time) return
+    the given fake; returns the list of (model, engine) it was asked for."""
+    asked: list[tuple[str, str]] = []
+
+    def install(engine: FakeEngine) -> FakeEngine:
+        def get_engine(model, engine_name="torch", *args, **kwargs):
+            asked.append((model, engine_name))
+            return engine
+
+        monkeypatch.setattr("susurrus.infer.get_engine", get_engine)
+        return engine
+
+    install.asked = asked  # type: ignore[attr-defined]
+    return install

@@ -1,0 +1,77 @@
+"""A fake recognizer and a tiny conversational manifest for the decode/evaluate tests.
+
+The fake engine knows each utterance by its length in samples (every clip has its own), returns
+a fixed hypothesis for it, and records the prompt it was given, so the tests can check exactly
+what context each turn saw without loading a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from susurrus.data.manifest import Utterance
+from susurrus.infer.transcript import Segment
+
+SR = 16_000
+WARM_UP = "<warm-up>"
+
+
+class Interrupted(RuntimeError):
+    """Raised by the fake engine to simulate an interrupted evaluation."""
+
+
+@dataclass
+class FakeEngine:
+    by_length: dict[int, str]  # samples -> utterance id
+    hyps: dict[str, str]  # utterance id -> the text "recognized"
+    fail_on: str | None = None  # raise Interrupted when asked for this utterance
+    calls: list[tuple[str, str | None]] = field(default_factory=list)  # (id, prompt) in order
+    name: str = "fake"
+
+    def segments(self, audio: np.ndarray, prompt: str | None, on_progress) -> list[Segment]:
+        uid = self.by_length.get(audio.shape[0], WARM_UP)
+        if uid == self.fail_on:
+            raise Interrupted(uid)
+        self.calls.append((uid, prompt))
+        return [] if uid == WARM_UP else [Segment(0.0, 1.0, " " + self.hyps[uid])]
+
+    @property
+    def decoded(self) -> list[str]:
+        return [uid for uid, _ in self.calls if uid != WARM_UP]
+
+    @property
+    def prompts(self) -> dict[str, str | None]:
+        return {uid: p for uid, p in self.calls if uid != WARM_UP}
+
+
+# Two sessions, listed out of order. References and hypotheses differ (so "prompt" and
+# "oracle-prompt" differ); session B mentions Siobhan too, a first mention there.
+TURNS = [  # (id, session, turn, reference, hypothesis, entities)
+    ("a1", "A", 1, "Siobhan flew to Paris.", "shivaun flew to paris", ["Siobhan", "Paris"]),
+    ("b0", "B", 0, "Good evening, Siobhan.", "good evening siobhan", ["Siobhan"]),
+    ("a0", "A", 0, "Hi Siobhan.", "hi siobhan", ["Siobhan"]),
+    ("a2", "A", 2, "Paris was lovely.", "Paris was lovely.", ["Paris"]),
+    ("b1", "B", 1, "Evening, Ann is here.", "evening anne is here", ["Ann"]),
+]
+HYPS = {t[0]: t[4] for t in TURNS}
+
+
+def noise_clip(path: Path, samples: int, seed: int) -> Path:
+    audio = np.random.default_rng(seed).standard_normal(samples) * 0.1
+    sf.write(path, audio.astype(np.float32), SR, subtype="FLOAT")
+    return path
+
+
+@dataclass
+class Corpus:
+    manifest: Path
+    utterances: list[Utterance]
+    by_length: dict[int, str]
+    hyps: dict[str, str]
+
+    def engine(self, fail_on: str | None = None) -> FakeEngine:
+        return FakeEngine(dict(self.by_length), dict(self.hyps), fail_on)

@@ -1,0 +1,153 @@
+"""`decode_manifest`: what context each turn sees, and resuming an interrupted run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+
+from susurrus.evaluate.decode import DecodeConfig, decode_manifest, manifest_fingerprint
+from tests.evaluate.fakes import HYPS, WARM_UP, Interrupted
+
+ORDER = ["a0", "a1", "a2", "b0", "b1"]  # session A's turns, then B's (first appearance)
+
+
+def _decode(corpus, use_engine, hyp_file=None, fail_on=None, **config):
+    engine = use_engine(corpus.engine(fail_on))
+    hyps = decode_manifest(corpus.utterances, DecodeConfig(**config), hyp_file, progress=False)
+    return hyps, engine
+
+
+def test_no_context_gives_no_prompts_and_the_engines_texts(corpus, use_engine):
+    hyps, engine = _decode(corpus, use_engine, context="none", model="m", engine="torch")
+    assert use_engine.asked == [("m", "torch")]
+    assert engine.calls[0] == (WARM_UP, None)  # one untimed warm-up before the turns
+    assert engine.decoded == ORDER  # session by session, turn by turn
+    assert all(p is None for p in engine.prompts.values())
+    assert [h.id for h in hyps] == ORDER
+    assert [h.text for h in hyps] == [HYPS[i] for i in ORDER]  # stripped
+    assert all(h.streams == [h.text] and h.context_tokens == 0 for h in hyps)
+    by_id = {u.id: u for u in corpus.utterances}
+    lengths = {uid: n for n, uid in corpus.by_length.items()}
+    for h in hyps:
+        assert h.audio_seconds == pytest.approx(lengths[h.id] / 16_000)
+        assert by_id[h.id].id == h.id and h.wall_seconds >= 0
+
+
+def test_prompt_is_the_sessions_previous_hypotheses_only(corpus, use_engine):
+    hyps, engine = _decode(corpus, use_engine, context="prompt")
+    assert engine.prompts == {
+        "a0": None,
+        "a1": "hi siobhan",
+        "a2": "hi siobhan shivaun flew to paris",
+        "b0": None,  # a new session starts with no context: nothing from session A
+        "b1": "good evening siobhan",
+    }
+    # no tokenizer on the fake engine: prompt words are counted
+    assert [h.context_tokens for h in hyps] == [0, 2, 6, 0, 3]
+
+
+def test_oracle_prompt_is_the_sessions_previous_references(corpus, use_engine):
+    _, engine = _decode(corpus, use_engine, context="oracle-prompt")
+    assert engine.prompts == {
+        "a0": None,
+        "a1": "Hi Siobhan.",
+        "a2": "Hi Siobhan. Siobhan flew to Paris.",
+        "b0": None,
+        "b1": "Good evening, Siobhan.",
+    }
+
+
+@pytest.mark.parametrize(("turns", "a2_prompt"), [(1, "shivaun flew to paris"), (0, None),
+                                                  (5, "hi siobhan shivaun flew to paris")])
+def test_max_context_turns_keeps_the_latest_turns(corpus, use_engine, turns, a2_prompt):
+    _, engine = _decode(corpus, use_engine, context="prompt", max_context_turns=turns)
+    assert engine.prompts["a2"] == a2_prompt
+    assert engine.prompts["b1"] == (None if turns == 0 else "good evening siobhan")
+
+
+def test_limit_sessions_decodes_the_first_sessions_only(corpus, use_engine):
+    hyps, engine = _decode(corpus, use_engine, limit_sessions=1)
+    assert [h.id for h in hyps] == engine.decoded == ["a0", "a1", "a2"]
+
+
+def test_context_tokens_come_from_the_tokenizer_capped_at_whispers_223(corpus, use_engine):
+    class Tokenizer:  # one token per character
+        def encode(self, text, add_special_tokens=True):
+            assert not add_special_tokens
+            return list(text)
+
+    engine = corpus.engine()
+    engine.decoder = type("Decoder", (), {"tokenizer": Tokenizer()})()
+    engine.hyps["a0"] = "x" * 400
+    use_engine(engine)
+    hyps = decode_manifest(corpus.utterances, DecodeConfig(context="prompt"), progress=False)
+    by_id = {h.id: h for h in hyps}
+    assert by_id["b1"].context_tokens == len(" good evening siobhan")
+    assert by_id["a1"].context_tokens == 223
+
+
+def test_interrupted_run_resumes_and_gives_the_same_results(corpus, use_engine, tmp_path):
+    full, _ = _decode(corpus, use_engine, context="prompt")
+
+    hyp_file = tmp_path / "run" / "hyps.jsonl"
+    with pytest.raises(Interrupted):  # interrupted after a0, a1: mid-session
+        _decode(corpus, use_engine, hyp_file, fail_on="a2", context="prompt")
+    lines = hyp_file.read_text().splitlines()
+    assert json.loads(lines[0]) == {"config": asdict(DecodeConfig(context="prompt")),
+                                    "manifest": manifest_fingerprint(corpus.utterances)}
+    assert [json.loads(line)["id"] for line in lines[1:]] == ["a0", "a1"]
+
+    resumed, engine = _decode(corpus, use_engine, hyp_file, context="prompt")
+    assert engine.decoded == ["a2", "b0", "b1"]  # only what was missing
+    # the restored hypotheses are the context of the turns decoded now
+    assert engine.prompts["a2"] == "hi siobhan shivaun flew to paris"
+
+    def same(hyps):
+        return [(h.id, h.text, h.streams, h.audio_seconds, h.context_tokens) for h in hyps]
+
+    assert same(resumed) == same(full)
+    # the file now holds every hypothesis: a third run decodes nothing
+    _, again = _decode(corpus, use_engine, hyp_file, context="prompt")
+    assert again.decoded == []
+
+
+def test_a_line_cut_by_the_interruption_is_decoded_again(corpus, use_engine, tmp_path):
+    hyp_file = tmp_path / "hyps.jsonl"
+    with pytest.raises(Interrupted):
+        _decode(corpus, use_engine, hyp_file, fail_on="b0")
+    with open(hyp_file, "a") as f:
+        f.write('{"id": "b0", "text": "half a li')
+    _, engine = _decode(corpus, use_engine, hyp_file)
+    assert engine.decoded == ["b0", "b1"]
+
+
+def test_hypotheses_of_another_config_are_not_reused(corpus, use_engine, tmp_path):
+    hyp_file = tmp_path / "hyps.jsonl"
+    _decode(corpus, use_engine, hyp_file, context="none")
+    hyps, engine = _decode(corpus, use_engine, hyp_file, context="prompt")
+    assert engine.decoded == ORDER  # everything again
+    assert engine.prompts["a1"] == "hi siobhan"
+    header = json.loads(hyp_file.read_text().splitlines()[0])
+    assert header["config"]["context"] == "prompt"
+    _, other_model = _decode(corpus, use_engine, hyp_file, context="prompt", model="other")
+    assert other_model.decoded == ORDER
+
+
+@pytest.mark.parametrize(("field", "value"), [("context", "oracle"), ("max_context_turns", -1),
+                                              ("limit_sessions", 0)])
+def test_config_refuses_bad_values_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        DecodeConfig(**{field: value})
+
+
+def test_hypotheses_of_another_manifest_are_not_reused(corpus, use_engine, tmp_path):
+    """Same ids, same config, but a reference (or audio span) changed: decode again."""
+    import dataclasses
+
+    hyp_file = tmp_path / "hyps.jsonl"
+    _decode(corpus, use_engine, hyp_file, context="none")
+    corpus.utterances[0] = dataclasses.replace(corpus.utterances[0], text="something else")
+    _, engine = _decode(corpus, use_engine, hyp_file, context="none")
+    assert engine.decoded == ORDER

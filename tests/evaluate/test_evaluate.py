@@ -1,0 +1,155 @@
+"""`score` against hand-computed numbers, and `evaluate` writing its results JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from susurrus.data.manifest import Talker, Utterance
+from susurrus.evaluate.decode import DecodeConfig, Hypothesis
+from susurrus.evaluate.evaluate import EvalResult, evaluate, format_table, score
+from tests.evaluate.fakes import HYPS, TURNS
+
+WAV = Path("unused.wav")  # score() reads no audio
+
+
+def _utts() -> list[Utterance]:
+    return [Utterance(uid, WAV, ref, session=s, turn=t, entities=tuple(e))
+            for uid, s, t, ref, _, e in TURNS]
+
+
+def _hyp(uid: str, text: str, streams: list[str] | None = None, audio: float = 1.0,
+         wall: float = 0.0, ctx: int = 0) -> Hypothesis:
+    return Hypothesis(uid, text, streams or [text], audio, wall, ctx)
+
+
+def test_score_matches_hand_computed_counts():
+    ctx = {"a0": 0, "a1": 2, "a2": 6, "b0": 0, "b1": 3}
+    audio = {"a0": 1.0, "a1": 2.0, "a2": 1.0, "b0": 2.0, "b1": 4.0}
+    wall = {"a0": 0.1, "a1": 0.1, "a2": 0.1, "b0": 0.1, "b1": 0.5}
+    hyps = [_hyp(uid, HYPS[uid], audio=audio[uid], wall=wall[uid], ctx=ctx[uid])
+            for uid in ["b1", "a2", "a0", "b0", "a1"]]  # any order
+    r = score(_utts(), hyps, DecodeConfig(context="prompt"), "talk.jsonl", with_ner=False)
+    assert (r.model, r.context, r.engine, r.manifest) == ("whisper-tiny.en", "prompt", "torch",
+                                                          "talk.jsonl")
+    assert (r.n_utterances, r.n_words) == (5, 16)  # 2 + 4 + 3 + 3 + 4 normalized words
+    # normalized: a1 "siobhan"->"shivaun", b1 "ann"->"anne": 2 substitutions
+    assert r.wer == pytest.approx(2 / 16)
+    # cased tokens (marks are tokens): a0 3/3, a1 3/5, a2 0/4, b0 4/5, b1 4/6
+    assert r.wer_cased == pytest.approx(14 / 23)
+    # entities, session by session in turn order. first mentions: a0 Siobhan (hit),
+    # a1 Paris (hit), b0 Siobhan (hit: session B's first), b1 Ann (miss "anne");
+    # repeats: a1 Siobhan (miss "shivaun"), a2 Paris (hit)
+    assert r.entity_recall_first == pytest.approx(3 / 4)
+    assert r.entity_recall_repeat == pytest.approx(1 / 2)
+    assert r.entity_recall == pytest.approx(4 / 6)
+    # only a2's hypothesis is cased and punctuated: 1 of 7 marks, 1 of 9 capitals
+    assert r.punct_f1 == pytest.approx(2 / (2 + 6))
+    assert r.cap_f1 == pytest.approx(2 / (2 + 8))
+    assert r.ner_f1 is None and r.cpwer is None and r.talker_count_acc is None
+    assert r.context_tokens_per_turn == pytest.approx(11 / 5)
+    assert r.rtf == pytest.approx(0.9 / 10.0)  # summed wall / summed audio
+    assert r.llm_audio_tokens_per_second is None and r.peak_memory_mb > 0
+    assert r.counts["wer"] == {"substitutions": 2, "deletions": 0, "insertions": 0,
+                               "ref_words": 16}
+    assert r.counts["entities"] == {"first_hit": 3, "first_total": 4, "repeat_hit": 1,
+                                    "repeat_total": 2}
+
+
+def test_score_counts_only_decoded_utterances():
+    hyps = [_hyp(uid, HYPS[uid]) for uid in ["a0", "a1", "a2"]]  # as with limit_sessions=1
+    r = score(_utts(), hyps, DecodeConfig(), "m", with_ner=False)
+    assert (r.n_utterances, r.n_words) == (3, 9)
+    assert r.wer == pytest.approx(1 / 9)
+
+
+def test_score_without_entities_reports_none():
+    utts = [Utterance("u", WAV, "Hello there.")]
+    r = score(utts, [_hyp("u", "Hello there.")], DecodeConfig(), "m", with_ner=False)
+    assert r.entity_recall is r.entity_recall_first is r.entity_recall_repeat is None
+    assert r.wer == 0.0 and r.wer_cased == 0.0 and r.punct_f1 == 1.0
+
+
+def test_score_mixtures_by_cpwer_and_talker_count():
+    utts = [
+        Utterance("mix0", WAV, talkers=(Talker("joe", 0.0, "Good morning."),
+                                        Talker("ann", 0.4, "Hello there."))),
+        Utterance("mix1", WAV, talkers=(Talker("a", 0.0, "Red green blue."),
+                                        Talker("b", 0.2, "Cats chase mice."))),
+    ]
+    hyps = [
+        # two streams, in the other order: the best permutation has 1 substitution
+        _hyp("mix0", "hello their good morning", ["hello their", "good morning"],
+             audio=2.0, wall=1.0),
+        # one stream for two talkers: 3 insertions + 3 deletions at best
+        _hyp("mix1", "red green blue cats chase mice", audio=3.0, wall=0.5, ctx=10),
+    ]
+    r = score(utts, hyps, DecodeConfig(), "mix.jsonl", with_ner=False)
+    assert r.cpwer == pytest.approx((1 + 6) / (4 + 6))  # summed, not (1/4 + 6/6) / 2
+    assert r.talker_count_acc == pytest.approx(1 / 2)
+    assert r.counts["cpwer"]["ref_words"] == 10
+    # plain WER compares the talkers' texts joined by offset with the whole hypothesis
+    assert r.counts["wer"]["ref_words"] == 10
+    assert r.wer == pytest.approx(4 / 10)  # mix0: 4 edits at best; mix1: none
+    assert r.rtf == pytest.approx(1.5 / 5.0) and r.context_tokens_per_turn == 5.0
+
+
+def test_ner_f1_with_spacy():
+    pytest.importorskip("spacy")
+    ref = "Barack Obama visited Paris on Monday."
+    utts = [Utterance("u0", WAV, ref), Utterance("u1", WAV, ref)]
+    hyps = [_hyp("u0", ref), _hyp("u1", "John Smith visited London on Monday.")]
+    r = score(utts, hyps, DecodeConfig(), "m", with_ner=True)
+    # u0: person, place, date all found (3 tp); u1: date only (1 tp, 2 fp, 2 fn)
+    assert r.counts["ner"] == {"tp": 4, "fp": 2, "fn": 2}
+    assert r.ner_f1 == pytest.approx(8 / 12)
+
+
+RESULT_KEYS = {"model", "context", "manifest", "wer", "wer_cased", "entity_recall",
+               "entity_recall_first", "entity_recall_repeat", "ner_f1", "punct_f1", "cap_f1",
+               "rtf", "n_utterances", "n_words", "context_tokens_per_turn", "cpwer",
+               "talker_count_acc", "counts"}
+
+
+def test_evaluate_writes_results_and_hypotheses(corpus, use_engine, tmp_path):
+    engine = use_engine(corpus.engine())
+    out = tmp_path / "results" / "r.json"
+    result = evaluate(corpus.manifest, DecodeConfig(context="prompt"), out, progress=False,
+                      with_ner=False)
+    data = json.loads(out.read_text())
+    assert RESULT_KEYS <= set(data)
+    assert data == json.loads(result.to_json())
+    assert data["manifest"] == str(corpus.manifest) and data["context"] == "prompt"
+    assert data["n_utterances"] == 5 and data["n_words"] == 16
+    assert data["wer"] == pytest.approx(2 / 16)
+    assert data["entity_recall_first"] == pytest.approx(3 / 4)
+    assert data["context_tokens_per_turn"] == pytest.approx((0 + 2 + 6 + 0 + 3) / 5)
+    assert data["ner_f1"] is None and data["cpwer"] is None and data["talker_count_acc"] is None
+    hyp_lines = Path(str(out) + ".hyps.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in hyp_lines[1:]] == engine.decoded
+    # the table shows the system and its numbers
+    table = format_table([result])
+    assert "whisper-tiny.en [prompt]" in table and "0.125" in table
+
+
+def test_evaluate_a_mixture_manifest_reports_cpwer(mixture_corpus, use_engine, tmp_path):
+    use_engine(mixture_corpus.engine())
+    out = tmp_path / "mix.json"
+    evaluate(mixture_corpus.manifest, DecodeConfig(), out, progress=False, with_ner=False)
+    data = json.loads(out.read_text())
+    assert RESULT_KEYS <= set(data)
+    # one stream "hello there good morning" for two talkers: talker count wrong, and the
+    # best assignment costs 2 insertions + 2 deletions
+    assert data["talker_count_acc"] == 0.0
+    assert data["cpwer"] == pytest.approx(4 / 4)
+    assert data["entity_recall"] is None
+
+
+def test_evaluate_without_out_writes_nothing(corpus, use_engine, tmp_path):
+    use_engine(corpus.engine())
+    before = sorted(tmp_path.rglob("*"))
+    result = evaluate(corpus.manifest, DecodeConfig(), None, progress=False, with_ner=False)
+    assert isinstance(result, EvalResult) and result.n_utterances == 5
+    assert sorted(tmp_path.rglob("*")) == before
