@@ -193,3 +193,16 @@ def test_susurrus_jsonl_is_read_as_the_interchange_manifest(tmp_path):
     assert load_utterances(path) == [Utterance("u0", wav, "Hello.", session="s", turn=0)]
     with pytest.raises(FileNotFoundError, match="no such manifest"):
         load_utterances(tmp_path / "missing.jsonl")
+
+
+def test_long_cut_with_crosstalk_stays_a_session(tmp_path):
+    """A meeting (> 60 s) whose turns overlap a little is a conversation, not a mixture."""
+    cut = _cut(_noise(tmp_path / "meeting.wav", 70.0), [
+        ("m-1", "ann", 0.0, 10.0, "First point."),
+        ("m-2", "joe", 9.5, 20.0, "I disagree."),
+        ("m-3", "ann", 30.0, 30.0, "Let us vote."),
+    ], duration=70.0)
+    utts = utterances_from_cuts([cut])
+    assert [u.id for u in utts] == ["m-1", "m-2", "m-3"]
+    assert not any(u.is_mixture for u in utts)
+    assert [(u.session, u.turn) for u in utts] == [("cut0", 0), ("cut0", 1), ("cut0", 2)]

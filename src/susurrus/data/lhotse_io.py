@@ -5,8 +5,8 @@ A cut becomes utterances this way:
 - one supervision: one utterance (the cut's span of its recording);
 - several supervisions that do not overlap (a conversation, a meeting cut to turns): one utterance
   per supervision, `session` = the cut, `turn` = the order — conversational context works as is;
-- supervisions that overlap in time (LibriMix, overlapped meeting speech): one mixture utterance
-  with a talker per speaker (offset = the speaker's first supervision, text in time order).
+- overlapping supervisions in a short cut (<= 60 s; LibriMix): one mixture utterance with a
+  talker per speaker; a longer cut (a meeting with some crosstalk) stays a session of turns.
 Audio must be a file source (what the recipes write); other sources fail with the cut id.
 """
 
@@ -16,6 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from susurrus.data.manifest import ManifestError, Talker, Utterance, read_manifest
+
+MIXTURE_MAX_SECONDS = 60.0
 
 
 def _audio_path(cut) -> Path:
@@ -42,7 +44,9 @@ def utterances_from_cuts(cuts) -> list[Utterance]:
         sups = sorted(cut.supervisions, key=lambda s: s.start)
         if not sups:
             continue
-        if len(sups) > 1 and _overlaps(sups):
+        # A short overlapped cut (LibriMix) is a mixture; a long meeting or call with some
+        # crosstalk stays a session of turns.
+        if len(sups) > 1 and cut.duration <= MIXTURE_MAX_SECONDS and _overlaps(sups):
             by_spk: dict[str, list] = defaultdict(list)
             for s in sups:
                 by_spk[s.speaker or s.id].append(s)
