@@ -77,3 +77,12 @@ def test_three_minutes_come_back_whole(whisper_tiny, three_minute_file):
     # the last sentence is there, not cut at 30 s or at any window
     assert "thank you for listening" in norm(result.text)
     assert len(result.text.split()) > 0.8 * len(reference.split())
+
+
+def test_token_budget_grows_with_the_window_and_caps_at_whispers_224():
+    from susurrus.infer.whisper_longform import token_budget
+
+    assert token_budget(0.2) == 26 and token_budget(3.0) == 48
+    assert token_budget(30.0) == 224
+    budgets = [token_budget(s / 2) for s in range(61)]
+    assert budgets == sorted(budgets)
