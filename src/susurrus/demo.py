@@ -1,82 +1,70 @@
-"""`make demo`: synthesize a few entity-rich sentences and transcribe them with the baseline.
+"""`make demo`: synthesize a small conversational corpus and print the baseline table.
 
-For now (foundation issue) the demo is the Whisper tiny.en baseline through both engines on
-speech from three local TTS voices; later issues grow it into the full comparison. It prints a
-table and writes `out/demo/report.md` and `out/demo/results.json`.
+Whisper tiny.en with no context, with its own previous hypotheses as prompt, and with the oracle
+prompt (previous references), on the `test` and `test-ood` splits: WER, entity recall on first
+and repeated mentions, real-time factor. Writes `out/demo/report.md` (with plots) and the
+results JSON beside it. Everything is resumable: a second run reuses audio and hypotheses.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-SENTENCES = [
-    ("espeak-ng", "en-us", "Siobhan will ship the new build to Reykjavik on the third of March."),
-    ("flite", "slt", "Doctor Okafor prescribed amoxicillin twice a day for ten days."),
-    ("festival", None, "The meeting with Acme Corporation moved to Thursday afternoon."),
-]
+SPLITS = ("test", "test-ood")
+CONTEXTS = ("none", "prompt", "oracle-prompt")
 
 
-def _wer(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
-                          jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
-    return jiwer.wer(norm(reference), norm(hypothesis))
-
-
-def run(out_dir: Path) -> list[dict]:
-    from susurrus import transcribe
-    from susurrus.data.tts import speak
-    from susurrus.infer import get_engine
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clips = []
-    for i, (engine, voice, text) in enumerate(SENTENCES):
-        path = out_dir / f"clip{i}_{engine}.wav"
-        if not path.exists():
-            speak(text, path, engine, voice)
-        clips.append((path, f"{engine}/{voice or 'default'}", text))
-    rows = []
-    for eng in ("torch", "faster-whisper"):
-        t0 = time.perf_counter()
-        get_engine("whisper-tiny.en", eng)  # load once; loading is not transcription time
-        load = time.perf_counter() - t0
-        for path, voice, text in clips:
-            r = transcribe(path, engine=eng)
-            rows.append(dict(engine=eng, voice=voice, reference=text, hypothesis=r.text,
-                             wer=_wer(text, r.text), rtf=r.rtf, load_seconds=load))
-    return rows
-
-
-def table(rows: list[dict]) -> str:
-    lines = ["| engine | voice | WER | RTF | hypothesis |", "|---|---|---:|---:|---|"]
-    for r in rows:
-        lines.append(f"| {r['engine']} | {r['voice']} | {r['wer']:.2f} | {r['rtf']:.3f} | "
-                     f"{r['hypothesis']} |")
+def baseline_table(results) -> str:
+    """The demo's table: one row per split x context, the numbers the issue asks for."""
+    lines = ["| split | context | WER | entity recall (first) | entity recall (repeat) | "
+             "ctx tokens/turn | RTF |", "|---|---|---:|---:|---:|---:|---:|"]
+    for split, r in results:
+        lines.append(f"| {split} | {r.context} | {r.wer:.3f} | {r.entity_recall_first:.3f} | "
+                     f"{r.entity_recall_repeat:.3f} | {r.context_tokens_per_turn:.0f} | "
+                     f"{r.rtf:.3f} |")
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="where audio and report go")
-    args = p.parse_args()
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="corpus, results, report")
+    p.add_argument("--hours", type=float, default=0.1,
+                   help="audio hours of test + test-ood together (default 0.1: ~3 min each)")
+    p.add_argument("--model", default="whisper-tiny.en")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    from susurrus.data.synth import synthesize
+    from susurrus.evaluate.decode import DecodeConfig
+    from susurrus.evaluate.evaluate import evaluate
+    from susurrus.evaluate.report import write_report
+
     t0 = time.perf_counter()
-    rows = run(args.out)
-    md = table(rows)
-    print("\nWhisper tiny.en baseline on synthesized speech (model: whisper-tiny.en)\n")
-    print(md)
+    corpus = args.out / "corpus"
+    manifests = synthesize("conversations", corpus, hours=args.hours, seed=args.seed,
+                           splits=SPLITS)
+    t_synth = time.perf_counter() - t0
+    results, paths = [], []
+    for split in SPLITS:
+        for context in CONTEXTS:
+            out = args.out / "results" / f"{split}_{args.model}_{context}.json"
+            # Hypotheses of an earlier identical run (out + ".hyps.jsonl") are reused.
+            cfg = DecodeConfig(model=args.model, context=context)
+            results.append((split, evaluate(manifests[split], cfg, out, with_ner=True)))
+            paths.append(out)
     elapsed = time.perf_counter() - t0
-    report = args.out / "report.md"
-    report.write_text(
-        "# susurrus demo\n\nWhisper tiny.en on three synthesized sentences, torch engine "
-        "(susurrus decoding) and faster-whisper (CTranslate2), same weights.\n\n"
-        f"{md}\n\nReferences:\n\n" + "\n".join(f"- {t}" for _, _, t in SENTENCES)
-        + f"\n\nTotal time: {elapsed:.0f} s\n")
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
-    print(f"\nreport: {report}  ({elapsed:.0f} s)")
+    table = baseline_table(results)
+    print(f"\nBaseline: {args.model} on synthesized conversations "
+          f"({sum(r.n_utterances for _, r in results) // len(CONTEXTS)} turns)\n")
+    print(table)
+    report = write_report(
+        paths, args.out / "report.md", title="susurrus demo: Whisper baselines with context",
+        preamble=(f"Corpus: `susurrus synth conversations --hours {args.hours} --seed "
+                  f"{args.seed}` (splits {', '.join(SPLITS)}). Synthesis {t_synth:.0f} s, total "
+                  f"{elapsed:.0f} s.\n\n{table}\n\nAll metrics:"))
+    print(f"\nreport: {report}   ({elapsed:.0f} s; synthesis {t_synth:.0f} s)")
 
 
 if __name__ == "__main__":

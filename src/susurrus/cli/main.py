@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_transcribe)
 
+    from susurrus.data.synth.cli import add_synth_arguments, run_synth
+
+    add_synth_arguments(sub.add_parser(
+        "synth", help="synthesize a corpus: conversations, longform or mixtures",
+    )).set_defaults(func=run_synth)
+
     e = sub.add_parser("eval", help="score a system on a manifest (JSONL or lhotse)")
     e.add_argument("--manifest", type=Path, required=True,
                    help="susurrus JSONL, lhotse CutSet, or lhotse RecordingSet (+ supervisions)")
