@@ -28,6 +28,16 @@ def test_entity_recall_first_and_repeat_mentions():
     assert c.recall_repeat == pytest.approx(2 / 3)
 
 
+def test_a_short_form_of_an_earlier_entity_is_a_repeat():
+    session = [
+        ("Hi, I'm Bogomir Zajc.", ["Bogomir Zajc"], "hi i'm bogomir zajc"),
+        ("Thanks, Bogomir.", ["Bogomir"], "thanks bogomir"),  # words already in the context
+        ("Zajcova called.", ["Zajcova"], "zajcova called"),  # a new word: first
+    ]
+    assert entity_recall(session) == EntityCounts(first_hit=2, first_total=2, repeat_hit=1,
+                                                  repeat_total=1)
+
+
 def test_entity_needs_whole_contiguous_words():
     # "York" alone, or "new" and "york" apart, do not match "New York"
     turn = [("In New York.", ["New York"], "in new big york")]

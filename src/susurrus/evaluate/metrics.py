@@ -350,7 +350,8 @@ def entity_recall(session: Iterable[tuple[str, Sequence[str], str]],
     Entities are compared normalized (so case-insensitively). An entity mentioned n times in a
     turn's reference needs n occurrences (contiguous words) in that turn's hypothesis; the hits
     go to its earliest mentions. A mention is "first" the first time the session mentions that
-    entity and "repeat" afterwards, within the same turn too. A listed entity that does not occur
+    entity and "repeat" afterwards, within the same turn too; a shorter form of an entity already
+    mentioned (a first name after the full name) is a repeat. A listed entity that does not occur
     in the normalized reference (a normalizer quirk) counts as one mention.
     Sessions are scored apart and their counts added.
     """
@@ -368,7 +369,8 @@ def entity_recall(session: Iterable[tuple[str, Sequence[str], str]],
             phrase = key.split()
             mentions = max(1, _count_phrase(ref_words, phrase))
             hits = min(mentions, _count_phrase(hyp_words, phrase))
-            first = key not in seen
+            # "Bogomir" after "Bogomir Zajc" is a repeat: the context already held those words.
+            first = not any(_count_phrase(prev.split(), phrase) for prev in seen)
             seen.add(key)
             first_hit = int(first and hits > 0)
             total += EntityCounts(first_hit, int(first), hits - first_hit, mentions - int(first))
