@@ -50,3 +50,23 @@ def test_embedded_whisper_converts_into_an_empty_cache(isolated_cache):
     folders = list((isolated_cache / "models").iterdir())
     assert [f.name.startswith("whisper-tiny.en-") for f in folders if not
             f.name.startswith(".")] == [True]
+
+
+def test_ct2_cache_of_a_local_folder_follows_its_weights(tiny_whisper_dir, isolated_cache,
+                                                          tmp_path):
+    """Retraining a local model in place must not reuse the stale CTranslate2 conversion."""
+    import shutil
+
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    from susurrus.pretrained import ct2_whisper_dir
+
+    local = tmp_path / "my-whisper"
+    shutil.copytree(tiny_whisper_dir, local)
+    first = ct2_whisper_dir(str(local))
+    model = WhisperForConditionalGeneration.from_pretrained(local)
+    with torch.no_grad():
+        model.proj_out.weight.mul_(0.5)
+    model.save_pretrained(local)
+    assert ct2_whisper_dir(str(local)) != first

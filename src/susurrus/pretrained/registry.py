@@ -177,4 +177,7 @@ def ct2_whisper_dir(name: str = "whisper-tiny.en") -> str:
         ).convert(str(tmp), quantization="float32", force=True)
 
     safe = name.replace("/", "--").strip("-.~")
+    if Path(target).is_dir():  # a local folder may be retrained in place: key on its weights
+        weights = sorted(Path(target).glob("*.safetensors")) or sorted(Path(target).glob("*.bin"))
+        safe = Path(target).name + "-" + (fingerprint(weights[0]) if weights else "noweights")
     return str(build_once(cache_root() / "models" / f"ct2-{safe}", convert))
