@@ -50,25 +50,24 @@ class TorchWhisperEngine:
 
 
 class FasterWhisperEngine:
-    """The same Whisper weights run by faster-whisper (CTranslate2); greedy by default."""
+    """The same Whisper weights run by faster-whisper (CTranslate2), greedy like ours."""
 
     name = "faster-whisper"
 
     def __init__(self, model: str, device: str = "cpu", options: LongFormOptions | None = None,
-                 compute_type: str = "float32", beam_size: int = 1):
+                 compute_type: str = "float32"):
         from faster_whisper import WhisperModel
 
         from susurrus.pretrained import ct2_whisper_dir
 
         self.options = options or LongFormOptions()
-        self.beam_size = beam_size
         self.model = WhisperModel(ct2_whisper_dir(model), device=device, compute_type=compute_type,
                                   cpu_threads=torch.get_num_threads())
 
     def segments(self, audio, prompt, on_progress=None):
         o = self.options
         segs, _ = self.model.transcribe(
-            audio, language="en", beam_size=self.beam_size, temperature=list(o.temperatures),
+            audio, language="en", beam_size=1, temperature=list(o.temperatures),
             initial_prompt=prompt, condition_on_previous_text=o.condition_on_previous_text,
             compression_ratio_threshold=o.compression_ratio_threshold,
             log_prob_threshold=o.logprob_threshold, no_speech_threshold=o.no_speech_threshold,
