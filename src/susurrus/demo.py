@@ -1,9 +1,11 @@
-"""`make demo`: synthesize a small conversational corpus and print the baseline table.
+"""`make demo`: synthesize a small conversational corpus and print the results table.
 
 Whisper tiny.en with no context, with its own previous hypotheses as prompt, and with the oracle
-prompt (previous references), on the `test` and `test-ood` splits: WER, entity recall on first
-and repeated mentions, real-time factor. Writes `out/demo/report.md` (with plots) and the
-results JSON beside it. Everything is resumable: a second run reuses audio and hypotheses.
+prompt (previous references); then a speech LLM with no context (the shipped adapter when one
+ships, or `--speech-llm RUN_FOLDER`). On the `test` and `test-ood` splits: WER, entity recall on
+first and repeated mentions, LLM audio tokens per second, real-time factor. Writes
+`out/demo/report.md` (with plots) and the results JSON beside it. Everything is resumable: a
+second run reuses audio and hypotheses.
 """
 
 from __future__ import annotations
@@ -16,14 +18,24 @@ SPLITS = ("test", "test-ood")
 CONTEXTS = ("none", "prompt", "oracle-prompt")
 
 
-def baseline_table(results) -> str:
-    """The demo's table: one row per split x context, the numbers the issue asks for."""
-    lines = ["| split | context | WER | entity recall (first) | entity recall (repeat) | "
-             "ctx tokens/turn | RTF |", "|---|---|---:|---:|---:|---:|---:|"]
-    for split, r in results:
-        lines.append(f"| {split} | {r.context} | {r.wer:.3f} | {r.entity_recall_first:.3f} | "
-                     f"{r.entity_recall_repeat:.3f} | {r.context_tokens_per_turn:.0f} | "
-                     f"{r.rtf:.3f} |")
+def shipped_speech_llm() -> str:
+    """The first installed speech-LLM adapter among the embedded models ('' when none ships)."""
+    from susurrus.pretrained import EMBEDDED
+
+    return next((m.name for m in EMBEDDED.values() if m.kind == "speech-llm" and m.installed), "")
+
+
+def results_table(results) -> str:
+    """The demo's table: one row per split x system x context, the numbers the issues ask for."""
+    lines = ["| split | system | context | WER | entity recall (first) | entity recall (repeat) "
+             "| ctx tokens/turn | LLM audio tokens/s | RTF |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for split, r in sorted(results, key=lambda x: SPLITS.index(x[0])):
+        tps = "–" if r.llm_audio_tokens_per_second is None else \
+            f"{r.llm_audio_tokens_per_second:.1f}"
+        lines.append(f"| {split} | {r.model} | {r.context} | {r.wer:.3f} | "
+                     f"{r.entity_recall_first:.3f} | {r.entity_recall_repeat:.3f} | "
+                     f"{r.context_tokens_per_turn:.0f} | {tps} | {r.rtf:.3f} |")
     return "\n".join(lines)
 
 
@@ -32,7 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="corpus, results, report")
     p.add_argument("--hours", type=float, default=0.1,
                    help="audio hours of test + test-ood together (default 0.1: ~3 min each)")
-    p.add_argument("--model", default="whisper-tiny.en")
+    p.add_argument("--model", default="whisper-tiny.en", help="the Whisper baseline")
+    p.add_argument("--speech-llm", default=None,
+                   help="speech-LLM checkpoint (name or run folder) to compare; default: the "
+                        "shipped one if any; '' to skip")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -46,21 +61,26 @@ def main(argv: list[str] | None = None) -> None:
     manifests = synthesize("conversations", corpus, hours=args.hours, seed=args.seed,
                            splits=SPLITS)
     t_synth = time.perf_counter() - t0
+    systems = [(args.model, CONTEXTS)]
+    speech_llm = shipped_speech_llm() if args.speech_llm is None else args.speech_llm
+    if speech_llm:
+        systems.append((speech_llm, ("none",)))
     results, paths = [], []
     for split in SPLITS:
-        for context in CONTEXTS:
-            out = args.out / "results" / f"{split}_{args.model}_{context}.json"
-            # Hypotheses of an earlier identical run (out + ".hyps.jsonl") are reused.
-            cfg = DecodeConfig(model=args.model, context=context)
-            results.append((split, evaluate(manifests[split], cfg, out, with_ner=True)))
-            paths.append(out)
+        for model, contexts in systems:
+            for context in contexts:
+                out = args.out / "results" / f"{split}_{Path(model).name}_{context}.json"
+                # Hypotheses of an earlier identical run (out + ".hyps.jsonl") are reused.
+                cfg = DecodeConfig(model=model, context=context)
+                results.append((split, evaluate(manifests[split], cfg, out, with_ner=True)))
+                paths.append(out)
     elapsed = time.perf_counter() - t0
-    table = baseline_table(results)
-    print(f"\nBaseline: {args.model} on synthesized conversations "
-          f"({sum(r.n_utterances for _, r in results) // len(CONTEXTS)} turns)\n")
+    table = results_table(results)
+    n_turns = sum({split: r.n_utterances for split, r in results}.values())
+    print(f"\nResults on synthesized conversations (test and test-ood, {n_turns} turns)\n")
     print(table)
     report = write_report(
-        paths, args.out / "report.md", title="susurrus demo: Whisper baselines with context",
+        paths, args.out / "report.md", title="susurrus demo: Whisper baselines and the speech LLM",
         preamble=(f"Corpus: `susurrus synth conversations --hours {args.hours} --seed "
                   f"{args.seed}` (splits {', '.join(SPLITS)}). Synthesis {t_synth:.0f} s, total "
                   f"{elapsed:.0f} s.\n\n{table}\n\nAll metrics:"))

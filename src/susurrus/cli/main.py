@@ -13,8 +13,11 @@ from pathlib import Path
 from susurrus.audio.io import AudioError
 from susurrus.data.manifest import ManifestError
 from susurrus.infer.transcript import FORMATS
+from susurrus.models.checkpoint import CheckpointError
 from susurrus.pretrained.cache import CacheCorruptError
 from susurrus.pretrained.registry import ModelNotFoundError
+from susurrus.train.loop import RunError
+from susurrus.train.recipe import RecipeError
 
 
 class UsageError(ValueError):
@@ -23,7 +26,8 @@ class UsageError(ValueError):
 
 # Errors a user can fix: one line, no traceback. Anything else is our bug and shows a traceback.
 USER_ERRORS = (AudioError, ModelNotFoundError, CacheCorruptError, FileExistsError,
-               FileNotFoundError, ManifestError, UsageError)
+               FileNotFoundError, ManifestError, UsageError, RecipeError, RunError,
+               CheckpointError)
 
 
 def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], options) -> None:
@@ -106,6 +110,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
         # A finished run is being replaced: decode afresh rather than reuse its hypotheses.
         Path(str(args.out) + ".hyps.jsonl").unlink(missing_ok=True)
+    from susurrus.infer.speech_llm_engine import is_speech_llm
+
+    if is_speech_llm(args.model) and args.context != "none":
+        raise UsageError(f"{args.model} is a speech-LLM checkpoint, which takes no text prompt "
+                         "yet; use --context none")
     try:
         config = DecodeConfig(model=args.model, engine=args.engine, context=args.context,
                               max_context_turns=args.max_context_turns,
@@ -117,6 +126,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(format_table([result]))
     if args.out is not None:
         print(f"results: {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a speech LLM from a recipe plus key=value overrides (resumes an unfinished run)."""
+    from susurrus.train.loop import train
+    from susurrus.train.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = train(recipe, overwrite=args.overwrite, progress=not args.quiet)
+    wer = "n/a" if result.valid_wer is None else f"{result.valid_wer:.3f}"
+    print(f"{result.out}: {result.steps} steps, loss {result.final_loss:.3f}, validation WER "
+          f"{wer}, {result.seconds / 60:.1f} min; use it with --model {result.out}")
     return 0
 
 
@@ -181,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-ner", action="store_true", help="skip spaCy NER F1 (faster)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
+
+    tr = sub.add_parser("train", help="train a speech LLM from a recipe (resumable)")
+    tr.add_argument("recipe", type=Path, help="recipe YAML, e.g. recipes/speech_llm/default.yaml")
+    tr.add_argument("overrides", nargs="*", metavar="key=value",
+                    help="dotted overrides, e.g. train.steps=200 model.compressor=avgpool")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="delete an existing run in train.out instead of resuming it")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
 
     r = sub.add_parser("report", help="Markdown report with plots from results JSON files")
     r.add_argument("results", nargs="+", type=Path, help="results*.json from `susurrus eval`")

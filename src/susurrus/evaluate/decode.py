@@ -53,6 +53,7 @@ class Hypothesis:
     audio_seconds: float
     wall_seconds: float
     context_tokens: int  # prompt tokens of prior context given to the decoder
+    llm_audio_tokens: int = 0  # audio embeddings an LLM read (0: not an LLM system)
 
 
 def _prompt(prior: list[str], config: DecodeConfig) -> str | None:
@@ -162,6 +163,8 @@ def _decode_sessions(sessions, config, engine, tokenizer, done) -> Iterator[Hypo
                 wall = time.perf_counter() - t0
                 text = "".join(s.text for s in segs).strip()
                 n_ctx = _context_tokens(prompt, tokenizer)
-                hyp = Hypothesis(u.id, text, [text], audio.shape[0] / SAMPLE_RATE, wall, n_ctx)
+                n_audio = sum(s.audio_tokens for s in segs)
+                hyp = Hypothesis(u.id, text, [text], audio.shape[0] / SAMPLE_RATE, wall, n_ctx,
+                                 n_audio)
             prior.append(u.reference if config.context == "oracle-prompt" else hyp.text)
             yield hyp

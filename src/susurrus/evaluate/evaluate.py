@@ -93,7 +93,8 @@ def score(
             cp_c += cp_word_errors([t.text for t in u.talkers], h.streams)
             count_c += talker_count_accuracy(len(u.talkers), len(h.streams))
         cost += CostCounts(audio_seconds=h.audio_seconds, wall_seconds=h.wall_seconds,
-                           prior_context_tokens=h.context_tokens, turns=1)
+                           prior_context_tokens=h.context_tokens, turns=1,
+                           llm_audio_tokens=h.llm_audio_tokens)
     for turns in group_sessions(utts).values():
         ent_c += entity_recall((u.reference, u.entities, by_id[u.id].text) for u in turns)
     cost += CostCounts(peak_memory_bytes=peak_rss_bytes())
@@ -111,7 +112,8 @@ def score(
         entity_recall_repeat=ent_c.recall_repeat if has_entities else None,
         ner_f1=ner_c.f1 if with_ner else None, punct_f1=punct_c.f1, cap_f1=cap_c.f1,
         rtf=cost.rtf, context_tokens_per_turn=cost.context_tokens_per_turn,
-        llm_audio_tokens_per_second=None, peak_memory_mb=cost.peak_memory_bytes / 2**20,
+        llm_audio_tokens_per_second=cost.audio_tokens_per_second if cost.llm_audio_tokens
+        else None, peak_memory_mb=cost.peak_memory_bytes / 2**20,
         cpwer=cp_c.rate if mixtures else None,
         talker_count_acc=count_c.accuracy if mixtures else None, counts=counts,
     )

@@ -88,9 +88,20 @@ ENGINES: dict[str, type] = {"torch": TorchWhisperEngine, "faster-whisper": Faste
 @lru_cache(maxsize=4)
 def get_engine(model: str = DEFAULT_MODEL, engine: EngineName = "torch", device: str = "cpu",
                options: LongFormOptions | None = None) -> Engine:
-    """A loaded engine, kept for reuse: loading costs more than a short transcription."""
+    """A loaded engine, kept for reuse: loading costs more than a short transcription.
+
+    A speech-LLM checkpoint (folder or shipped name) runs on its own engine whatever `engine`
+    says for Whisper models, except that asking faster-whisper to run it is an error.
+    """
+    from susurrus.infer.speech_llm_engine import SpeechLLMEngine, is_speech_llm
+
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose from {sorted(ENGINES)}")
+    if is_speech_llm(model):
+        if engine != "torch":
+            raise ValueError(f"{model} is a speech-LLM checkpoint; it runs on the torch engine "
+                             "only (drop --engine)")
+        return SpeechLLMEngine(model, device=device)
     return ENGINES[engine](model, device=device, options=options)
 
 

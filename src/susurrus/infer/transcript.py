@@ -21,6 +21,7 @@ class Segment:
     tokens: list[int] = field(default_factory=list)  # decoder ids (torch engine), for analysis
     avg_logprob: float = 0.0  # mean token log-probability of the window that produced it
     no_speech_prob: float = 0.0  # P(no speech) of that window
+    audio_tokens: int = 0  # audio embeddings an LLM read for this segment (0: no LLM)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import torch
 
 from susurrus.pretrained.cache import build_once, cache_root, fingerprint
 
-ModelKind = Literal["whisper", "llm", "sentence-encoder"]
+ModelKind = Literal["whisper", "llm", "sentence-encoder", "speech-llm"]
 
 
 class ModelNotFoundError(ValueError):
@@ -73,7 +73,8 @@ def _converters() -> dict[ModelKind, Callable[[Path, Path], None] | None]:
     from susurrus.pretrained.ct2_whisper import convert_ct2_whisper
     from susurrus.pretrained.gguf_llm import convert_gguf_llm
 
-    return {"whisper": convert_ct2_whisper, "llm": convert_gguf_llm, "sentence-encoder": None}
+    return {"whisper": convert_ct2_whisper, "llm": convert_gguf_llm, "sentence-encoder": None,
+            "speech-llm": None}
 
 
 def _not_found(name: str, why: str) -> ModelNotFoundError:

@@ -1,0 +1,155 @@
+"""Audio-token compression (paper 001): every compressor at 50, 25, ~16.7, 12.5 and 10 tokens/s.
+
+    .venv/bin/python benchmarks/compression.py [--steps 1500] [--compressors stack,avgpool,...]
+        [--rates 50,25,16.7,12.5,10] [--test-dir out/demo/corpus] [key=value ...]
+
+Each (compressor, rate) trains the default recipe (`recipes/speech_llm/default.yaml`) with the
+same data, steps and seed, changing only the compressor; then every system, and Whisper tiny.en
+through the torch and faster-whisper engines, is scored on the same test and test-ood audio.
+Every step is a `susurrus` command run in its own process (so peak memory is per system) and
+every step resumes: rerun the same command after an interruption. Prints one table and writes
+benchmarks/results/compression.{md,json} and compression_wer.png.
+
+Extra `key=value` arguments are recipe overrides given to every training run (e.g.
+`data.synth_hours=1 train.batch_seconds=120`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+RECIPE = ROOT / "recipes" / "speech_llm" / "default.yaml"
+FRAMES_PER_SECOND = 50.0  # Whisper encoder frames per second
+
+
+def options_for(compressor: str, rate: float) -> dict:
+    """Compressor options giving `rate` tokens per second from 50 encoder frames per second."""
+    k = round(FRAMES_PER_SECOND / rate)
+    if abs(FRAMES_PER_SECOND / k - rate) > 0.5:
+        raise SystemExit(f"rate {rate}: not 50/k for an integer k")
+    if compressor == "query":
+        return {"num_queries": 1, "window": k}
+    return {"k": k}
+
+
+def run(cmd: list[str]) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def susurrus(*args: str) -> list[str]:
+    return [sys.executable, "-m", "susurrus.cli.main", *args]
+
+
+def ensure_test_data(test_dir: Path) -> None:
+    if not (test_dir / "test.jsonl").exists() or not (test_dir / "test-ood.jsonl").exists():
+        # the corpus `make demo` uses: same seed, same splits
+        run(susurrus("synth", "conversations", "--out", str(test_dir), "--hours", "0.1",
+                     "--splits", "test,test-ood", "--seed", "0"))
+
+
+def evaluate(model: str, engine: str, test_dir: Path, out_dir: Path) -> dict:
+    rows = {}
+    for split in ("test", "test-ood"):
+        out = out_dir / f"{split}.json"
+        if not out.exists():
+            run(susurrus("eval", "--manifest", str(test_dir / f"{split}.jsonl"), "--model", model,
+                         "--engine", engine, "--out", str(out), "--no-ner", "--quiet"))
+        rows[split] = json.loads(out.read_text())
+    return rows
+
+
+def row(system: str, compressor: str, tokens_per_second: float | None, res: dict) -> dict:
+    t, o = res["test"], res["test-ood"]
+    return {"system": system, "compressor": compressor, "tokens_per_second": tokens_per_second,
+            "wer_test": t["wer"], "wer_ood": o["wer"],
+            "entity_first_test": t["entity_recall_first"],
+            "entity_repeat_test": t["entity_recall_repeat"],
+            "entity_recall_ood": o["entity_recall"],
+            "rtf": (t["rtf"] + o["rtf"]) / 2,
+            "peak_memory_mb": max(t["peak_memory_mb"], o["peak_memory_mb"])}
+
+
+def fmt(v, digits=3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def markdown(rows: list[dict], steps: int) -> str:
+    head = ("| system | compressor | LLM audio tokens/s | WER test | WER test-ood | "
+            "entity recall first / repeat (test) | entity recall (ood) | RTF | peak MB |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['system']} | {r['compressor']} | {fmt(r['tokens_per_second'], 1)} | "
+            f"{fmt(r['wer_test'])} | {fmt(r['wer_ood'])} | {fmt(r['entity_first_test'], 2)} / "
+            f"{fmt(r['entity_repeat_test'], 2)} | {fmt(r['entity_recall_ood'], 2)} | "
+            f"{fmt(r['rtf'])} | {fmt(r['peak_memory_mb'], 0)} |")
+    return "\n".join(lines) + f"\n\nSpeech LLMs: {steps} training steps each, same data and seed.\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for comp in sorted({r["compressor"] for r in rows if r["tokens_per_second"]}):
+        pts = sorted((r["tokens_per_second"], r["wer_test"]) for r in rows
+                     if r["compressor"] == comp and r["tokens_per_second"])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=comp)
+    for r in rows:
+        if not r["tokens_per_second"]:
+            ax.axhline(r["wer_test"], linestyle="--", linewidth=1, label=r["system"])
+    ax.set_xlabel("LLM audio tokens per second")
+    ax.set_ylabel("WER (test)")
+    ax.invert_xaxis()
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=1500, help="training steps of every system")
+    p.add_argument("--compressors", default="stack,avgpool,segment,query")
+    p.add_argument("--rates", default="50,25,16.7,12.5,10", help="audio tokens per second")
+    p.add_argument("--test-dir", type=Path, default=ROOT / "out" / "demo" / "corpus")
+    p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-compression")
+    p.add_argument("--name", default="compression", help="results file stem")
+    p.add_argument("overrides", nargs="*", help="recipe overrides for every training run")
+    args = p.parse_args()
+
+    ensure_test_data(args.test_dir)
+    rows = []
+    for engine in ("torch", "faster-whisper"):
+        res = evaluate("whisper-tiny.en", engine, args.test_dir, args.runs / f"whisper-{engine}")
+        rows.append(row(f"Whisper tiny.en ({engine})", "–", None, res))
+    for comp in args.compressors.split(","):
+        for rate in (float(r) for r in args.rates.split(",")):
+            opts = options_for(comp, rate)
+            run_dir = args.runs / f"{comp}-{rate:g}"
+            run(susurrus("train", str(RECIPE), f"model.compressor={comp}",
+                         f"model.compressor_options={json.dumps(opts)}",
+                         f"train.steps={args.steps}", f"train.out={run_dir}", "--quiet",
+                         *args.overrides))
+            res = evaluate(str(run_dir), "torch", args.test_dir, run_dir / "eval")
+            measured = res["test"]["llm_audio_tokens_per_second"]
+            rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, res))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    table = markdown(rows, args.steps)
+    print(table)
+    (RESULTS / f"{args.name}.md").write_text(table)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
+    plot(rows, RESULTS / f"{args.name}_wer.png")
+    print(f"wrote {RESULTS / args.name}.md, .json and _wer.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""What a speech LLM is made of: named pretrained parts, a compressor, a projector, LoRA.
+
+Recipes (`susurrus.train.recipe`) nest these; checkpoints store them so a trained model is rebuilt
+exactly (issue 4). Architecture is chosen by name and numbers, never written out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class FieldError(ValueError):
+    """Invalid field values of one config dataclass: `.problems` = [(field, message), ...]."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.problems))
+
+
+def check_fields(
+    obj: Any, minimums: dict[str, tuple[float, bool]], nonempty: Sequence[str] = ()
+) -> list[tuple[str, str]]:
+    """Problems of `obj`'s numeric fields (name -> (minimum, strict)) and non-empty strings."""
+    problems = []
+    for name, (minimum, strict) in minimums.items():
+        v = getattr(obj, name)
+        if isinstance(v, float) and not math.isfinite(v):
+            problems.append((name, f"must be a finite number, got {v!r}"))
+        elif v < minimum or (strict and v == minimum):
+            problems.append((name, f"must be {'>' if strict else '>='} {minimum}, got {v!r}"))
+    problems += [(name, "must not be empty") for name in nonempty if not getattr(obj, name)]
+    return problems
+
+
+def raise_problems(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise FieldError(problems)
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """LoRA adapters on the LLM's attention projections (Hu et al. 2021)."""
+
+    r: int = 8  # rank of each adapter; 0 = no LoRA (LLM fully frozen)
+    alpha: int = 16  # scaling numerator: the update is scaled by alpha / r
+    dropout: float = 0.05  # dropout on the adapter's input, in [0, 1)
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # LLM module names
+
+    def __post_init__(self) -> None:
+        problems = check_fields(
+            self, {"r": (0, False), "alpha": (0, True), "dropout": (0.0, False)}
+        )
+        if self.dropout >= 1:
+            problems.append(("dropout", f"must be < 1, got {self.dropout!r}"))
+        if self.r > 0 and not self.targets:
+            problems.append(("targets", "must name at least one module when r > 0"))
+        if any(not isinstance(t, str) or not t for t in self.targets):
+            problems.append(("targets", f"must be non-empty module names, got {self.targets!r}"))
+        raise_problems(problems)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which pretrained parts and which compressor make the speech LLM (SLAM-ASR layout)."""
+
+    encoder: str = "whisper-tiny.en"  # frozen speech encoder, a name in susurrus.pretrained
+    llm: str = "smollm2-135m-instruct"  # decoder LLM, a name in susurrus.pretrained
+    compressor: str = "stack"  # a name in susurrus.compression.COMPRESSORS
+    # free-form: validated later by susurrus.compression.build_compressor
+    compressor_options: dict = field(default_factory=lambda: {"k": 5})
+    projector_hidden: int = 1024  # hidden width of the MLP from audio tokens to the LLM width
+    lora: LoraConfig = field(default_factory=LoraConfig)  # adapters on the LLM
+    prompt: str = "Transcribe the audio."  # instruction placed after the audio tokens
+
+    def __post_init__(self) -> None:
+        problems = check_fields(
+            self, {"projector_hidden": (0, True)}, ("encoder", "llm", "compressor")
+        )
+        if any(not isinstance(k, str) for k in self.compressor_options):
+            problems.append(
+                (
+                    "compressor_options",
+                    f"keys must be option names (strings), got {list(self.compressor_options)!r}",
+                )
+            )
+        raise_problems(problems)
+
+
+def model_config_from_dict(raw: dict, where: str = "model") -> ModelConfig:
+    """A ModelConfig from its plain-dict form (recipes, checkpoints); errors name `where`."""
+    from dataclasses import fields
+
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    valid = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(raw) - valid)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+        )
+    kw = dict(raw)
+    if "lora" in kw:
+        lora = kw["lora"]
+        lvalid = {f.name for f in fields(LoraConfig)}
+        if not isinstance(lora, dict) or set(lora) - lvalid:
+            raise ValueError(
+                f"{where}.lora: expected a mapping with keys among "
+                f"{', '.join(sorted(lvalid))}, got {lora!r}"
+            )
+        lora = dict(lora)
+        if "targets" in lora:
+            lora["targets"] = tuple(lora["targets"])
+        kw["lora"] = LoraConfig(**lora)
+    return ModelConfig(**kw)

@@ -1,0 +1,286 @@
+"""Training data: a disk cache of the frozen encoder's features, and duration-bucketed batches.
+
+The encoder is frozen, so its output for an utterance never changes: it is computed once and
+stored as float16 under `root/<encoder fingerprint>/<key[:2]>/<key>.npy`. The key covers the audio
+file's identity (path, size, mtime) and the segment, so an edited file gets new features.
+
+Batches group utterances of similar duration, so little of each batch is padding; their padded
+cost (longest duration x batch size) stays within a budget of audio seconds, as lhotse's
+DynamicBucketingSampler does.
+
+Shapes: B batch, M mel bins, T mel frames (100/s), T' encoder frames (50/s), D encoder width.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from susurrus.audio.features import FRAMES_PER_SECOND, N_FFT, log_mel_spectrogram
+from susurrus.audio.io import SAMPLE_RATE, AudioFileNotFoundError, load_audio
+from susurrus.data.manifest import Utterance
+from susurrus.encoders.whisper import AnyLengthWhisperEncoder
+
+CACHE_FORMAT = 1  # bump when the stored features change meaning (mel recipe, layout, dtype)
+_SAMPLED_ELEMENTS = 1024  # elements from each end of every tensor that the fingerprint hashes
+
+
+def encoder_fingerprint(encoder_name: str, encoder: torch.nn.Module) -> str:
+    """A folder name for this encoder's features: '<name>-<12 hex digits of its weights>'.
+
+    Hashing every byte of a large encoder would take seconds; names, shapes, dtypes and the first
+    and last elements of every tensor are enough to tell checkpoints apart (a fine-tune changes
+    the ends of nearly every tensor).
+    """
+    h = hashlib.sha256(json.dumps([CACHE_FORMAT, encoder_name]).encode())
+    for name, t in sorted(encoder.state_dict().items()):
+        flat = t.detach().reshape(-1)
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        for part in (flat[:_SAMPLED_ELEMENTS], flat[-_SAMPLED_ELEMENTS:]):
+            h.update(part.contiguous().view(torch.uint8).cpu().numpy().tobytes())
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", encoder_name).strip("-") or "encoder"
+    return f"{slug}-{h.hexdigest()[:12]}"
+
+
+class FeatureCache:
+    """Frozen encoder outputs of utterances, computed once and kept on disk as float16."""
+
+    def __init__(self, root: Path, encoder_name: str, encoder: AnyLengthWhisperEncoder) -> None:
+        self.encoder_name = encoder_name
+        self.encoder = encoder
+        self.folder = Path(root) / encoder_fingerprint(encoder_name, encoder)
+        self.max_seconds = encoder.max_frames / FRAMES_PER_SECOND  # 30 s for Whisper
+
+    def key(self, utt: Utterance) -> str:
+        """sha256 of the encoder name, the audio file's identity and the segment."""
+        path = Path(utt.audio).resolve()
+        if not path.is_file():
+            raise AudioFileNotFoundError(path, f"utterance {utt.id}: no such audio file")
+        stat = path.stat()
+        ident = [self.encoder_name, str(path), stat.st_size, stat.st_mtime_ns, utt.start,
+                 utt.duration]
+        return hashlib.sha256(json.dumps(ident).encode()).hexdigest()
+
+    def path(self, utt: Utterance) -> Path:
+        """Where the utterance's features are (or will be) stored."""
+        key = self.key(utt)
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def get(self, utt: Utterance) -> torch.Tensor:
+        """(T', D) float32 encoder output of the utterance, from disk or computed and stored."""
+        path = self.path(utt)
+        cached = _read(path)
+        if cached is not None:
+            return cached
+        return self._encode_and_store([utt], [path])[0]
+
+    def prepare(
+        self, utterances: Sequence[Utterance], progress: bool = True, batch_size: int = 8
+    ) -> int:
+        """Compute the features of every utterance not yet cached; returns how many were computed.
+
+        Utterances are encoded in batches of similar duration (padding is masked, so a batch
+        gives each one the output it gets alone). Interrupted, it resumes where it stopped.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for utt in utterances:  # refuse before hours of work, not after
+            if utt.duration is not None:
+                self._check_length(utt, utt.duration)
+        missing: dict[Path, Utterance] = {}
+        for utt in utterances:
+            path = self.path(utt)
+            if path not in missing and not path.is_file():
+                missing[path] = utt
+        order = sorted(missing, key=lambda p: _duration(missing[p]))
+        with tqdm(total=len(order), desc="encoder features", unit="utt",
+                  disable=not progress) as bar:
+            for i in range(0, len(order), batch_size):
+                paths = order[i : i + batch_size]
+                self._encode_and_store([missing[p] for p in paths], paths)
+                bar.update(len(paths))
+        return len(order)
+
+    def _check_length(self, utt: Utterance, seconds: float) -> None:
+        if int(seconds * FRAMES_PER_SECOND) > self.encoder.max_frames:
+            raise ValueError(
+                f"utterance {utt.id}: {seconds:.2f} s is longer than the encoder's "
+                f"{self.max_seconds:.0f} s; split it into segments of at most "
+                f"{self.max_seconds:.0f} s (start/duration in the manifest)"
+            )
+
+    def _mel(self, utt: Utterance) -> torch.Tensor:
+        """(M, T) log-mel of the utterance's audio."""
+        audio = load_audio(utt.audio, utt.start, utt.duration)
+        if audio.size <= N_FFT:
+            raise ValueError(f"utterance {utt.id}: only {audio.size} samples, too short to encode")
+        mel = log_mel_spectrogram(audio, n_mels=self.encoder.n_mels)  # (M, T)
+        if mel.shape[1] > self.encoder.max_frames:
+            self._check_length(utt, audio.size / SAMPLE_RATE)
+        return mel
+
+    def _encode_and_store(
+        self, utts: Sequence[Utterance], paths: Sequence[Path]
+    ) -> list[torch.Tensor]:
+        """Encode a batch, store each output, return them as (T', D) float32 tensors."""
+        mels = [self._mel(u) for u in utts]
+        lengths = torch.tensor([m.shape[1] for m in mels])  # (B,)
+        batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))  # (B, M, T)
+        for b, m in enumerate(mels):
+            batch[b, :, : m.shape[1]] = m
+        param = next(self.encoder.parameters())
+        with torch.inference_mode():
+            hidden, out_lengths = self.encoder(batch.to(param.device, param.dtype),
+                                               lengths.to(param.device))  # (B, T', D), (B,)
+        out = []
+        for b, path in enumerate(paths):
+            feats = hidden[b, : int(out_lengths[b])].float().cpu().numpy().astype(np.float16)
+            _write(path, feats)
+            # Return what a later cache hit returns, so results never depend on the cache state.
+            out.append(torch.from_numpy(feats.astype(np.float32)))
+        return out
+
+
+def _duration(utt: Utterance) -> float:
+    """Seconds of the utterance, from the manifest or the file's header (for sorting only)."""
+    if utt.duration is not None:
+        return utt.duration
+    import soundfile as sf
+
+    try:
+        return sf.info(str(utt.audio)).duration - utt.start
+    except (sf.LibsndfileError, RuntimeError):
+        return 0.0
+
+
+def _read(path: Path) -> torch.Tensor | None:
+    """Stored features as (T', D) float32, or None when absent or unreadable (then recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.from_numpy(np.load(path).astype(np.float32))
+    except (OSError, ValueError):
+        return None
+
+
+def _write(path: Path, array: np.ndarray) -> None:
+    """Save atomically: readers see the old file or the whole new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:8]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def duration_batches(
+    durations: Sequence[float],
+    batch_seconds: float,
+    seed: int,
+    epoch: int,
+    bucket_width: float = 1.0,
+) -> list[list[int]]:
+    """Indexes of `durations` grouped into batches of similar duration, in shuffled order.
+
+    Utterances fall into buckets `bucket_width` seconds wide; each bucket is shuffled, then the
+    buckets are walked from short to long, closing a batch when one more utterance would make its
+    padded cost (longest duration x size) exceed `batch_seconds`. An utterance longer than the
+    budget gets a batch of its own. The batch order is shuffled too. The result is a function of
+    (seed, epoch): every index appears exactly once.
+    """
+    if not batch_seconds > 0 or not math.isfinite(batch_seconds):
+        raise ValueError(f"batch_seconds must be a positive number, got {batch_seconds!r}")
+    if not bucket_width > 0:
+        raise ValueError(f"bucket_width must be > 0, got {bucket_width!r}")
+    for i, d in enumerate(durations):
+        if not d > 0 or not math.isfinite(d):
+            raise ValueError(f"duration {i} must be a positive number of seconds, got {d!r}")
+    rng = random.Random(f"duration_batches:{seed}:{epoch}")  # str seeds hash the same everywhere
+    buckets: dict[int, list[int]] = {}
+    for i, d in enumerate(durations):
+        buckets.setdefault(int(d // bucket_width), []).append(i)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0.0
+    for b in sorted(buckets):
+        members = buckets[b]
+        rng.shuffle(members)
+        for i in members:
+            d = durations[i]
+            if current and (len(current) + 1) * max(longest, d) > batch_seconds:
+                batches.append(current)
+                current, longest = [], 0.0
+            current.append(i)
+            longest = max(longest, d)
+    if current:
+        batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
+class BatchStream:
+    """Endless duration-bucketed batches, epoch after epoch, resumable at any batch.
+
+    `state_dict()` saved with a checkpoint and given back to `load_state_dict` makes the stream
+    continue with exactly the batch that would have come next.
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        batch_seconds: float,
+        seed: int,
+        bucket_width: float = 1.0,
+    ) -> None:
+        if len(durations) == 0:
+            raise ValueError("BatchStream needs at least one utterance, got none")
+        self.durations = list(durations)
+        self.batch_seconds = batch_seconds
+        self.seed = seed
+        self.bucket_width = bucket_width
+        self.epoch = 0  # epochs completed
+        self.position = 0  # batches already given in the current epoch
+        self._batches = self._epoch_batches(0)  # fails early on bad durations or budget
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        return duration_batches(self.durations, self.batch_seconds, self.seed, epoch,
+                                self.bucket_width)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return self
+
+    def __next__(self) -> list[int]:
+        if self.position >= len(self._batches):
+            self.epoch, self.position = self.epoch + 1, 0
+            self._batches = self._epoch_batches(self.epoch)
+        batch = self._batches[self.position]
+        self.position += 1
+        return list(batch)
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the stream is: {"epoch": ..., "position": ...}."""
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue from a `state_dict()`: the next batch is the one that came next then."""
+        for key in ("epoch", "position"):
+            v = state.get(key) if isinstance(state, dict) else None
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"batch stream state: {key!r} must be an integer >= 0, "
+                                 f"got {v!r} (state {state!r})")
+        self.epoch, self.position = state["epoch"], state["position"]
+        self._batches = self._epoch_batches(self.epoch)

@@ -1,0 +1,353 @@
+"""Training recipes: YAML files of named builders and numbers, with dotted `key=value` overrides.
+
+    recipe = load_recipe("recipes/speech_llm/default.yaml", ["train.lr=3e-4", "model.lora.r=0"])
+
+A recipe is three frozen dataclasses (model, data, train). A YAML file or an override may set any
+field by its dotted key; `model.compressor_options` is free-form (its keys are checked later by
+`susurrus.compression.build_compressor`). Every problem of a file and its overrides (unknown
+keys, wrong types, invalid values) is collected and raised together as one `RecipeError` whose
+lines name the file and the full dotted key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+from susurrus.models.config import FieldError, ModelConfig, check_fields, raise_problems
+
+Precision = Literal["fp32", "bf16", "auto"]
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; `.problems` holds one line per problem."""
+
+    def __init__(self, source: str | Path | None, problems: Sequence[str]) -> None:
+        self.source = None if source is None else str(source)
+        self.problems = list(problems)
+        where = f"{source}: " if source is not None else ""
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        n = len(self.problems)
+        super().__init__(f"{where}invalid recipe ({n} problem{'s' * (n != 1)}):\n{lines}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training audio comes from and how it is batched."""
+
+    train: str = ""  # manifest path (JSONL manifest or lhotse cuts); "" = use synth
+    valid: str = ""  # manifest path of the validation set; "" = the synthesized dev set
+    synth_hours: float = 1.0  # when train is "": synthesize conversations of this many hours
+    synth_seed: int = 0  # seed of the synthesized corpus
+    synth_dir: str = "out/corpus"  # where the synthesized corpus is written (and reused)
+    max_duration: float = 30.0  # seconds; longer utterances are refused at load, not cut
+    batch_seconds: float = 60.0  # padded audio seconds per batch (duration-bucketed batches)
+    valid_limit: int = 64  # utterances of the valid set scored by WER during training
+
+    def __post_init__(self) -> None:
+        raise_problems(check_fields(self, {"synth_hours": (0.0, True), "max_duration": (0.0, True),
+                             "batch_seconds": (0.0, True), "valid_limit": (0, False)},
+                      ("synth_dir",)))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimization, precision and the logging / validation / checkpoint schedule."""
+
+    out: str = "runs/default"  # run folder: checkpoints, logs, the saved recipe
+    seed: int = 0  # seeds parameter init, dropout and batch order
+    steps: int = 1000  # optimizer steps
+    lr: float = 1e-3  # peak learning rate (AdamW), after warmup
+    warmup_steps: int = 50  # linear warmup from 0 to lr
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    grad_clip: float = 1.0  # max global gradient norm
+    grad_accum: int = 1  # batches whose gradients are summed per optimizer step
+    precision: Precision = "fp32"  # fp32, bf16 (autocast), or auto (bf16 where supported)
+    log_every: int = 10  # steps between log lines
+    valid_every: int = 200  # steps between validation passes; 0 = only at the end
+    save_every: int = 200  # steps between checkpoints
+
+    def __post_init__(self) -> None:
+        problems = check_fields(
+            self,
+            {"steps": (0, True), "lr": (0.0, True), "warmup_steps": (0, False),
+             "weight_decay": (0.0, False), "grad_clip": (0.0, True), "grad_accum": (0, True),
+             "log_every": (0, True), "valid_every": (0, False), "save_every": (0, True)},
+            ("out",),
+        )
+        if self.precision not in get_args(Precision):
+            problems.append(("precision", f"must be one of {', '.join(get_args(Precision))}, "
+                                          f"got {self.precision!r}"))
+        raise_problems(problems)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a training run is made of."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)  # what is trained
+    data: DataConfig = field(default_factory=DataConfig)  # on what
+    train: TrainConfig = field(default_factory=TrainConfig)  # how
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _default(cls: type, name: str) -> Any:
+    f = next(f for f in fields(cls) if f.name == name)
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def _valid_keys(cls: type, prefix: str) -> str:
+    where = prefix or "the top level"
+    return f"valid keys in {where}: {', '.join(f.name for f in fields(cls))}"
+
+
+def _set_free(tree: dict, keys: list[str], value: Any, dotted: str, problems: list[str]) -> None:
+    """tree[k1][k2]... = value inside a free-form mapping, creating mappings on the way."""
+    for k in keys[:-1]:
+        sub = tree.setdefault(k, {})
+        if not isinstance(sub, dict):
+            problems.append(f"{dotted}: {k!r} holds {sub!r}, not a mapping with sub-keys")
+            return
+        tree = sub
+    tree[keys[-1]] = value
+
+
+def _assign(tree: dict, cls: type, keys: list[str], value: Any, text: str | None, prefix: str,
+            problems: list[str]) -> None:
+    """Set the raw value of dotted `keys` under dataclass `cls`, whose raw mapping is `tree`.
+
+    A mapping given to a dataclass section is merged field by field; a mapping given to a
+    free-form dict field replaces it. `text` is an override's literal text (None for YAML).
+    """
+    name, rest = keys[0], keys[1:]
+    dotted = f"{prefix}.{name}" if prefix else name
+    full = ".".join([dotted, *rest])
+    hints = _hints(cls)
+    if name not in hints:
+        problems.append(f"{full}: unknown key {name!r}; {_valid_keys(cls, prefix)}")
+        return
+    typ = hints[name]
+    if is_dataclass(typ):
+        sub = tree.setdefault(name, {})
+        if rest:
+            _assign(sub, typ, rest, value, text, dotted, problems)
+        elif value is None:  # `model:` with nothing under it: all defaults
+            pass
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                _assign(sub, typ, [str(k)], v, None, dotted, problems)
+        else:
+            problems.append(f"{dotted}: is a section, expected a mapping of its keys, "
+                            f"got {value!r}; {_valid_keys(typ, dotted)}")
+    elif rest and typ is dict:
+        current = tree.get(name, _default(cls, name))
+        if not isinstance(current, dict):
+            problems.append(f"{full}: {dotted} is {current!r}, not a mapping")
+            return
+        current = copy.deepcopy(current)
+        _set_free(current, rest, value, full, problems)
+        tree[name] = current
+    elif rest:
+        problems.append(f"{full}: {dotted} is a single value, it has no sub-key {rest[0]!r}")
+    elif typ is str and text is not None and not isinstance(value, str):
+        # `model.prompt=Say: hi` or `data.train=` mean the text as written, not YAML's mapping/null.
+        tree[name] = text
+    else:
+        tree[name] = value
+
+
+def _number(value: Any, kind: type) -> int | float | None:
+    """value as an int / float, or None if it is not one (bools never are)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string, not a float
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if kind is float and isinstance(value, (int, float)):
+        return float(value)
+    if kind is int and isinstance(value, int):
+        return value
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _coerce(value: Any, typ: Any, dotted: str, problems: list[str]) -> Any:
+    """A raw YAML value as the field's type; on failure a problem is added and None returned."""
+    if typ in (int, float):
+        out = _number(value, typ)
+        if out is None:
+            what = "an integer" if typ is int else "a number"
+            problems.append(f"{dotted}: expected {what}, got {value!r}")
+        return out
+    if typ is str:
+        if value is None:
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str):
+            return value
+        problems.append(f"{dotted}: expected a string, got {value!r}")
+        return None
+    if get_origin(typ) is Literal:
+        if value not in get_args(typ):
+            problems.append(f"{dotted}: expected one of {', '.join(get_args(typ))}, got {value!r}")
+            return None
+        return value
+    if get_origin(typ) is tuple:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            problems.append(f"{dotted}: expected a list of names, e.g. [q_proj, v_proj], "
+                            f"got {value!r}")
+            return None
+        return tuple(items)
+    if typ is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            problems.append(f"{dotted}: expected a mapping, e.g. {{k: 3}}, got {value!r}")
+            return None
+        return copy.deepcopy(dict(value))
+    raise TypeError(f"{dotted}: recipe field type {typ!r} is not supported")
+
+
+def _build(cls: type, tree: dict, prefix: str, problems: list[str]) -> Any:
+    """The dataclass `cls` from its raw mapping; None (with problems added) when invalid.
+
+    A field that cannot be converted is checked with its default in its place, so the values of
+    the other fields are still validated and every problem is reported in one go.
+    """
+    bad = len(problems)
+    kwargs = {}
+    for name, typ in _hints(cls).items():
+        if name not in tree:
+            continue
+        dotted = f"{prefix}.{name}" if prefix else name
+        if is_dataclass(typ):
+            value = _build(typ, tree[name], dotted, problems)
+        else:
+            value = _coerce(tree[name], typ, dotted, problems)
+        kwargs[name] = _default(cls, name) if value is None else value
+    try:
+        built = cls(**kwargs)
+    except FieldError as e:
+        problems += [f"{prefix}.{name}: {message}" if prefix else f"{name}: {message}"
+                     for name, message in e.problems]
+        return None
+    return built if len(problems) == bad else None
+
+
+def parse_override(override: str) -> tuple[str, Any, str]:
+    """'train.lr=3e-4' -> ('train.lr', 3e-4 as YAML reads it, '3e-4'); RecipeError without '='."""
+    key, eq, text = override.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise RecipeError(None, [f"override {override!r}: expected section.key=value, "
+                                 "e.g. train.lr=3e-4 or model.compressor_options.k=3"])
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text  # not YAML (e.g. an unbalanced bracket): keep the text as written
+    return key, value, text
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RecipeError(path, ["no such recipe file" if not path.exists() else "not a file"])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise RecipeError(path, [f"not valid YAML: {e}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(path, [f"expected a mapping of sections (model, data, train), "
+                                 f"got {type(data).__name__}"])
+    return data
+
+
+def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> Recipe:
+    """The recipe in YAML file `path` (None = all defaults) with `key=value` overrides applied.
+
+    Overrides are applied in order after the file; values are read as YAML (`[q_proj, v_proj]`,
+    `{k: 3}`, `3e-4`) and converted to the field's type. Raises RecipeError listing every
+    problem at once, each with its full dotted key.
+    """
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    data = {} if path is None else _read_yaml(Path(path))
+    problems: list[str] = []
+    tree: dict = {}
+    for key, value in data.items():
+        _assign(tree, Recipe, [str(key)], value, None, "", problems)
+    for override in overrides:
+        try:
+            key, value, text = parse_override(override)
+        except RecipeError as e:
+            problems += e.problems
+            continue
+        _assign(tree, Recipe, key.split("."), value, text, "", problems)
+    recipe = _build(Recipe, tree, "", problems)
+    if problems:
+        raise RecipeError(path, problems)
+    return recipe
+
+
+# --- writing and fingerprints -------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as plain YAML/JSON-able data (tuples become lists)."""
+    return _plain(asdict(recipe))
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> Path:
+    """Write the recipe as YAML (atomically); `load_recipe(path)` gives back an equal recipe."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, allow_unicode=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def recipe_fingerprint(recipe: Recipe, sections: Sequence[str] = ("model", "data")) -> str:
+    """A short id (sha256 of canonical JSON) of the given sections.
+
+    A run refuses to resume under a recipe whose model or data differ; train numbers (steps, lr)
+    may change between resumes.
+    """
+    valid = [f.name for f in fields(Recipe)]
+    unknown = [s for s in sections if s not in valid]
+    if unknown:
+        raise ValueError(f"unknown recipe sections {unknown}; valid: {', '.join(valid)}")
+    data = recipe_to_dict(recipe)
+    canonical = json.dumps({s: data[s] for s in sections}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

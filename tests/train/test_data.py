@@ -1,0 +1,219 @@
+"""Feature cache (computed once, batched = alone, keyed on the file) and duration batches."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from susurrus.audio.features import log_mel_spectrogram
+from susurrus.audio.io import load_audio
+from susurrus.data.manifest import Utterance
+from susurrus.encoders.whisper import AnyLengthWhisperEncoder
+from susurrus.train.data import BatchStream, FeatureCache, duration_batches, encoder_fingerprint
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_whisper_dir) -> AnyLengthWhisperEncoder:
+    from transformers import WhisperForConditionalGeneration
+
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).eval()
+    return AnyLengthWhisperEncoder(model.model.encoder)
+
+
+class CountingEncoder(torch.nn.Module):
+    """The encoder, counting the utterances it is asked to encode."""
+
+    def __init__(self, encoder: AnyLengthWhisperEncoder) -> None:
+        super().__init__()
+        self.inner = encoder
+        self.n_mels, self.max_frames = encoder.n_mels, encoder.max_frames
+        self.encoded = 0
+
+    def forward(self, mel, mel_lengths):
+        self.encoded += mel.shape[0]
+        return self.inner(mel, mel_lengths)
+
+
+def noise_wav(path: Path, seconds: float, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    audio = 0.3 * np.sin(2 * np.pi * (200 + 50 * seed) * t) + 0.05 * rng.standard_normal(t.size)
+    sf.write(path, audio.astype(np.float32), SR)
+    return path
+
+
+@pytest.fixture
+def utts(tmp_path) -> list[Utterance]:
+    """Whole files of different lengths, and two segments of one longer file."""
+    out = [Utterance(id=f"u{i}", audio=noise_wav(tmp_path / f"u{i}.wav", s, i), text="x")
+           for i, s in enumerate([0.7, 2.3, 1.1, 3.0, 0.4])]
+    long = noise_wav(tmp_path / "long.wav", 5.0, 9)
+    out += [Utterance(id="seg-a", audio=long, start=0.5, duration=1.5),
+            Utterance(id="seg-b", audio=long, start=2.0, duration=2.75)]
+    return out
+
+
+def reference(encoder: AnyLengthWhisperEncoder, utt: Utterance) -> torch.Tensor:
+    """(T', D) float32 encoder output of one utterance, computed directly."""
+    mel = log_mel_spectrogram(load_audio(utt.audio, utt.start, utt.duration))[None]
+    with torch.no_grad():
+        hidden, _ = encoder(mel)
+    return hidden[0]
+
+
+def test_get_is_the_encoder_output_stored_once(tmp_path, encoder, utts):
+    counting = CountingEncoder(encoder)
+    cache = FeatureCache(tmp_path / "cache", "tiny", counting)
+    first = cache.get(utts[1])
+    ref = reference(encoder, utts[1])
+    assert first.dtype == torch.float32 and first.shape == ref.shape == (115, 64)
+    torch.testing.assert_close(first, ref, rtol=1e-3, atol=1e-3)  # float16 on disk
+    stored = cache.path(utts[1])
+    assert stored.parent.parent == cache.folder and stored.parent.name == stored.stem[:2]
+    assert np.load(stored).dtype == np.float16
+    mtime = stored.stat().st_mtime_ns
+    again = cache.get(utts[1])
+    assert counting.encoded == 1 and stored.stat().st_mtime_ns == mtime
+    assert torch.equal(first, again)  # a hit returns exactly what the miss returned
+    assert not list(cache.folder.rglob("*.tmp"))
+
+
+def test_batched_prepare_equals_one_at_a_time(tmp_path, encoder, utts):
+    counting = CountingEncoder(encoder)
+    batched = FeatureCache(tmp_path / "a", "tiny", counting)
+    assert batched.prepare(utts + utts[:2], progress=False, batch_size=3) == len(utts)
+    assert counting.encoded == len(utts)
+    assert batched.prepare(utts, progress=False) == 0 and counting.encoded == len(utts)
+    alone = FeatureCache(tmp_path / "b", "tiny", encoder)
+    for u in utts:
+        x, y = batched.get(u), alone.get(u)
+        assert x.shape == y.shape
+        torch.testing.assert_close(x, y, rtol=1e-3, atol=1e-3)
+    assert counting.encoded == len(utts)  # every get after prepare was a hit
+
+
+def test_changed_file_gets_a_new_key(tmp_path, encoder, utts):
+    cache = FeatureCache(tmp_path / "cache", "tiny", encoder)
+    u = utts[0]
+    before_key, before = cache.key(u), cache.get(u)
+    noise_wav(u.audio, 0.9, seed=7)
+    assert cache.key(u) != before_key
+    after = cache.get(u)
+    assert after.shape[0] == 45 != before.shape[0]
+    # the segment is part of the key: two segments of one file never share features
+    assert cache.key(utts[5]) != cache.key(utts[6])
+    assert cache.key(u) != FeatureCache(tmp_path / "cache", "other", encoder).key(u)
+
+
+def test_different_weights_never_share_a_folder(tmp_path, encoder):
+    same = FeatureCache(tmp_path, "tiny", encoder)
+    assert same.folder == FeatureCache(tmp_path, "tiny", encoder).folder
+    assert same.folder.name.startswith("tiny-")
+    other = copy.deepcopy(encoder)
+    with torch.no_grad():
+        other.layers[1].fc2.bias[0] += 1.0
+    assert encoder_fingerprint("tiny", other) != encoder_fingerprint("tiny", encoder)
+    assert encoder_fingerprint("tiny-v2", encoder) != encoder_fingerprint("tiny", encoder)
+
+
+def test_too_long_audio_is_refused_with_its_id(tmp_path, encoder):
+    long = noise_wav(tmp_path / "long.wav", 31.0)
+    cache = FeatureCache(tmp_path / "cache", "tiny", encoder)
+    whole = Utterance(id="talk-7", audio=long)  # duration unknown until loaded
+    with pytest.raises(ValueError, match=r"utterance talk-7: 31\.00 s .* split it"):
+        cache.get(whole)
+    # with a known duration, prepare refuses before encoding anything
+    ok = Utterance(id="ok", audio=long, duration=10.0)
+    segment = Utterance(id="seg-9", audio=long, start=0.0, duration=30.5)
+    with pytest.raises(ValueError, match="utterance seg-9"):
+        cache.prepare([ok, segment], progress=False)
+    assert not cache.folder.exists()
+    assert cache.get(Utterance(id="edge", audio=long, duration=30.0)).shape == (1500, 64)
+
+
+# --- duration batches ----------------------------------------------------------------------------
+
+
+def cost(batch: list[int], durations: list[float]) -> float:
+    return max(durations[i] for i in batch) * len(batch)
+
+
+def random_durations(n: int, seed: int = 0) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(0.5, 20.0) for _ in range(n)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    durations=st.lists(st.floats(0.05, 90.0), min_size=0, max_size=80),
+    budget=st.floats(1.0, 120.0),
+    seed=st.integers(0, 10),
+    epoch=st.integers(0, 5),
+)
+def test_batches_cover_every_index_once_within_budget(durations, budget, seed, epoch):
+    batches = duration_batches(durations, budget, seed, epoch)
+    assert sorted(i for b in batches for i in b) == list(range(len(durations)))
+    for b in batches:
+        assert b and (cost(b, durations) <= budget or len(b) == 1)
+
+
+def test_batches_hold_similar_durations():
+    d = random_durations(500)
+    batches = duration_batches(d, 60.0, seed=0, epoch=0)
+    assert sum(cost(b, d) for b in batches) < 1.1 * sum(d)  # little padding
+    assert max(map(len, batches)) > 10  # short ones share big batches
+    long = duration_batches([5.0, 100.0, 5.0], 60.0, 0, 0)
+    assert sorted(sorted(b) for b in long) == [[0, 2], [1]]  # 100 s > budget: alone
+
+
+def test_batches_are_deterministic_per_seed_and_epoch():
+    d = random_durations(300)
+    first = duration_batches(d, 60.0, seed=3, epoch=1)
+    assert first == duration_batches(d, 60.0, seed=3, epoch=1)
+    assert first != duration_batches(d, 60.0, seed=3, epoch=2)
+    assert first != duration_batches(d, 60.0, seed=4, epoch=1)
+
+
+@pytest.mark.parametrize(
+    ("durations", "budget"), [([1.0, 0.0], 10.0), ([1.0, float("nan")], 10.0), ([1.0], 0.0)]
+)
+def test_bad_durations_or_budget_are_refused(durations, budget):
+    with pytest.raises(ValueError):
+        duration_batches(durations, budget, 0, 0)
+
+
+def test_stream_runs_epoch_after_epoch():
+    d = random_durations(60)
+    stream = BatchStream(d, 60.0, seed=5)
+    epoch0, epoch1 = duration_batches(d, 60.0, 5, 0), duration_batches(d, 60.0, 5, 1)
+    got = [next(stream) for _ in range(len(epoch0) + len(epoch1))]
+    assert got == epoch0 + epoch1
+    assert stream.state_dict() == {"epoch": 1, "position": len(epoch1)}
+
+
+def test_stream_resumes_with_the_same_next_batch():
+    d = random_durations(60, seed=1)
+    stream = BatchStream(d, 45.0, seed=2)
+    n0 = len(duration_batches(d, 45.0, 2, 0))
+    for _ in range(n0 + 3):  # into the second epoch
+        next(stream)
+    state = json.loads(json.dumps(stream.state_dict()))  # as stored in a checkpoint
+    expected = [next(stream) for _ in range(2 * n0)]
+    resumed = BatchStream(d, 45.0, seed=2)
+    resumed.load_state_dict(state)
+    assert [next(resumed) for _ in range(2 * n0)] == expected
+    with pytest.raises(ValueError, match="'position' must be an integer"):
+        resumed.load_state_dict({"epoch": 0, "position": -1})
+    with pytest.raises(ValueError, match="at least one utterance"):
+        BatchStream([], 60.0, seed=0)

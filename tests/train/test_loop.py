@@ -1,0 +1,152 @@
+"""`train` end to end on tiny random models: the run folder, exact resume, refusing other runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from susurrus.data.manifest import Utterance, write_manifest
+from susurrus.models.checkpoint import load_speech_llm
+from susurrus.train.loop import RunError, TrainResult, train
+from susurrus.train.recipe import load_recipe
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SR = 16_000
+TEXTS = ["hello there", "good morning", "see you soon", "thanks a lot", "not today",
+         "open the door"]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    """Six 1-2 s clips of tones in noise with short transcripts."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    utts = []
+    for i, text in enumerate(TEXTS):
+        t = np.arange(int((1.0 + 0.2 * i) * SR)) / SR
+        audio = 0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.05 * rng.standard_normal(t.size)
+        path = root / f"u{i}.wav"
+        sf.write(path, audio.astype(np.float32), SR)
+        utts.append(Utterance(id=f"u{i}", audio=path, text=text))
+    return write_manifest(utts, root / "train.jsonl")
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("features")
+
+
+@pytest.fixture(scope="module")
+def overrides(manifest, tiny_whisper_dir, tiny_llm_dir) -> list[str]:
+    return [
+        f"model.encoder={tiny_whisper_dir}", f"model.llm={tiny_llm_dir}",
+        "model.projector_hidden=32", "model.lora.r=2", "model.compressor_options.k=2",
+        f"data.train={manifest}", f"data.valid={manifest}", "data.batch_seconds=4",
+        "data.valid_limit=2",
+        "train.steps=6", "train.log_every=1", "train.save_every=2", "train.valid_every=0",
+        # the schedule of steps 1-6 must not depend on train.steps, which a resume changes
+        "train.warmup_steps=6", "train.lr=1e-2",
+    ]
+
+
+def run(out: Path, overrides: list[str], features: Path, *extra: str,
+        overwrite: bool = False) -> tuple[TrainResult, list[str]]:
+    messages: list[str] = []
+    recipe = load_recipe(None, [*overrides, f"train.out={out}", *extra])
+    result = train(recipe, overwrite=overwrite, progress=False, cache_root=features,
+                   log=messages.append)
+    return result, messages
+
+
+def losses(out: Path) -> dict[int, float]:
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return {d["step"]: d["loss"] for d in lines if "loss" in d}
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "trained.safetensors"))
+
+
+def checkpoints(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "checkpoints").iterdir())
+
+
+@pytest.fixture(scope="module")
+def run_a(one_thread, tmp_path_factory, overrides, features) -> tuple[Path, TrainResult]:
+    """Six uninterrupted steps (on one thread, like the resumed run: float sums depend on it)."""
+    out = tmp_path_factory.mktemp("runs") / "a"
+    result, _ = run(out, overrides, features)
+    return out, result
+
+
+def test_the_run_folder_holds_a_loadable_model_and_the_last_two_checkpoints(run_a) -> None:
+    out, result = run_a
+    assert result.out == out and result.steps == 6
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "log.jsonl", "model",
+                                                     "recipe.yaml"]
+    assert sorted(p.name for p in (out / "model").iterdir()) == ["recipe.yaml",
+                                                                 "trained.safetensors"]
+    # saved at steps 2, 4 and 6; the oldest was deleted
+    assert checkpoints(out) == ["step-0000004", "step-0000006"]
+    assert all((out / "checkpoints" / c / "trainer_state.pt").is_file() for c in checkpoints(out))
+    log = losses(out)
+    assert sorted(log) == [1, 2, 3, 4, 5, 6]
+    assert result.final_loss == pytest.approx(log[6], abs=1e-5)
+    assert result.valid_wer is not None and result.valid_wer >= 0
+    mine = load_speech_llm(out).trainable_state_dict()
+    at6, at4 = (weights(out / "checkpoints" / c) for c in ("step-0000006", "step-0000004"))
+    assert set(mine) == set(at6)
+    assert all(torch.equal(mine[k], at6[k]) for k in mine)
+    assert any(not torch.equal(mine[k], at4[k]) for k in mine)  # training changed them
+
+
+def test_a_resumed_run_continues_exactly(run_a, tmp_path: Path, overrides, features) -> None:
+    out_a, _ = run_a
+    out_b = tmp_path / "b"
+    first, _ = run(out_b, overrides, features, "train.steps=3")
+    assert first.steps == 3 and checkpoints(out_b) == ["step-0000002", "step-0000003"]
+    second, messages = run(out_b, overrides, features, "train.steps=6")
+    assert second.steps == 6
+    assert any(re.search(r"resuming .* at step 3\b", m) for m in messages), messages
+    a, b = losses(out_a), losses(out_b)
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    for step in (1, 2, 3, 4, 5, 6):
+        assert b[step] == pytest.approx(a[step], abs=1e-6), (step, a, b)
+    assert len(set(a.values())) > 1  # the losses move: equality is not trivial
+    assert second.final_loss == pytest.approx(run_a[1].final_loss, abs=1e-6)
+
+
+def test_a_different_model_recipe_is_refused_until_overwritten(
+        run_a, tmp_path: Path, overrides, features) -> None:
+    out = tmp_path / "copy"
+    shutil.copytree(run_a[0], out)
+    with pytest.raises(RunError, match=re.escape(str(out))):
+        run(out, overrides, features, "model.lora.r=4")
+    with pytest.raises(RunError, match="different model/data"):
+        run(out, overrides, features, "data.batch_seconds=3")
+    assert checkpoints(out) == ["step-0000004", "step-0000006"]  # left as it was
+    result, messages = run(out, overrides, features, "model.lora.r=4", "train.steps=1",
+                           overwrite=True)
+    assert result.steps == 1 and not any("resuming" in m for m in messages)
+    assert checkpoints(out) == ["step-0000001"] and sorted(losses(out)) == [1]
+    assert load_recipe(out / "recipe.yaml").model.lora.r == 4
+    assert {t.shape[0] for k, t in weights(out / "model").items() if "lora_A" in k} == {4}
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path, overrides, features) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(RunError, match="not a susurrus run folder"):
+        run(out, overrides, features)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]

@@ -1,0 +1,192 @@
+"""Recipes: YAML + dotted overrides -> frozen dataclasses; every problem named by its dotted key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from susurrus.models.config import LoraConfig
+from susurrus.train.recipe import (
+    Recipe,
+    RecipeError,
+    TrainConfig,
+    load_recipe,
+    recipe_fingerprint,
+    recipe_to_dict,
+    save_recipe,
+)
+
+DEFAULT_YAML = Path(__file__).parents[2] / "recipes" / "speech_llm" / "default.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_none_gives_the_defaults():
+    assert load_recipe(None) == Recipe()
+    assert Recipe().model.compressor_options == {"k": 5}
+    assert Recipe().model.lora.targets == ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def test_shipped_default_recipe_is_the_defaults_with_its_own_run_numbers():
+    d = Recipe()
+    expected = dataclasses.replace(
+        d,
+        data=dataclasses.replace(d.data, synth_hours=3.0),
+        train=dataclasses.replace(d.train, steps=1500, out="runs/speech-llm-default"),
+    )
+    assert load_recipe(DEFAULT_YAML) == expected
+
+
+def test_file_values_over_defaults(tmp_path):
+    path = write(tmp_path, "model:\n  compressor: avgpool\n  lora: {r: 4}\ntrain:\n  lr: 2e-4\n")
+    r = load_recipe(path)
+    assert r.model.compressor == "avgpool"
+    assert r.model.lora == LoraConfig(r=4)  # a partial section keeps the other defaults
+    assert r.train.lr == pytest.approx(2e-4) and isinstance(r.train.lr, float)  # YAML: a string
+    assert r.data == Recipe().data
+
+
+@pytest.mark.parametrize(
+    ("override", "get", "expected"),
+    [
+        ("train.lr=3e-4", lambda r: r.train.lr, 3e-4),
+        ("train.steps=200", lambda r: r.train.steps, 200),
+        ("data.synth_hours=2", lambda r: r.data.synth_hours, 2.0),  # int -> float
+        ("model.compressor=avgpool", lambda r: r.model.compressor, "avgpool"),
+        ("model.compressor_options.k=3", lambda r: r.model.compressor_options, {"k": 3}),
+        ("model.compressor_options={k: 3}", lambda r: r.model.compressor_options, {"k": 3}),
+        ("model.compressor_options.windows=7", lambda r: r.model.compressor_options,
+         {"k": 5, "windows": 7}),  # free-form: any key
+        ("model.lora.targets=[q_proj,v_proj]", lambda r: r.model.lora.targets,
+         ("q_proj", "v_proj")),
+        ("model.lora.r=0", lambda r: r.model.lora.r, 0),
+        ("train.precision=bf16", lambda r: r.train.precision, "bf16"),
+        ("data.train=", lambda r: r.data.train, ""),
+        ("model.prompt=Say: what was said", lambda r: r.model.prompt, "Say: what was said"),
+        ("model.lora={r: 2, alpha: 4}", lambda r: (r.model.lora.r, r.model.lora.alpha), (2, 4)),
+    ],
+)
+def test_overrides(override, get, expected):
+    value = get(load_recipe(None, [override]))
+    assert value == expected and type(value) is type(expected)
+
+
+def test_overrides_apply_after_the_file_in_order(tmp_path):
+    path = write(tmp_path, "model:\n  compressor_options: {k: 4, extra: 1}\n")
+    r = load_recipe(path, ["model.compressor_options.k=3", "train.steps=5", "train.steps=7"])
+    assert r.model.compressor_options == {"k": 3, "extra": 1}
+    assert r.train.steps == 7
+    # A whole mapping replaces the free-form options (switching compressor drops old keys).
+    r = load_recipe(path, ["model.compressor=query", "model.compressor_options={K: 2}"])
+    assert r.model.compressor_options == {"K": 2}
+
+
+def test_unknown_keys_list_the_valid_ones(tmp_path):
+    path = write(tmp_path, "model:\n  compresor: avgpool\n")
+    with pytest.raises(RecipeError) as e:
+        load_recipe(path, ["train.lrate=1", "optim.lr=1"])
+    msg = str(e.value)
+    assert str(path) in msg
+    assert "model.compresor: unknown key 'compresor'" in msg
+    assert "valid keys in model: encoder, llm, compressor, compressor_options" in msg
+    assert "train.lrate" in msg and "warmup_steps" in msg
+    assert "optim.lr" in msg and "model, data, train" in msg
+    assert len(e.value.problems) == 3  # all reported at once
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "words"),
+    [
+        ("train.steps=true", "train.steps", "integer"),  # bool refused for an int
+        ("train.steps=1.5", "train.steps", "integer"),
+        ("train.lr=fast", "train.lr", "number"),
+        ("train.precision=fp16", "train.precision", "fp32, bf16, auto"),
+        ("model.lora.targets={a: 1}", "model.lora.targets", "list"),
+        ("model.compressor_options=3", "model.compressor_options", "mapping"),
+        ("model.lora=3", "model.lora", "section"),
+        ("train.steps.x=1", "train.steps.x", "no sub-key"),
+    ],
+)
+def test_bad_types_name_the_key(override, key, words):
+    with pytest.raises(RecipeError) as e:
+        load_recipe(None, [override])
+    assert f"{key}:" in str(e.value) and words in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.steps=0", "train.steps"),
+        ("train.lr=-1e-3", "train.lr"),
+        ("train.lr=.nan", "train.lr"),
+        ("data.batch_seconds=0", "data.batch_seconds"),
+        ("data.max_duration=-5", "data.max_duration"),
+        ("model.lora.r=-1", "model.lora.r"),
+        ("model.lora.dropout=1.0", "model.lora.dropout"),
+        ("train.grad_accum=0", "train.grad_accum"),
+        ("model.encoder=", "model.encoder"),
+    ],
+)
+def test_invalid_values_name_the_key(override, key):
+    with pytest.raises(RecipeError, match=f"{key}: must"):
+        load_recipe(None, [override])
+
+
+def test_several_problems_are_reported_together(tmp_path):
+    path = write(tmp_path, "train:\n  steps: 0\n  precision: fp8\ndata:\n  batch_seconds: -1\n")
+    with pytest.raises(RecipeError) as e:
+        load_recipe(path, ["model.nope=1"])
+    assert {p.split(":")[0] for p in e.value.problems} == {
+        "train.steps", "train.precision", "data.batch_seconds", "model.nope"}
+
+
+def test_override_without_equals_shows_the_form():
+    with pytest.raises(RecipeError, match=r"'train\.lr': expected section\.key=value"):
+        load_recipe(None, ["train.lr"])
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(RecipeError, match="no such recipe file"):
+        load_recipe(tmp_path / "missing.yaml")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        load_recipe(write(tmp_path, "model: [unclosed\n"))
+    with pytest.raises(RecipeError, match="expected a mapping of sections"):
+        load_recipe(write(tmp_path, "- a\n- b\n"))
+    assert load_recipe(write(tmp_path, "# nothing\n")) == Recipe()
+
+
+def test_dataclasses_validate_on_their_own():
+    with pytest.raises(ValueError, match="steps: must be > 0"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="precision: must be one of fp32, bf16, auto"):
+        TrainConfig(precision="fp16")
+    with pytest.raises(ValueError, match="targets"):
+        LoraConfig(r=4, targets=())
+    assert LoraConfig(r=0, targets=()).r == 0
+
+
+def test_round_trip(tmp_path):
+    r = load_recipe(None, ["model.lora.targets=[q_proj,v_proj]", "train.lr=3e-4",
+                           "model.compressor_options={k: 3, note: x}", "model.prompt=yes",
+                           "data.train=data/train.jsonl", "train.precision=auto"])
+    d = recipe_to_dict(r)
+    assert d["model"]["lora"]["targets"] == ["q_proj", "v_proj"]  # plain YAML: lists
+    path = save_recipe(r, tmp_path / "run" / "recipe.yaml")
+    assert load_recipe(path) == r
+    assert load_recipe(save_recipe(Recipe(), tmp_path / "d.yaml")) == Recipe()
+
+
+def test_fingerprint_follows_model_and_data_not_train():
+    base = recipe_fingerprint(Recipe())
+    assert base == recipe_fingerprint(load_recipe(None, ["train.steps=5", "train.lr=1"]))
+    assert base != recipe_fingerprint(load_recipe(None, ["model.compressor_options.k=4"]))
+    assert base != recipe_fingerprint(load_recipe(None, ["data.synth_seed=1"]))
+    assert base != recipe_fingerprint(Recipe(), sections=("model", "data", "train"))
+    with pytest.raises(ValueError, match="unknown recipe sections"):
+        recipe_fingerprint(Recipe(), sections=("optim",))
