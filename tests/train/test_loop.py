@@ -126,6 +126,17 @@ def test_a_resumed_run_continues_exactly(run_a, tmp_path: Path, overrides, featu
     assert second.final_loss == pytest.approx(run_a[1].final_loss, abs=1e-6)
 
 
+def test_rerunning_a_finished_run_trains_nothing_and_reports_its_log(run_a, overrides,
+                                                                     features) -> None:
+    out, first = run_a
+    before = weights(out / "model")
+    again, _ = run(out, overrides, features)
+    assert again.steps == 6
+    assert again.final_loss == pytest.approx(first.final_loss, abs=1e-5)  # log: 5 decimals
+    after = weights(out / "model")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 def test_a_different_model_recipe_is_refused_until_overwritten(
         run_a, tmp_path: Path, overrides, features) -> None:
     out = tmp_path / "copy"

@@ -282,5 +282,20 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
         bar.close()
         if log_file:
             log_file.close()
+    if not losses and main:  # nothing left to do (a finished run): report what its log says
+        losses, valid_wer = _logged(out / "log.jsonl", valid_wer)
     final = losses[-1] if losses else float("nan")
     return TrainResult(out, step, final, valid_wer, time.perf_counter() - t_start)
+
+
+def _logged(log: Path, valid_wer: float | None) -> tuple[list[float], float | None]:
+    """The last logged training loss and validation WER of a run."""
+    losses: list[float] = []
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if "loss" in entry:
+                losses.append(entry["loss"])
+            if "valid_wer" in entry:
+                valid_wer = entry["valid_wer"]
+    return losses[-1:], valid_wer

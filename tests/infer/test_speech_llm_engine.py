@@ -1,0 +1,74 @@
+"""A speech-LLM checkpoint through the user-facing paths: `transcribe()`, `get_engine`, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import susurrus
+from susurrus.audio.io import SAMPLE_RATE
+from susurrus.cli.main import main as cli
+from susurrus.infer import get_engine
+from susurrus.infer.speech_llm_engine import is_speech_llm
+from susurrus.models.build import build_speech_llm
+from susurrus.models.checkpoint import save_checkpoint
+from susurrus.models.config import LoraConfig, ModelConfig
+from susurrus.train.recipe import Recipe, recipe_to_dict
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(one_thread, tiny_whisper_dir, tiny_llm_dir, tmp_path_factory):
+    config = ModelConfig(encoder=str(tiny_whisper_dir), llm=str(tiny_llm_dir),
+                         compressor="stack", compressor_options={"k": 5}, projector_hidden=32,
+                         lora=LoraConfig(r=2, alpha=4))
+    torch.manual_seed(0)
+    model = build_speech_llm(config)
+    run = tmp_path_factory.mktemp("run")
+    save_checkpoint(model, run / "model", recipe_to_dict(Recipe(model=config)))
+    return run  # a run folder: --model accepts it
+
+
+def test_a_run_folder_is_recognized_and_a_whisper_name_is_not(checkpoint, tmp_path):
+    assert is_speech_llm(str(checkpoint)) and is_speech_llm(str(checkpoint / "model"))
+    assert not is_speech_llm("whisper-tiny.en") and not is_speech_llm(str(tmp_path))
+
+
+def test_long_audio_comes_back_whole_in_windows(checkpoint):
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(70 * SAMPLE_RATE) * 0.1).astype(np.float32)
+    result = susurrus.transcribe(audio, sample_rate=SAMPLE_RATE, model=str(checkpoint))
+    assert result.engine == "speech-llm"
+    segs = result.segments
+    assert len(segs) == 3  # 70 s: three windows of at most 30 s
+    assert segs[0].start == 0.0 and segs[-1].end == pytest.approx(70.0)
+    assert all(a.end == b.start for a, b in zip(segs, segs[1:], strict=False))
+    assert all(s.end - s.start <= 30.0 for s in segs)
+    # stack k=5: 10 audio tokens per second of audio, counted per window
+    assert sum(s.audio_tokens for s in segs) == pytest.approx(700, abs=3)
+
+
+def test_faster_whisper_cannot_run_a_speech_llm(checkpoint):
+    with pytest.raises(ValueError, match="torch engine only"):
+        get_engine(str(checkpoint), "faster-whisper")
+
+
+def test_eval_refuses_a_text_prompt_for_a_speech_llm(checkpoint, tmp_path, capsys):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("")
+    code = cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
+                "--context", "prompt"])
+    assert code == 2
+    assert "--context none" in capsys.readouterr().err
+
+
+def test_a_folder_without_a_checkpoint_is_one_line_not_a_traceback(tmp_path, capsys):
+    wav = tmp_path / "a.wav"
+    import soundfile as sf
+
+    sf.write(wav, np.zeros(SAMPLE_RATE, dtype=np.float32) + 0.01, SAMPLE_RATE)
+    code = cli(["transcribe", str(wav), "--model", str(tmp_path)])
+    assert code == 2
+    assert "error:" in capsys.readouterr().err
