@@ -226,7 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops filling `train`'s key=value list at the first option (`--quiet a=b`):
+    # overrides after options are overrides all the same; anything else is an error
+    if extra and args.command == "train" and all("=" in e and not e.startswith("-")
+                                                 for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except USER_ERRORS as e:

@@ -189,7 +189,7 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     t_start = time.perf_counter()
     cfg = recipe.train
     accelerator = Accelerator(mixed_precision=precision_of(cfg.precision),
-                              gradient_accumulation_steps=cfg.grad_accum, cpu=False)
+                              gradient_accumulation_steps=cfg.grad_accum)
     main = accelerator.is_main_process
     say = log if main else (lambda *_: None)
     out = prepare_run_folder(recipe, overwrite) if main else Path(cfg.out)
