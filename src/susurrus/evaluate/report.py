@@ -18,6 +18,7 @@ COLUMNS = [  # (key, header, format)
     ("talker_count_acc", "talker acc.", "{:.3f}"),
     ("rtf", "RTF", "{:.3f}"),
     ("context_tokens_per_turn", "ctx tok/turn", "{:.0f}"),
+    ("llm_audio_tokens_per_second", "LLM audio tok/s", "{:.1f}"),
     ("n_utterances", "utts", "{}"),
 ]
 
