@@ -72,3 +72,15 @@ def test_a_folder_without_a_checkpoint_is_one_line_not_a_traceback(tmp_path, cap
     code = cli(["transcribe", str(wav), "--model", str(tmp_path)])
     assert code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_transcribe_refuses_a_prompt_or_another_engine_in_one_line(checkpoint, tmp_path, capsys):
+    import soundfile as sf
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(SAMPLE_RATE, dtype=np.float32) + 0.01, SAMPLE_RATE)
+    assert cli(["transcribe", str(wav), "--model", str(checkpoint), "--prompt", "Siobhan"]) == 2
+    assert "drop --prompt" in capsys.readouterr().err
+    assert cli(["eval", "--manifest", str(wav), "--model", str(checkpoint),
+                "--engine", "faster-whisper"]) == 2
+    assert "torch engine only" in capsys.readouterr().err

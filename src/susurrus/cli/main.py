@@ -59,6 +59,20 @@ def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], op
         print(target, file=sys.stderr)
 
 
+def _check_speech_llm(model: str, engine: str, prompt_option: str | None, fix: str) -> None:
+    """Refuse, before any work, what a speech-LLM checkpoint cannot do: another engine, a prompt."""
+    from susurrus.infer.speech_llm_engine import is_speech_llm
+
+    if not is_speech_llm(model):
+        return
+    if engine != "torch":
+        raise UsageError(f"{model} is a speech-LLM checkpoint; it runs on the torch engine only "
+                         f"(drop --engine {engine})")
+    if prompt_option:
+        raise UsageError(f"{model} is a speech-LLM checkpoint, which takes no text prompt yet "
+                         f"({prompt_option}); {fix}")
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     """Transcribe files; print text, or write one file per format into --output-dir.
 
@@ -72,6 +86,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise UsageError(f"--format: unknown {bad}; choose from {', '.join(FORMATS)} or 'all'")
     if args.output_dir is None and len(formats) > 1:
         raise UsageError("--format with several formats needs --output-dir")
+    _check_speech_llm(args.model, args.engine, "--prompt" if args.prompt else None,
+                      "drop --prompt")
     options = LongFormOptions(
         condition_on_previous_text=not args.no_condition_on_previous_text,
         temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,
@@ -110,11 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
         # A finished run is being replaced: decode afresh rather than reuse its hypotheses.
         Path(str(args.out) + ".hyps.jsonl").unlink(missing_ok=True)
-    from susurrus.infer.speech_llm_engine import is_speech_llm
-
-    if is_speech_llm(args.model) and args.context != "none":
-        raise UsageError(f"{args.model} is a speech-LLM checkpoint, which takes no text prompt "
-                         "yet; use --context none")
+    _check_speech_llm(args.model, args.engine,
+                      "--context prompt" if args.context != "none" else None, "--context none")
     try:
         config = DecodeConfig(model=args.model, engine=args.engine, context=args.context,
                               max_context_turns=args.max_context_turns,
