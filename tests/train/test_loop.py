@@ -161,3 +161,18 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path, overrides, featur
     with pytest.raises(RunError, match="not a susurrus run folder"):
         run(out, overrides, features)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_alignment_runs_before_the_first_step_and_not_again_on_resume(
+        run_a, tmp_path: Path, overrides, features) -> None:
+    aligned = [*overrides, "train.align_steps=4", "train.align_lr=1e-2"]
+    whole, messages = run(tmp_path / "whole", aligned, features)
+    assert sum("alignment: 4 steps" in m for m in messages) == 1
+    run(tmp_path / "parts", aligned, features, "train.steps=3")
+    _, resumed = run(tmp_path / "parts", aligned, features, "train.steps=6")
+    assert not any(m.startswith("alignment:") for m in resumed), resumed
+    a, b = losses(tmp_path / "whole"), losses(tmp_path / "parts")
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    for step in (1, 2, 3, 4, 5, 6):
+        assert b[step] == pytest.approx(a[step], abs=1e-6), (step, a, b)
+    assert losses(run_a[0])[1] != pytest.approx(a[1], abs=1e-6)  # alignment changed the start

@@ -191,6 +191,7 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     accelerator = Accelerator(mixed_precision=precision_of(cfg.precision),
                               gradient_accumulation_steps=cfg.grad_accum)
     main = accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
     say = log if main else (lambda *_: None)
     out = prepare_run_folder(recipe, overwrite) if main else Path(cfg.out)
     accelerator.wait_for_everyone()
@@ -214,13 +215,19 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
         f"valid: {len(valid_utts)}; audio tokens/s: {model.tokens_per_second():.1f}; "
         f"trained parameters: {sum(t.numel() for t in model.trainable_state_dict().values()):,}")
 
+    resume = latest_checkpoint(out)
+    if cfg.align_steps and resume is None:  # a resumed run has its alignment in its weights
+        from susurrus.train.align import align
+
+        align(model.to(accelerator.device), feats, targets, durations, cfg.align_steps,
+              cfg.align_lr, recipe.data.batch_seconds, cfg.seed, accelerator.device,
+              progress=progress and main, log=say)  # (DDP then broadcasts rank 0's weights)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_lambda(s, cfg.warmup_steps, cfg.steps))
 
     step = 0
-    resume = latest_checkpoint(out)
     if resume is not None:
         state = torch.load(resume / STATE, weights_only=False)
         load_trained(model, resume)
@@ -234,7 +241,6 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     if resume is not None:
         _set_rng_state(state["rng"])  # after prepare: nothing may draw from the RNGs between
 
-    world, rank = accelerator.num_processes, accelerator.process_index
     window: list[float] = []
     losses: list[float] = []
     valid_wer = None

@@ -75,13 +75,16 @@ class TrainConfig:
     log_every: int = 10  # steps between log lines
     valid_every: int = 200  # steps between validation passes; 0 = only at the end
     save_every: int = 200  # steps between checkpoints
+    align_steps: int = 0  # CTC warm-up steps of compressor+projector before LLM training (align.py)
+    align_lr: float = 2e-3  # peak learning rate of that warm-up
 
     def __post_init__(self) -> None:
         problems = check_fields(
             self,
             {"steps": (0, True), "lr": (0.0, True), "warmup_steps": (0, False),
              "weight_decay": (0.0, False), "grad_clip": (0.0, True), "grad_accum": (0, True),
-             "log_every": (0, True), "valid_every": (0, False), "save_every": (0, True)},
+             "log_every": (0, True), "valid_every": (0, False), "save_every": (0, True),
+             "align_steps": (0, False), "align_lr": (0.0, True)},
             ("out",),
         )
         if self.precision not in get_args(Precision):
