@@ -20,7 +20,7 @@ def test_gradient_flows_to_the_queries_and_the_frames():
     x.requires_grad_(True)
     y, _ = c(x, lens)
     y.pow(2).sum().backward()
-    assert c.queries.grad is not None and c.queries.grad.abs().sum() > 0
+    assert c.block.queries.grad is not None and c.block.queries.grad.abs().sum() > 0
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in c.parameters())
     assert x.grad[0].abs().sum() > 0
 

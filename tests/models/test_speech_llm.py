@@ -7,61 +7,21 @@ tensors stand in for them. Shapes: B batch, T encoder frames, D encoder width, E
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 import torch
 
-from susurrus.compression import COMPRESSORS, Projector, ProjectorConfig, build_compressor
-from susurrus.encoders.whisper import AnyLengthWhisperEncoder
-from susurrus.models.build import add_lora
-from susurrus.models.config import LoraConfig
+from susurrus.compression import COMPRESSORS
 from susurrus.models.generation import GenerateOptions, repeated_tail
 from susurrus.models.speech_llm import SpeechLLM, prompt_pieces
+from tests.tiny_models import D, OPTIONS, PROMPT, build, load_parts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-D = 64  # width of the tiny Whisper encoder
-PROMPT = "Transcribe the audio."
-OPTIONS = {  # a small instance of every compressor
-    "stack": {"k": 2},
-    "avgpool": {"k": 2},
-    "segment": {"k": 2},
-    "query": {"num_queries": 2, "window": 4, "num_heads": 2},
-}
-
-
 @pytest.fixture(scope="module")
-def encoder(tiny_whisper_dir: Path) -> AnyLengthWhisperEncoder:
-    from transformers import WhisperForConditionalGeneration
-
-    whisper = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).eval()
-    return AnyLengthWhisperEncoder(whisper.model.encoder)
-
-
-@pytest.fixture(scope="module")
-def parts(encoder, tiny_llm_dir: Path) -> tuple:
-    """The frozen parts, loaded once: (encoder, LLM, tokenizer); `build` copies the LLM."""
-    from susurrus.pretrained import load_llm
-
-    return (encoder, *load_llm(str(tiny_llm_dir)))
-
-
-def build(parts: tuple, compressor: str = "stack", options: dict | None = None, r: int = 2,
-          seed: int = 0) -> SpeechLLM:
-    """A fresh speech LLM; its LoRA adapters are made non-zero so that they take part."""
-    encoder, llm, tokenizer = parts
-    torch.manual_seed(seed)
-    llm = add_lora(copy.deepcopy(llm), LoraConfig(r=r, alpha=2 * r, dropout=0.0))
-    comp = build_compressor(compressor, D, **(OPTIONS[compressor] if options is None else options))
-    proj = Projector(comp.out_dim, llm.config.hidden_size, ProjectorConfig(hidden_dim=32))
-    model = SpeechLLM(encoder, comp, proj, llm, tokenizer, PROMPT)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:  # peft starts B at 0: the adapters would be a no-op
-                p.normal_(0.0, 0.2)
-    return model.eval()
+def parts(tiny_whisper_dir: Path, tiny_llm_dir: Path) -> tuple:
+    return load_parts(tiny_whisper_dir, tiny_llm_dir)
 
 
 @pytest.fixture(scope="module")

@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 import torch
 
-from susurrus.compression import Projector, ProjectorConfig, build_compressor
-from susurrus.encoders.whisper import AnyLengthWhisperEncoder
-from susurrus.models.build import add_lora
-from susurrus.models.config import LoraConfig
 from susurrus.models.speech_llm import SpeechLLM
 from susurrus.train.align import AlignHead, align, align_loss, greedy_classes
+from tests.tiny_models import D, build, load_parts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-D = 64  # width of the tiny Whisper encoder
 TEXTS = ["hello there", "good morning", "see you soon", "thanks a lot"]
 
 
 @pytest.fixture(scope="module")
 def parts(tiny_whisper_dir: Path, tiny_llm_dir: Path) -> tuple:
-    from transformers import WhisperForConditionalGeneration
-
-    from susurrus.pretrained import load_llm
-
-    whisper = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).eval()
-    return (AnyLengthWhisperEncoder(whisper.model.encoder), *load_llm(str(tiny_llm_dir)))
-
-
-def build(parts: tuple, seed: int = 0) -> SpeechLLM:
-    encoder, llm, tokenizer = parts
-    torch.manual_seed(seed)
-    llm = add_lora(copy.deepcopy(llm), LoraConfig(r=2, alpha=4, dropout=0.0))
-    comp = build_compressor("stack", D, k=2)
-    proj = Projector(comp.out_dim, llm.config.hidden_size, ProjectorConfig(hidden_dim=32))
-    return SpeechLLM(encoder, comp, proj, llm, tokenizer, "Transcribe the audio.")
+    return load_parts(tiny_whisper_dir, tiny_llm_dir)
 
 
 def data(model: SpeechLLM) -> tuple[list[torch.Tensor], list[list[int]], list[float]]:
@@ -70,7 +51,7 @@ def test_best_path_merges_repeats_and_drops_blanks() -> None:
 
 
 def test_alignment_trains_compressor_and_projector_only_and_lowers_the_ctc_loss(parts) -> None:
-    model = build(parts)
+    model = build(parts, lora_noise=0.0)
     feats, targets, durations = data(model)
     llm_before = {k: v.clone() for k, v in model.llm.state_dict().items()}
     proj_before = {k: v.clone() for k, v in model.projector.state_dict().items()}
@@ -94,7 +75,7 @@ def test_alignment_trains_compressor_and_projector_only_and_lowers_the_ctc_loss(
 
 def test_alignment_is_deterministic_for_a_seed(parts) -> None:
     def trained(seed: int) -> dict[str, torch.Tensor]:
-        model = build(parts)
+        model = build(parts, lora_noise=0.0)
         feats, targets, durations = data(model)
         align(model, feats, targets, durations, steps=5, lr=1e-2, batch_seconds=10.0, seed=seed,
               device=torch.device("cpu"), progress=False, log=lambda *_: None)

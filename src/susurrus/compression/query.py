@@ -38,11 +38,48 @@ class QueryConfig:
             raise ValueError(f"QueryConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
 
-class QueryCompressor(nn.Module):
-    """K learned queries per window of w frames: (B, T, D) -> (B, ceil(T / w) * K, D).
+class LatentQueries(nn.Module):
+    """K learned queries cross-attend to a group of frames: (G, w, D) + valid (G, w) -> (G, K, D).
 
     One pre-norm block on the queries: q = q + attn(norm(q), norm(frames)); q = q + mlp(norm(q)).
+    A group with no valid frame comes out as zeros. Shared by the windowed `query` compressor and
+    the per-turn abstract context compressor.
     """
+
+    def __init__(self, dim: int, num_queries: int, num_heads: int, mlp_ratio: int = 4,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"num_heads ({num_heads}) must divide the encoder width {dim}")
+        self.K = num_queries
+        self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)  # (K, D)
+        self.norm_q = nn.LayerNorm(dim)
+        self.norm_kv = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
+        self.norm_mlp = nn.LayerNorm(dim)
+        hidden = mlp_ratio * dim
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim),
+                                 nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        G, w, D = x.shape
+        # Zero the padding first (`where`, so even NaN garbage cannot reach values or grads).
+        x = torch.where(valid[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+        frames = self.norm_kv(x)  # (G, w, D)
+        has_frames = valid.any(dim=1)  # (G,)
+        # A group with no valid frame would softmax over nothing (NaN in some torch versions and
+        # kernels): let it attend to its zeros instead, and drop its tokens below.
+        ignore = ~valid & has_frames[:, None]  # (G, w) key padding mask
+        q = self.queries.to(x.dtype).expand(G, self.K, D)  # (G, K, D)
+        h = self.norm_q(q)
+        q = q + self.attn(h, frames, frames, key_padding_mask=ignore, need_weights=False)[0]
+        q = q + self.mlp(self.norm_mlp(q))  # (G, K, D)
+        return torch.where(has_frames[:, None, None], q,
+                           torch.zeros((), dtype=q.dtype, device=q.device))
+
+
+class QueryCompressor(nn.Module):
+    """K learned queries per window of w frames: (B, T, D) -> (B, ceil(T / w) * K, D)."""
 
     def __init__(self, in_dim: int, config: QueryConfig = QueryConfig()) -> None:
         super().__init__()
@@ -50,15 +87,8 @@ class QueryCompressor(nn.Module):
             raise ValueError(f"QueryConfig.num_heads ({config.num_heads}) must divide the "
                              f"encoder width {in_dim}")
         self.in_dim, self.K, self.w = in_dim, config.num_queries, config.window
-        self.queries = nn.Parameter(torch.randn(self.K, in_dim) * 0.02)  # (K, D)
-        self.norm_q = nn.LayerNorm(in_dim)
-        self.norm_kv = nn.LayerNorm(in_dim)
-        self.attn = nn.MultiheadAttention(in_dim, config.num_heads, dropout=config.dropout,
-                                          batch_first=True)
-        self.norm_mlp = nn.LayerNorm(in_dim)
-        hidden = config.mlp_ratio * in_dim
-        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, in_dim),
-                                 nn.Dropout(config.dropout))
+        self.block = LatentQueries(in_dim, config.num_queries, config.num_heads,
+                                   config.mlp_ratio, config.dropout)
 
     @property
     def out_dim(self) -> int:
@@ -83,18 +113,5 @@ class QueryCompressor(nn.Module):
         W = ceil_div(T, self.w)
         valid = frame_mask(lengths, W * self.w)  # (B, W * w)
         x = F.pad(x, (0, 0, 0, W * self.w - T))  # (B, W * w, D)
-        # Zero the padding first (`where`, so even NaN garbage cannot reach values or grads).
-        x = torch.where(valid[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
-        frames = self.norm_kv(x.reshape(B * W, self.w, D))  # (B W, w, D)
-        valid = valid.reshape(B * W, self.w)  # (B W, w)
-        has_frames = valid.any(dim=1)  # (B W,)
-        # A window with no valid frame would softmax over nothing (NaN in some torch versions and
-        # kernels): let it attend to its zeros instead, and drop its tokens below.
-        ignore = ~valid & has_frames[:, None]  # (B W, w) key padding mask
-        q = self.queries.to(x.dtype).expand(B * W, self.K, D)  # (B W, K, D)
-        h = self.norm_q(q)
-        q = q + self.attn(h, frames, frames, key_padding_mask=ignore, need_weights=False)[0]
-        q = q + self.mlp(self.norm_mlp(q))  # (B W, K, D)
-        q = torch.where(has_frames[:, None, None], q, torch.zeros((), dtype=q.dtype,
-                                                                 device=q.device))
+        q = self.block(x.reshape(B * W, self.w, D), valid.reshape(B * W, self.w))  # (B W, K, D)
         return q.reshape(B, W * self.K, D), self.out_lengths(lengths)

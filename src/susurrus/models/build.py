@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from susurrus.compression import Projector, ProjectorConfig, build_compressor
+from susurrus.compression import (
+    AbstractCompressor,
+    AbstractConfig,
+    Projector,
+    ProjectorConfig,
+    build_compressor,
+)
 from susurrus.encoders.whisper import AnyLengthWhisperEncoder
 from susurrus.models.config import LoraConfig, ModelConfig
 from susurrus.models.speech_llm import SpeechLLM
@@ -48,5 +54,11 @@ def build_speech_llm(config: ModelConfig, dtype: torch.dtype = torch.float32) ->
                                   **dict(config.compressor_options))
     projector = Projector(compressor.out_dim, llm.config.hidden_size,
                           ProjectorConfig(hidden_dim=config.projector_hidden))
+    context_compressor = context_projector = None
+    if config.context == "abstract":
+        context_compressor = AbstractCompressor(encoder.d_model, AbstractConfig(
+            num_latents=config.abstract_tokens, num_heads=config.abstract_heads)).to(dtype)
+        context_projector = Projector(encoder.d_model, llm.config.hidden_size,
+                                      ProjectorConfig(hidden_dim=config.projector_hidden)).to(dtype)
     return SpeechLLM(encoder, compressor.to(dtype), projector.to(dtype), llm, tokenizer,
-                     config.prompt)
+                     config.prompt, config.context, context_compressor, context_projector)

@@ -74,11 +74,26 @@ class ModelConfig:
     projector_hidden: int = 1024  # hidden width of the MLP from audio tokens to the LLM width
     lora: LoraConfig = field(default_factory=LoraConfig)  # adapters on the LLM
     prompt: str = "Transcribe the audio."  # instruction placed after the audio tokens
+    # Conversational context (paper 000): none | text | raw | abstract
+    context: str = "none"  # how prior turns of the session are read (training and default use)
+    context_turns: int | None = None  # N: prior turns read at most; None = all of the session
+    abstract_tokens: int = 4  # K: latent tokens per prior turn (context "abstract")
+    abstract_heads: int = 4  # attention heads of the abstract compressor (divide encoder width)
 
     def __post_init__(self) -> None:
+        from susurrus.models.speech_llm import CONTEXT_MODES
+
         problems = check_fields(
-            self, {"projector_hidden": (0, True)}, ("encoder", "llm", "compressor")
+            self, {"projector_hidden": (0, True), "abstract_tokens": (0, True),
+                   "abstract_heads": (0, True)}, ("encoder", "llm", "compressor")
         )
+        if self.context not in CONTEXT_MODES:
+            problems.append(("context", f"must be one of {', '.join(CONTEXT_MODES)}, "
+                                        f"got {self.context!r}"))
+        if self.context_turns is not None and (not isinstance(self.context_turns, int)
+                                               or self.context_turns < 1):
+            problems.append(("context_turns", "must be an integer >= 1, or null for all prior "
+                                              f"turns, got {self.context_turns!r}"))
         if any(not isinstance(k, str) for k in self.compressor_options):
             problems.append(
                 (

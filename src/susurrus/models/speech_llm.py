@@ -6,7 +6,10 @@ would be:
     <|im_start|>system\\nTranscribe the audio.<|im_end|>\\n<|im_start|>user\\n[AUDIO]<|im_end|>\\n
     <|im_start|>assistant\\n{transcript}<|im_end|>
 
-so an instruction-tuned LLM starts from the conversation format it knows. Only the compressor, the
+so an instruction-tuned LLM starts from the conversation format it knows. Conversational context
+(paper 000) is the same template with earlier exchanges: each prior turn is a user message holding
+that turn's context audio (`raw`: its full audio tokens, `abstract`: K latent tokens, `text`:
+nothing) and an assistant message holding its transcript; the current turn comes last. Only the compressor, the
 projector and the LLM's LoRA adapters train; the encoder and the LLM's own weights stay frozen.
 
 A pure module: it is handed built parts (see `susurrus.models.build`) and knows nothing of files,
@@ -18,7 +21,8 @@ E LLM width, L assembled sequence length, V vocabulary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +32,10 @@ from susurrus.compression.base import Compressor
 from susurrus.models.generation import GenerateOptions, generate_ids
 
 AUDIO_PLACEHOLDER = "<|audio|>"
+TEXT_PLACEHOLDER = "<|transcript|>"
+
+ContextMode = Literal["none", "text", "raw", "abstract"]
+CONTEXT_MODES: tuple[ContextMode, ...] = ("none", "text", "raw", "abstract")
 
 
 def prompt_pieces(tokenizer, prompt: str) -> tuple[list[int], list[int]]:
@@ -47,6 +55,45 @@ def prompt_pieces(tokenizer, prompt: str) -> tuple[list[int], list[int]]:
     return encode(before), encode(after)
 
 
+@dataclass(frozen=True)
+class TurnPieces:
+    """Token ids around the audio and transcripts in the chat template.
+
+    A sequence is `head + [prior: audio, mid, transcript, sep]* + audio + tail + target`; with no
+    prior turn it is `head + audio + tail`, exactly what `prompt_pieces` gives.
+    """
+
+    head: list[int]  # system prompt and the first user-message opening
+    mid: list[int]  # end of a user message, start of the assistant's
+    sep: list[int]  # end of an assistant message, start of the next user message
+    tail: list[int]  # end of the current user message and the assistant cue
+
+
+def turn_pieces(tokenizer, prompt: str) -> TurnPieces:
+    head, tail = prompt_pieces(tokenizer, prompt)
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(
+            [{"role": "system", "content": prompt},
+             {"role": "user", "content": AUDIO_PLACEHOLDER},
+             {"role": "assistant", "content": TEXT_PLACEHOLDER},
+             {"role": "user", "content": AUDIO_PLACEHOLDER}],
+            tokenize=False, add_generation_prompt=True)
+        _, mid, after = text.split(AUDIO_PLACEHOLDER)[:3]
+        mid, sep = mid.split(TEXT_PLACEHOLDER)[0], mid.split(TEXT_PLACEHOLDER)[1]
+    else:
+        mid, sep = "\n", "\n"
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    return TurnPieces(head, encode(mid), encode(sep), tail)
+
+
+@dataclass
+class PriorTurn:
+    """An earlier turn as the LLM reads it: context audio tokens and the transcript's ids."""
+
+    audio: torch.Tensor  # (n, E): raw audio tokens, K abstract latents, or n = 0 (text)
+    text_ids: list[int] = field(default_factory=list)
+
+
 @dataclass
 class Assembled:
     """A batch laid out for the LLM: prompt, audio tokens, prompt end, target (if any)."""
@@ -62,19 +109,28 @@ class SpeechLLM(nn.Module):
     """Audio in, the LLM's text out; `forward` gives the training loss, `generate` the tokens."""
 
     def __init__(self, encoder: nn.Module, compressor: Compressor, projector: nn.Module,
-                 llm: nn.Module, tokenizer, prompt: str) -> None:
+                 llm: nn.Module, tokenizer, prompt: str, context: ContextMode = "none",
+                 context_compressor: nn.Module | None = None,
+                 context_projector: nn.Module | None = None) -> None:
         super().__init__()
+        if context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
+        if context == "abstract" and (context_compressor is None or context_projector is None):
+            raise ValueError("context 'abstract' needs a context compressor and projector")
         self.encoder = encoder.eval().requires_grad_(False)
         self.compressor = compressor
         self.projector = projector
         self.llm = llm  # a causal LM, possibly wrapped by peft
         self.tokenizer = tokenizer
         self.prompt = prompt
-        self.prefix_ids, self.suffix_ids = prompt_pieces(tokenizer, prompt)
+        self.context = context  # the context the model was trained with
+        self.context_compressor = context_compressor  # abstract: turn frames -> K latents
+        self.context_projector = context_projector  # abstract: latents -> LLM width
+        self.pieces = turn_pieces(tokenizer, prompt)
+        self.prefix_ids, self.suffix_ids = self.pieces.head, self.pieces.tail
         self.eos_id = int(tokenizer.eos_token_id)
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else self.eos_id)
-
     # -- the parts ------------------------------------------------------------------------------
     def _base(self) -> nn.Module:
         """The LLM under any peft wrapper (its LoRA layers are injected in place, so they run)."""
@@ -84,7 +140,8 @@ class SpeechLLM(nn.Module):
         """What training changes, and so all a checkpoint holds: compressor, projector, LoRA."""
         names = {n for n, p in self.named_parameters() if p.requires_grad}
         return {n: t for n, t in self.state_dict().items() if n in names or (
-            n.startswith(("compressor.", "projector.")))}
+            n.startswith(("compressor.", "projector.", "context_compressor.",
+                          "context_projector.")))}
 
     def merge_lora(self) -> None:
         """Fold LoRA adapters into the LLM weights (inference only: they stop training)."""
@@ -118,35 +175,108 @@ class SpeechLLM(nn.Module):
         emb = self.projector(tokens, n)  # (B, N, E)
         return emb.to(self._base().get_input_embeddings().weight.dtype), n
 
+    # -- context --------------------------------------------------------------------------------
+    def context_modes(self) -> tuple[ContextMode, ...]:
+        """Context modes this model can run: all but `abstract` unless it was trained with it."""
+        return tuple(m for m in CONTEXT_MODES
+                     if m != "abstract" or self.context_compressor is not None)
+
+    def context_audio(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
+                      mode: ContextMode) -> list[torch.Tensor]:
+        """Prior turns' frames (B, T, D), lengths (B,) -> each turn's context audio (n_b, E)."""
+        if mode not in self.context_modes():
+            raise ValueError(f"context {mode!r} is not one this model can run; it runs "
+                             f"{', '.join(self.context_modes())}")
+        B = feats.shape[0]
+        dtype = self._base().get_input_embeddings().weight.dtype
+        if mode in ("none", "text"):
+            return [feats.new_zeros(0, self._base().config.hidden_size, dtype=dtype)] * B
+        if mode == "raw":
+            audio, n = self.audio_embeddings(feats, feat_lengths)
+            return [audio[b, : int(n[b])] for b in range(B)]
+        latents = self.context_compressor(feats, feat_lengths)  # (B, K, D)
+        K = latents.shape[1]
+        counts = torch.full((B,), K, dtype=torch.long, device=feats.device)
+        emb = self.context_projector(latents, counts).to(dtype)  # (B, K, E)
+        return list(emb.unbind(0))
+
+    def prior_turns(self, context: list[list[tuple[torch.Tensor, list[int]]]],
+                    mode: ContextMode) -> list[list[PriorTurn]]:
+        """Per row, prior turns given as (frames (T, D), transcript ids) -> `PriorTurn`s.
+
+        All prior turns of the batch go through the context path at once (padded, masked).
+        """
+        flat = [turn for row in context for turn in row]
+        if not flat:
+            return [[] for _ in context]
+        if mode in ("none", "text"):
+            audio = [None] * len(flat)
+        else:
+            lengths = torch.tensor([f.shape[0] for f, _ in flat], device=flat[0][0].device)
+            x = flat[0][0].new_zeros(len(flat), int(lengths.max()), flat[0][0].shape[1])
+            for i, (f, _) in enumerate(flat):
+                x[i, : f.shape[0]] = f
+            audio = self.context_audio(x, lengths, mode)
+        empty = self._base().get_input_embeddings().weight.new_zeros(
+            0, self._base().config.hidden_size)
+        turns = [PriorTurn(a if a is not None else empty, list(ids))
+                 for a, (_, ids) in zip(audio, flat, strict=True)]
+        out, i = [], 0
+        for row in context:
+            out.append(turns[i : i + len(row)])
+            i += len(row)
+        return out
+
     # -- layout ---------------------------------------------------------------------------------
+    def embed_ids(self, ids: list[int]) -> torch.Tensor:
+        """Token ids -> the LLM's input embeddings (len, E)."""
+        embed = self._base().get_input_embeddings()
+        return embed(torch.tensor(ids, dtype=torch.long, device=embed.weight.device))
+
+    def prefix_embeddings(self, priors: list[PriorTurn] = ()) -> torch.Tensor:
+        """The head and every prior turn: (P, E), the part a conversation session caches."""
+        return torch.cat([self.embed_ids(self.pieces.head)]
+                         + [self.prior_embeddings(p) for p in priors])
+
+    def prior_embeddings(self, prior: PriorTurn) -> torch.Tensor:
+        """One prior turn: its context audio, then its transcript as the assistant's reply."""
+        p = self.pieces
+        return torch.cat([prior.audio.to(self.embed_ids([]).dtype),
+                          self.embed_ids(p.mid + list(prior.text_ids) + p.sep)])
+
+    def turn_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+        """The current turn: its audio tokens (n, E), then the assistant cue."""
+        return torch.cat([audio, self.embed_ids(self.pieces.tail)])
+
     def assemble(self, audio: torch.Tensor, n_audio: torch.Tensor,
-                 targets: list[list[int]] | None = None) -> Assembled:
-        """Splice audio (B, N, E) with counts (B,) between the prompt pieces.
+                 targets: list[list[int]] | None = None,
+                 context: list[list[PriorTurn]] | None = None) -> Assembled:
+        """Splice audio (B, N, E) with counts (B,) after each row's prior turns, into the prompt.
 
         With targets (training) rows are right-padded and each target token (then EOS) is a label;
         without (generation) rows are left-padded so every row ends at the assistant cue.
         """
         B = audio.shape[0]
         assert n_audio.shape == (B,), f"expected n_audio ({B},), got {tuple(n_audio.shape)}"
-        embed = self._base().get_input_embeddings()
+        assert context is None or len(context) == B, f"expected {B} context rows"
         device = audio.device
         ids = lambda x: torch.tensor(x, dtype=torch.long, device=device)  # noqa: E731
-        prefix, suffix = embed(ids(self.prefix_ids)), embed(ids(self.suffix_ids))  # (P, E), (S, E)
         rows: list[torch.Tensor] = []
         label_rows, label_cols, labels = [], [], []
         for b in range(B):
-            parts = [prefix, audio[b, : int(n_audio[b])], suffix]
+            parts = [self.prefix_embeddings(context[b] if context else []),
+                     self.turn_embeddings(audio[b, : int(n_audio[b])])]
             if targets is not None:
                 tgt = list(targets[b]) + [self.eos_id]
                 start = sum(p.shape[0] for p in parts)  # first target position
-                parts.append(embed(ids(tgt[:-1])))
+                parts.append(self.embed_ids(tgt[:-1]))
                 # position start-1 (the assistant cue's last token) predicts tgt[0], and so on
                 label_rows += [b] * len(tgt)
                 label_cols += list(range(start - 1, start - 1 + len(tgt)))
                 labels += tgt
             rows.append(torch.cat(parts))
         L = max(r.shape[0] for r in rows)
-        E = prefix.shape[-1]
+        E = audio.shape[-1]
         embeds = audio.new_zeros(B, L, E)
         mask = torch.zeros(B, L, dtype=torch.long, device=device)
         left = targets is None
@@ -157,14 +287,19 @@ class SpeechLLM(nn.Module):
 
     # -- training -------------------------------------------------------------------------------
     def forward(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
-                targets: list[list[int]]) -> torch.Tensor:
+                targets: list[list[int]],
+                context: list[list[tuple[torch.Tensor, list[int]]]] | None = None,
+                mode: ContextMode | None = None) -> torch.Tensor:
         """feats (B, T, D), lengths (B,), target token ids per row -> mean cross-entropy.
 
-        The loss is averaged over every target token and EOS of the batch. Only supervised
-        positions go through the output layer (V is large; the audio positions need no logits).
+        `context` gives each row's prior turns as (frames (T_i, D), transcript ids), read in
+        `mode` (default: the model's own). The loss is averaged over every target token and EOS
+        of the batch (prior transcripts are context, not labels). Only supervised positions go
+        through the output layer (V is large; the audio positions need no logits).
         """
         audio, n = self.audio_embeddings(feats, feat_lengths)
-        batch = self.assemble(audio, n, targets)
+        priors = self.prior_turns(context, mode or self.context) if context else None
+        batch = self.assemble(audio, n, targets, priors)
         base = self._base()
         hidden = base.get_decoder()(inputs_embeds=batch.embeds,
                                     attention_mask=batch.attention_mask).last_hidden_state
@@ -175,11 +310,16 @@ class SpeechLLM(nn.Module):
     # -- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
-                 options: GenerateOptions | None = None) -> list[list[int]]:
-        """feats (B, T, D), lengths (B,) -> each row's generated token ids (EOS excluded)."""
+                 options: GenerateOptions | None = None,
+                 context: list[list[PriorTurn]] | None = None) -> list[list[int]]:
+        """feats (B, T, D), lengths (B,) -> each row's generated token ids (EOS excluded).
+
+        Every row's whole sequence (prior turns too) is computed afresh; a conversation that goes
+        on turn after turn should use `susurrus.ConversationSession`, which caches the prefix.
+        """
         options = options or GenerateOptions()
         audio, n = self.audio_embeddings(feats, feat_lengths)
-        batch = self.assemble(audio, n)
+        batch = self.assemble(audio, n, None, context)
         seconds = feat_lengths.float() / self.frames_per_second
         return generate_ids(self.llm, batch.embeds, batch.attention_mask, seconds, options,
                             eos_id=self.eos_id, pad_id=self.pad_id)

@@ -19,7 +19,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -194,6 +195,11 @@ def _number(value: Any, kind: type) -> int | float | None:
 
 def _coerce(value: Any, typ: Any, dotted: str, problems: list[str]) -> Any:
     """A raw YAML value as the field's type; on failure a problem is added and None returned."""
+    args = get_args(typ)
+    if get_origin(typ) in (Union, UnionType) and type(None) in args:  # e.g. int | None
+        if value is None or value == "all":  # `null`, or `all` (every prior turn)
+            return None
+        return _coerce(value, next(a for a in args if a is not type(None)), dotted, problems)
     if typ in (int, float):
         out = _number(value, typ)
         if out is None:

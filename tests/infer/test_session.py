@@ -1,0 +1,139 @@
+"""ConversationSession on tiny random models: the cached prefix gives exactly what a full
+recompute gives, a saved and restored session goes on as if never stopped, and the context
+footprint per prior turn is what each mode promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from susurrus.infer.session import ConversationSession, SessionError
+from tests.tiny_models import build, load_parts
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SR = 16_000
+K = 3
+
+
+@pytest.fixture(scope="module")
+def parts(tiny_whisper_dir: Path, tiny_llm_dir: Path) -> tuple:
+    return load_parts(tiny_whisper_dir, tiny_llm_dir)
+
+
+@pytest.fixture(scope="module")
+def plain(parts):
+    return build(parts, seed=3)
+
+
+@pytest.fixture(scope="module")
+def abstract(parts):
+    return build(parts, seed=4, context="abstract", num_latents=K)
+
+
+def turns(n: int, seed: int = 0) -> list[np.ndarray]:
+    """n turns of 0.6-1.2 s of noisy tones (a different pitch each)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        t = np.arange(int((0.6 + 0.15 * (i % 5)) * SR)) / SR
+        out.append((0.3 * np.sin(2 * np.pi * (140 + 35 * i) * t)
+                    + 0.05 * rng.standard_normal(t.size)).astype(np.float32))
+    return out
+
+
+def run(model, mode: str, audio: list[np.ndarray], **kwargs) -> list:
+    session = ConversationSession(model, context=mode, **kwargs)
+    return [session.transcribe_turn(a) for a in audio]
+
+
+@pytest.mark.parametrize("mode, max_turns", [("text", None), ("raw", None), ("abstract", None),
+                                             ("abstract", 2), ("none", None)])
+def test_the_cached_prefix_gives_the_tokens_of_a_full_recompute(plain, abstract, mode: str,
+                                                                 max_turns) -> None:
+    model = abstract if mode == "abstract" else plain
+    audio = turns(5)
+    cached = run(model, mode, audio, max_turns=max_turns)
+    fresh = run(model, mode, audio, max_turns=max_turns, use_cache=False)
+    for c, f in zip(cached, fresh, strict=True):
+        assert c.token_ids == f.token_ids, (c.index, c.audio_seconds, str(c.token_ids), str(f.token_ids))
+        assert c.prior_turns == f.prior_turns and c.context_audio_tokens == f.context_audio_tokens
+    assert all(len(c.token_ids) > 0 for c in cached)  # a random model writes something
+
+
+def test_context_changes_what_the_model_writes(abstract) -> None:
+    audio = turns(3)
+    with_ctx = run(abstract, "abstract", audio)
+    without = run(abstract, "none", audio)
+    assert with_ctx[0].token_ids == without[0].token_ids  # turn 1 has no prior turn
+    assert with_ctx[2].token_ids != without[2].token_ids
+
+
+def test_context_footprint_per_prior_turn(plain, abstract) -> None:
+    audio = turns(4)
+    ab, raw, text = (run(abstract, "abstract", audio), run(plain, "raw", audio),
+                     run(plain, "text", audio))
+    assert [r.prior_turns for r in ab] == [0, 1, 2, 3]
+    assert [r.context_audio_tokens for r in ab] == [0, K, 2 * K, 3 * K]
+    assert [r.context_audio_tokens for r in text] == [0, 0, 0, 0]
+    assert [r.context_audio_tokens for r in raw] == [0] + list(np.cumsum(
+        [r.audio_tokens for r in raw[:3]]))
+    assert raw[3].context_audio_tokens > 3 * K  # the full audio costs more than K per turn
+    window = run(abstract, "abstract", audio, max_turns=2)
+    assert [r.prior_turns for r in window] == [0, 1, 2, 2]
+
+
+def test_a_saved_and_restored_session_goes_on_as_if_uninterrupted(abstract, tmp_path) -> None:
+    audio = turns(4)
+    whole = run(abstract, "abstract", audio)
+    first = ConversationSession(abstract)
+    for a in audio[:2]:
+        first.transcribe_turn(a)
+    path = first.save(tmp_path / "call.session")
+    del first
+    again = ConversationSession.restore(path, abstract)
+    assert [t.text for t in again.turns] == [r.text for r in whole[:2]]
+    rest = [again.transcribe_turn(a) for a in audio[2:]]
+    assert [r.token_ids for r in rest] == [r.token_ids for r in whole[2:]]
+    assert [r.index for r in rest] == [2, 3]
+
+
+def test_remember_as_keeps_the_given_transcript_as_context(plain) -> None:
+    audio = turns(2)
+    session = ConversationSession(plain, context="text")
+    session.transcribe_turn(audio[0], remember_as="  the reference words ")
+    assert session.turns[0].text == "the reference words"
+    result = session.transcribe_turn(audio[1])
+    ids = plain.tokenizer("the reference words", add_special_tokens=False)["input_ids"]
+    assert result.context_text_tokens == len(ids)
+
+
+def test_restoring_into_another_model_or_from_a_bad_file_is_refused(plain, abstract,
+                                                                    parts, tmp_path) -> None:
+    session = ConversationSession(abstract)
+    session.transcribe_turn(turns(1)[0])
+    path = session.save(tmp_path / "s.session")
+    other = build(parts, seed=9, context="abstract", num_latents=K)
+    with pytest.raises(SessionError, match="another model"):
+        ConversationSession.restore(path, other)
+    bad = tmp_path / "bad.session"
+    bad.write_bytes(b"not a session")
+    with pytest.raises(SessionError, match=r"bad\.session: not a susurrus session"):
+        ConversationSession.restore(bad, abstract)
+    with pytest.raises(SessionError, match="no such session file"):
+        ConversationSession.restore(tmp_path / "missing.session", abstract)
+
+
+def test_bad_requests_get_clear_errors(plain) -> None:
+    with pytest.raises(ValueError, match="needs a model trained with it"):
+        ConversationSession(plain, context="abstract")
+    with pytest.raises(ValueError, match="max_turns"):
+        ConversationSession(plain, context="text", max_turns=0)
+    session = ConversationSession(plain, context="text")
+    with pytest.raises(ValueError, match=r"lasts 31\.0 s.*at most 30 s"):
+        session.transcribe_turn(np.zeros(31 * SR, dtype=np.float32))
+    assert session.turns == []  # a refused turn leaves the session as it was
+    assert torch.is_tensor(plain.embed_ids([1]))
