@@ -15,7 +15,7 @@ import torch
 from susurrus.compression import COMPRESSORS
 from susurrus.models.generation import GenerateOptions, repeated_tail
 from susurrus.models.speech_llm import SpeechLLM, prompt_pieces
-from tests.tiny_models import D, OPTIONS, PROMPT, build, load_parts
+from tests.tiny_models import OPTIONS, PROMPT, D, build, load_parts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -131,6 +131,47 @@ def test_batch_loss_is_the_token_weighted_mean_of_the_samples_alone(
     assert batch == pytest.approx(expected, abs=1e-5)
     assert swapped == pytest.approx(batch, abs=1e-5)
     assert abs(alone[0] - alone[1]) > 1e-3  # the weighting is actually tested
+
+
+@pytest.mark.parametrize("mode", ["text", "raw", "abstract"])
+def test_with_context_the_batch_loss_is_the_weighted_mean_of_the_samples_alone(
+        mode: str, parts) -> None:
+    """Prior turns of different lengths are padded together in the context path: no leak."""
+    model = build(parts, context="abstract" if mode == "abstract" else "none")
+    x, lengths = features([9, 20])
+    prior, prior_lengths = features([7, 30, 12], seed=5)  # huge garbage in the padding
+    ctx = [[(prior[0, :7], [28120, 905]), (prior[1, :30], [17, 18, 19])],
+           [(prior[2, :12], [5, 6])]]
+    targets = [[28120, 905, 17], [5, 6, 7, 8, 9, 10]]
+    with torch.no_grad():
+        alone = [float(model(x[b: b + 1, : lengths[b]], lengths[b: b + 1], [targets[b]],
+                             [ctx[b]], mode)) for b in range(2)]
+        batch = float(model(x, lengths, targets, ctx, mode))
+        plain = float(model(x[:1, :9], lengths[:1], targets[:1]))
+    weights = [len(t) + 1 for t in targets]
+    expected = sum(w * loss for w, loss in zip(weights, alone, strict=True)) / sum(weights)
+    assert batch == pytest.approx(expected, abs=1e-5)
+    assert abs(alone[0] - plain) > 1e-4  # the context is read
+
+
+def test_no_prior_turn_is_the_single_turn_layout(parts) -> None:
+    model = build(parts, context="abstract")
+    x, lengths = features([9])
+    with torch.no_grad():
+        audio, n = model.audio_embeddings(x, lengths)
+        a = model.assemble(audio, n, [[5, 6]])
+        b = model.assemble(audio, n, [[5, 6]], [[]])
+    assert torch.equal(a.embeds, b.embeds) and torch.equal(a.labels, b.labels)
+
+
+def test_turn_pieces_rebuild_the_chat_template_of_a_conversation(model: SpeechLLM) -> None:
+    p, tok = model.pieces, model.tokenizer
+    ids = p.head + p.mid + tok("hi there", add_special_tokens=False)["input_ids"] + p.sep + p.tail
+    expected = tok.apply_chat_template(
+        [{"role": "system", "content": PROMPT}, {"role": "user", "content": ""},
+         {"role": "assistant", "content": "hi there"}, {"role": "user", "content": ""}],
+        tokenize=False, add_generation_prompt=True)
+    assert tok.decode(ids) == expected
 
 
 @pytest.mark.parametrize("name", list(COMPRESSORS))

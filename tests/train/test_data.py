@@ -18,7 +18,13 @@ from susurrus.audio.features import log_mel_spectrogram
 from susurrus.audio.io import load_audio
 from susurrus.data.manifest import Utterance
 from susurrus.encoders.whisper import AnyLengthWhisperEncoder
-from susurrus.train.data import BatchStream, FeatureCache, duration_batches, encoder_fingerprint
+from susurrus.train.data import (
+    BatchStream,
+    FeatureCache,
+    duration_batches,
+    encoder_fingerprint,
+    prior_turns,
+)
 
 SR = 16_000
 
@@ -217,3 +223,13 @@ def test_stream_resumes_with_the_same_next_batch():
         resumed.load_state_dict({"epoch": 0, "position": -1})
     with pytest.raises(ValueError, match="at least one utterance"):
         BatchStream([], 60.0, seed=0)
+
+
+def test_prior_turns_are_the_sessions_earlier_turns_in_order() -> None:
+    def u(i: str, session: str | None, turn: int | None) -> Utterance:
+        return Utterance(id=i, audio=Path("x.wav"), text="x", session=session, turn=turn)
+
+    utts = [u("b2", "b", 2), u("a1", "a", 1), u("a3", "a", 3), u("solo", None, None),
+            u("a2", "a", 2), u("b1", "b", 1)]
+    assert prior_turns(utts, None) == [[5], [], [1, 4], [], [1], []]
+    assert prior_turns(utts, 1) == [[5], [], [4], [], [1], []]

@@ -176,3 +176,25 @@ def test_alignment_runs_before_the_first_step_and_not_again_on_resume(
     for step in (1, 2, 3, 4, 5, 6):
         assert b[step] == pytest.approx(a[step], abs=1e-6), (step, a, b)
     assert losses(run_a[0])[1] != pytest.approx(a[1], abs=1e-6)  # alignment changed the start
+
+
+def test_a_multi_turn_abstract_run_trains_and_saves_its_context_compressor(
+        manifest: Path, tmp_path: Path, overrides, features) -> None:
+    from dataclasses import replace
+
+    from susurrus.data.manifest import read_manifest
+
+    utts = [replace(u, session=f"s{i // 3}", turn=i % 3)  # two sessions of three turns
+            for i, u in enumerate(read_manifest(manifest))]
+    sessions = write_manifest(utts, manifest.parent / "sessions.jsonl")
+    result, messages = run(tmp_path / "ctx", overrides, features, f"data.train={sessions}",
+                           f"data.valid={sessions}", "data.valid_limit=6", "train.steps=2",
+                           "model.context=abstract", "model.abstract_tokens=2",
+                           "model.abstract_heads=2")
+    assert any("context: abstract (mean 1.0 prior turns)" in m for m in messages), messages
+    assert result.valid_wer is not None
+    saved = weights(tmp_path / "ctx" / "model")
+    assert any(k.startswith("context_compressor.") for k in saved)
+    assert any(k.startswith("context_projector.") for k in saved)
+    model = load_speech_llm(tmp_path / "ctx")
+    assert model.context == "abstract" and model.context_compressor.K == 2

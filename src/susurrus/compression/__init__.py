@@ -1,8 +1,9 @@
 """Audio-token compression between the speech encoder and the LLM, and the projector after it.
 
 Every compressor maps encoder frames x (B, T, D) with lengths (B,) to tokens y (B, N, D_out) with
-out_lengths (B,), zeros past them; pick one by name with `build_compressor`. `AbstractCompressor` instead gives K tokens per prior
-conversation turn, whatever its length (paper 000).
+out_lengths (B,), zeros past them; pick one by name with `build_compressor`.
+`AbstractCompressor` instead gives K tokens per prior conversation turn, whatever its length
+(paper 000).
 """
 
 from susurrus.compression.abstract import AbstractCompressor, AbstractConfig

@@ -9,8 +9,10 @@ would be:
 so an instruction-tuned LLM starts from the conversation format it knows. Conversational context
 (paper 000) is the same template with earlier exchanges: each prior turn is a user message holding
 that turn's context audio (`raw`: its full audio tokens, `abstract`: K latent tokens, `text`:
-nothing) and an assistant message holding its transcript; the current turn comes last. Only the compressor, the
-projector and the LLM's LoRA adapters train; the encoder and the LLM's own weights stay frozen.
+nothing) and an assistant message holding its transcript; the current turn comes last.
+
+Only the compressor, the projector (and, for `abstract`, the context compressor and its
+projector) and the LLM's LoRA adapters train; the encoder and the LLM's own weights stay frozen.
 
 A pure module: it is handed built parts (see `susurrus.models.build`) and knows nothing of files,
 recipes or optimizers.

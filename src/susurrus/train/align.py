@@ -123,7 +123,8 @@ def align(model: SpeechLLM, feats: Sequence[torch.Tensor], targets: Sequence[lis
         idx = next(stream)
         x, lengths = pad_features([feats[i] for i in idx])
         rows = [targets[i] for i in idx]
-        loss, logp, counts = align_loss(model, head, x.to(device, torch.float32), lengths.to(device), rows)
+        loss, logp, counts = align_loss(model, head, x.to(device, torch.float32),
+                                        lengths.to(device), rows)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -284,3 +284,23 @@ class BatchStream:
                                  f"got {v!r} (state {state!r})")
         self.epoch, self.position = state["epoch"], state["position"]
         self._batches = self._epoch_batches(self.epoch)
+
+
+def prior_turns(utterances: Sequence[Utterance], max_turns: int | None) -> list[list[int]]:
+    """For each utterance, the indices of its session's earlier turns (the last `max_turns`).
+
+    The context a multi-turn sample reads: turns of the same session that come before it, in
+    order (utterances without a session have none).
+    """
+    from susurrus.data.manifest import group_sessions
+
+    index = {id(u): i for i, u in enumerate(utterances)}
+    out: list[list[int]] = [[] for _ in utterances]
+    for session, turns in group_sessions(list(utterances)).items():
+        if session == turns[0].id and turns[0].session is None:
+            continue
+        order = [index[id(u)] for u in turns]
+        for n, i in enumerate(order):
+            start = 0 if max_turns is None else max(0, n - max_turns)
+            out[i] = order[start:n]
+    return out

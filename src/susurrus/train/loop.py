@@ -31,7 +31,7 @@ from tqdm import tqdm
 from susurrus.data.manifest import Utterance
 from susurrus.models.checkpoint import load_trained, save_checkpoint
 from susurrus.models.speech_llm import SpeechLLM
-from susurrus.train.data import BatchStream, FeatureCache
+from susurrus.train.data import BatchStream, FeatureCache, prior_turns
 from susurrus.train.recipe import DataConfig, Recipe, recipe_fingerprint, recipe_to_dict
 from susurrus.train.validate import validation_wer
 
@@ -211,9 +211,17 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
                for u in train_utts]
     durations = [f.shape[0] / model.frames_per_second for f in feats]
     stream = BatchStream(durations, recipe.data.batch_seconds, cfg.seed)
+    # Multi-turn samples (paper 000): each turn reads its session's earlier turns as context,
+    # with their reference transcripts; batches are still bucketed by the current turn.
+    context = recipe.model.context
+    priors = (prior_turns(train_utts, recipe.model.context_turns) if context != "none"
+              else [[] for _ in train_utts])
     say(f"train: {len(train_utts)} utterances, {sum(durations) / 3600:.2f} h; "
         f"valid: {len(valid_utts)}; audio tokens/s: {model.tokens_per_second():.1f}; "
-        f"trained parameters: {sum(t.numel() for t in model.trainable_state_dict().values()):,}")
+        f"context: {context}" + (f" (mean {np.mean([len(p) for p in priors]):.1f} prior turns)"
+                                 if context != "none" else "") +
+        f"; trained parameters: "
+        f"{sum(t.numel() for t in model.trainable_state_dict().values()):,}")
 
     resume = latest_checkpoint(out)
     if cfg.align_steps and resume is None:  # a resumed run has its alignment in its weights
@@ -254,9 +262,13 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
                 batches = [next(stream) for _ in range(world)]  # every process draws all ...
                 idx = batches[rank]  # ... and keeps its own, so the stream state stays shared
                 x, lengths = pad_features([feats[i] for i in idx])  # (B, T, D), (B,)
+                ctx = None
+                if context != "none":  # each row's prior turns: (frames, reference ids)
+                    ctx = [[(feats[j].to(accelerator.device, torch.float32), targets[j])
+                            for j in priors[i]] for i in idx]
                 with accelerator.accumulate(model), accelerator.autocast():
                     loss = model(x.to(accelerator.device, torch.float32),
-                                 lengths.to(accelerator.device), [targets[i] for i in idx])
+                                 lengths.to(accelerator.device), [targets[i] for i in idx], ctx)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(params, cfg.grad_clip)
@@ -276,7 +288,7 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
                 window = []
             validate = (cfg.valid_every and step % cfg.valid_every == 0) or step == cfg.steps
             if validate and main and valid_utts:
-                valid_wer = validation_wer(raw, cache, valid_utts)
+                valid_wer = validation_wer(raw, cache, valid_utts, recipe.model.context_turns)
                 model.train()
                 bar.write(f"step {step}: validation WER {valid_wer:.3f}")
                 log_file.write(json.dumps({"step": step, "valid_wer": round(valid_wer, 5)}) + "\n")

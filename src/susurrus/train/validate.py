@@ -1,4 +1,8 @@
-"""Validation during training: greedy transcripts of cached features, scored by corpus WER."""
+"""Validation during training: greedy transcripts of cached features, scored by corpus WER.
+
+A model trained with context reads each turn's earlier turns (with their reference transcripts:
+oracle context, which keeps validation batched; `susurrus eval` measures own-hypothesis context).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,23 @@ from susurrus.train.data import FeatureCache
 
 @torch.no_grad()
 def transcribe_cached(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utterance],
-                      batch_size: int = 8, options: GenerateOptions | None = None) -> list[str]:
-    """Hypotheses for `utts` from their cached encoder features, batched by duration."""
+                      batch_size: int = 8, options: GenerateOptions | None = None,
+                      context_turns: int | None = None) -> list[str]:
+    """Hypotheses for `utts` from their cached encoder features, batched by duration.
+
+    With a context model, each turn reads up to `context_turns` earlier turns of its session
+    among `utts` (None: all), with their references as transcripts.
+    """
+    from susurrus.train.data import prior_turns
     was_training = model.training
     model.eval()
     device = next(p for p in model.parameters()).device
     feats = [cache.get(u) for u in utts]
+    priors = prior_turns(utts, context_turns) if model.context != "none" else None
+
+    def ids_of(u: Utterance) -> list[int]:
+        return model.tokenizer(u.text.strip(), add_special_tokens=False)["input_ids"]
+
     order = sorted(range(len(utts)), key=lambda i: feats[i].shape[0])
     hyps: list[str] = [""] * len(utts)
     for s in range(0, len(order), batch_size):
@@ -29,15 +44,20 @@ def transcribe_cached(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utte
         x = feats[idx[0]].new_zeros(len(idx), int(lengths.max()), feats[idx[0]].shape[1])
         for b, i in enumerate(idx):
             x[b, : feats[i].shape[0]] = feats[i]
-        ids = model.generate(x.to(device), lengths.to(device), options)
+        context = None
+        if priors is not None:
+            context = model.prior_turns([[(feats[j].to(device), ids_of(utts[j]))
+                                          for j in priors[i]] for i in idx], model.context)
+        ids = model.generate(x.to(device), lengths.to(device), options, context)
         for b, i in enumerate(idx):
             hyps[i] = model.decode_text(ids[b])
     model.train(was_training)
     return hyps
 
 
-def validation_wer(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utterance]) -> float:
+def validation_wer(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utterance],
+                   context_turns: int | None = None) -> float:
     """Corpus WER (Whisper-normalized) of greedy transcripts of `utts`."""
-    hyps = transcribe_cached(model, cache, utts)
+    hyps = transcribe_cached(model, cache, utts, context_turns=context_turns)
     counts = sum((word_errors(u.text, h) for u, h in zip(utts, hyps, strict=True)), ErrorCounts())
     return counts.rate
