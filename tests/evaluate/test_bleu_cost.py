@@ -60,6 +60,9 @@ def test_cost_counts_add_with_peak_as_max():
     assert c.rtf == pytest.approx(0.2)
     assert c.audio_tokens_per_second == pytest.approx(5.0)
     assert c.context_tokens_per_turn == pytest.approx(40.0)
+    ctx = CostCounts(prior_context_audio_tokens=12, prior_turns=3) + CostCounts(
+        prior_context_audio_tokens=4, prior_turns=1)
+    assert ctx.context_audio_tokens_per_prior_turn == pytest.approx(4.0)
 
 
 def test_cost_counts_empty_and_invalid():

@@ -137,3 +137,13 @@ def test_bad_requests_get_clear_errors(plain) -> None:
         session.transcribe_turn(np.zeros(31 * SR, dtype=np.float32))
     assert session.turns == []  # a refused turn leaves the session as it was
     assert torch.is_tensor(plain.embed_ids([1]))
+
+
+def test_a_turn_added_with_its_transcript_is_context_like_a_transcribed_one(abstract) -> None:
+    audio = turns(3)
+    a = ConversationSession(abstract)
+    first = a.transcribe_turn(audio[0])
+    b = ConversationSession(abstract)
+    b.add_turn(audio[0], first.text)
+    assert [r.token_ids for r in (a.transcribe_turn(audio[1]), a.transcribe_turn(audio[2]))] == \
+        [r.token_ids for r in (b.transcribe_turn(audio[1]), b.transcribe_turn(audio[2]))]

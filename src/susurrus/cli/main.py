@@ -12,6 +12,7 @@ from pathlib import Path
 
 from susurrus.audio.io import AudioError
 from susurrus.data.manifest import ManifestError
+from susurrus.infer.session import SessionError
 from susurrus.infer.transcript import FORMATS
 from susurrus.models.checkpoint import CheckpointError
 from susurrus.pretrained.cache import CacheCorruptError
@@ -27,7 +28,7 @@ class UsageError(ValueError):
 # Errors a user can fix: one line, no traceback. Anything else is our bug and shows a traceback.
 USER_ERRORS = (AudioError, ModelNotFoundError, CacheCorruptError, FileExistsError,
                FileNotFoundError, ManifestError, UsageError, RecipeError, RunError,
-               CheckpointError)
+               CheckpointError, SessionError)
 
 
 def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], options) -> None:
@@ -80,6 +81,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     """
     from susurrus.infer import LongFormOptions
 
+    if args.session:
+        from susurrus.cli.session import transcribe_session
+
+        return transcribe_session(args)
+    if args.context or args.session_state or args.max_context_turns is not None:
+        raise UsageError("--context, --max-context-turns and --session-state go with --session")
     formats = list(FORMATS) if args.format == "all" else args.format.split(",")
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -126,12 +133,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
         # A finished run is being replaced: decode afresh rather than reuse its hypotheses.
         Path(str(args.out) + ".hyps.jsonl").unlink(missing_ok=True)
+    from susurrus.evaluate.decode import SPEECH_LLM_CONTEXTS, WHISPER_CONTEXTS
+    from susurrus.infer.speech_llm_engine import is_speech_llm
+
+    speech_llm = is_speech_llm(args.model)
     _check_speech_llm(args.model, args.engine,
-                      "--context prompt" if args.context != "none" else None, "--context none")
+                      f"--context {args.context}" if args.context in WHISPER_CONTEXTS[1:]
+                      else None, f"use --context {' | '.join(SPEECH_LLM_CONTEXTS)}")
+    if not speech_llm and args.context not in WHISPER_CONTEXTS:
+        raise UsageError(f"--context {args.context} is for speech-LLM checkpoints; "
+                         f"{args.model} is a Whisper model: use --context "
+                         f"{' | '.join(WHISPER_CONTEXTS)}")
     try:
         config = DecodeConfig(model=args.model, engine=args.engine, context=args.context,
                               max_context_turns=args.max_context_turns,
-                              limit_sessions=args.limit_sessions)
+                              limit_sessions=args.limit_sessions,
+                              oracle_context=args.oracle_context)
     except ValueError as e:  # e.g. --max-context-turns -1: the user's to fix, not a traceback
         raise UsageError(str(e)) from None
     result = evaluate(args.manifest, config, args.out, progress=not args.quiet,
@@ -191,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-fallback", action="store_true",
                    help="greedy only: no temperature fallback on repetitive/unlikely windows")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--session", action="store_true",
+                   help="the files are one conversation's turns, in order (or one JSONL "
+                        "manifest: each of its sessions); a speech LLM reads earlier turns")
+    t.add_argument("--context", default=None, choices=["none", "text", "raw", "abstract"],
+                   help="with --session: how earlier turns are read (default: the model's own)")
+    t.add_argument("--max-context-turns", type=int, default=None,
+                   help="with --session: earlier turns read at most (default: all)")
+    t.add_argument("--session-state", default=None,
+                   help="with --session: restore the conversation from this file if it exists, "
+                        "save it after every turn")
     t.set_defaults(func=cmd_transcribe)
 
     from susurrus.data.synth.cli import add_synth_arguments, run_synth
@@ -204,10 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="susurrus JSONL, lhotse CutSet, or lhotse RecordingSet (+ supervisions)")
     e.add_argument("--model", default=DEFAULT_MODEL, help="embedded name, folder or hub id")
     e.add_argument("--engine", default="torch", choices=sorted(ENGINES))
-    e.add_argument("--context", default="none", choices=["none", "prompt", "oracle-prompt"],
-                   help="prompt: the session's previous hypotheses; oracle-prompt: references")
+    e.add_argument("--context", default="none",
+                   choices=["none", "prompt", "oracle-prompt", "text", "raw", "abstract"],
+                   help="Whisper: prompt (the session's previous hypotheses) or oracle-prompt "
+                        "(references). Speech LLM: text (previous transcripts), raw (previous "
+                        "audio tokens + transcripts), abstract (K latents + transcripts)")
+    e.add_argument("--oracle-context", action="store_true",
+                   help="text/raw/abstract: previous transcripts are the references, not the "
+                        "model's own hypotheses")
     e.add_argument("--max-context-turns", type=int, default=None,
-                   help="previous turns in the prompt (default: all that fit)")
+                   help="previous turns read as context (default: all that fit / all)")
     e.add_argument("--limit-sessions", type=int, default=None, help="first N sessions only")
     e.add_argument("--out", type=Path, default=None, help="results JSON (hypotheses beside it)")
     e.add_argument("--overwrite", action="store_true",

@@ -2,8 +2,15 @@
 
 The Whisper baseline is a system like any other: with `context="prompt"` each turn's prompt is
 the session's previous hypotheses (what a deployed system would have), with `"oracle-prompt"` the
-previous references (the ceiling of that kind of context). Hypotheses are appended to a JSONL
-file as they come, so an interrupted evaluation resumes where it stopped.
+previous references (the ceiling of that kind of context).
+
+A speech LLM reads earlier turns as conversational context (paper 000) through a
+`ConversationSession`: `text` (their transcripts), `raw` (their audio tokens and transcripts) or
+`abstract` (K latent tokens each, and transcripts). The transcripts are the session's own earlier
+hypotheses, or with `oracle_context` the references (the gap between the two is exposure bias).
+
+Hypotheses are appended to a JSONL file as they come, so an interrupted evaluation resumes where
+it stopped.
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ import numpy as np
 from susurrus.audio.io import SAMPLE_RATE, load_audio
 from susurrus.data.manifest import Utterance, group_sessions
 
-ContextMode = Literal["none", "prompt", "oracle-prompt"]
-CONTEXT_MODES: tuple[ContextMode, ...] = ("none", "prompt", "oracle-prompt")
+ContextMode = Literal["none", "prompt", "oracle-prompt", "text", "raw", "abstract"]
+CONTEXT_MODES: tuple[ContextMode, ...] = ("none", "prompt", "oracle-prompt", "text", "raw",
+                                          "abstract")
+WHISPER_CONTEXTS = ("none", "prompt", "oracle-prompt")
+SPEECH_LLM_CONTEXTS = ("none", "text", "raw", "abstract")
 
 
 @dataclass(frozen=True)
@@ -33,10 +43,14 @@ class DecodeConfig:
     context: ContextMode = "none"  # what each turn's prompt holds (see the module doc)
     max_context_turns: int | None = None  # prior turns in the prompt; None = all of them
     limit_sessions: int | None = None  # evaluate the first N sessions only (quick looks)
+    oracle_context: bool = False  # text/raw/abstract: prior transcripts are the references
 
     def __post_init__(self) -> None:
         if self.context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {self.context!r}")
+        if self.oracle_context and self.context not in ("text", "raw", "abstract"):
+            raise ValueError("oracle context applies to the context modes text, raw and "
+                             f"abstract, not {self.context!r} (Whisper: use oracle-prompt)")
         if self.max_context_turns is not None and self.max_context_turns < 0:
             raise ValueError(f"max_context_turns must be >= 0, got {self.max_context_turns}")
         if self.limit_sessions is not None and self.limit_sessions < 1:
@@ -54,6 +68,9 @@ class Hypothesis:
     wall_seconds: float
     context_tokens: int  # prompt tokens of prior context given to the decoder
     llm_audio_tokens: int = 0  # audio embeddings an LLM read (0: not an LLM system)
+    turn_index: int = 0  # 0-based position in its session
+    prior_turns: int = 0  # earlier turns read as context
+    context_audio_tokens: int = 0  # audio tokens of those earlier turns
 
 
 def _prompt(prior: list[str], config: DecodeConfig) -> str | None:
@@ -120,6 +137,11 @@ def decode_manifest(
     from susurrus.infer import get_engine
 
     engine = get_engine(config.model, config.engine)
+    allowed = SPEECH_LLM_CONTEXTS if engine.name == "speech-llm" else WHISPER_CONTEXTS
+    if config.context not in allowed:
+        kind = "a speech LLM" if engine.name == "speech-llm" else "a Whisper model"
+        raise ValueError(f"{config.model} is {kind}: its context modes are {', '.join(allowed)}, "
+                         f"not {config.context!r}")
     # One untimed decode first: lazy initialisation must not be billed to the first utterance.
     warm = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
     engine.segments(warm, None, None)
@@ -150,6 +172,9 @@ def decode_manifest(
 
 
 def _decode_sessions(sessions, config, engine, tokenizer, done) -> Iterator[Hypothesis]:
+    if engine.name == "speech-llm" and config.context != "none":
+        yield from _conversation_sessions(sessions, config, engine, done)
+        return
     for turns in sessions:
         prior: list[str] = []
         for u in turns:
@@ -165,6 +190,33 @@ def _decode_sessions(sessions, config, engine, tokenizer, done) -> Iterator[Hypo
                 n_ctx = _context_tokens(prompt, tokenizer)
                 n_audio = sum(s.audio_tokens for s in segs)
                 hyp = Hypothesis(u.id, text, [text], audio.shape[0] / SAMPLE_RATE, wall, n_ctx,
-                                 n_audio)
+                                 n_audio, turn_index=len(prior))
             prior.append(u.reference if config.context == "oracle-prompt" else hyp.text)
+            yield hyp
+
+
+def _conversation_sessions(sessions, config, engine, done) -> Iterator[Hypothesis]:
+    """A speech LLM with context: one `ConversationSession` per session, turn by turn.
+
+    A turn decoded before an interruption is not decoded again: it re-enters the context as it
+    was kept (its hypothesis, or the reference with oracle context).
+    """
+    from susurrus.infer.session import ConversationSession
+
+    for turns in sessions:
+        session = ConversationSession(engine.model, context=config.context,
+                                      max_turns=config.max_context_turns,
+                                      options=engine.options)
+        for i, u in enumerate(turns):
+            audio = load_audio(u.audio, u.start, u.duration)
+            keep = u.reference if config.oracle_context else None
+            if u.id in done:
+                hyp = done[u.id]
+                session.add_turn(audio, keep if keep is not None else hyp.text)
+            else:
+                r = session.transcribe_turn(audio, remember_as=keep)
+                hyp = Hypothesis(u.id, r.text, [r.text], r.audio_seconds, r.seconds,
+                                 r.context_text_tokens, r.audio_tokens, turn_index=i,
+                                 prior_turns=r.prior_turns,
+                                 context_audio_tokens=r.context_audio_tokens)
             yield hyp

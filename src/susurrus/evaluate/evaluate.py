@@ -53,6 +53,8 @@ class EvalResult:
     context_tokens_per_turn: float  # prior-context prompt tokens per turn
     llm_audio_tokens_per_second: float | None  # None: the system feeds no audio tokens to an LLM
     peak_memory_mb: float
+    context_audio_tokens_per_prior_turn: float | None = None  # None: no audio context read
+    latency_by_turn: dict = field(default_factory=dict)  # turn index (1-based) -> mean seconds
     cpwer: float | None = None  # mixtures only
     talker_count_acc: float | None = None  # mixtures only
     counts: dict = field(default_factory=dict)  # the summed counts behind every rate
@@ -94,7 +96,9 @@ def score(
             count_c += talker_count_accuracy(len(u.talkers), len(h.streams))
         cost += CostCounts(audio_seconds=h.audio_seconds, wall_seconds=h.wall_seconds,
                            prior_context_tokens=h.context_tokens, turns=1,
-                           llm_audio_tokens=h.llm_audio_tokens)
+                           llm_audio_tokens=h.llm_audio_tokens,
+                           prior_context_audio_tokens=h.context_audio_tokens,
+                           prior_turns=h.prior_turns)
     for turns in group_sessions(utts).values():
         ent_c += entity_recall((u.reference, u.entities, by_id[u.id].text) for u in turns)
     cost += CostCounts(peak_memory_bytes=peak_rss_bytes())
@@ -103,8 +107,12 @@ def score(
     counts = dict(wer=asdict(wer_c), wer_cased=asdict(cased_c), punct=asdict(punct_c),
                   cap=asdict(cap_c), ner=asdict(ner_c), entities=asdict(ent_c),
                   cpwer=asdict(cp_c), talker_count=asdict(count_c), cost=asdict(cost))
+    latency: dict[int, list[float]] = {}
+    for u in utts:
+        latency.setdefault(by_id[u.id].turn_index + 1, []).append(by_id[u.id].wall_seconds)
+    context = config.context + (" (oracle)" if config.oracle_context else "")
     return EvalResult(
-        model=config.model, context=config.context, engine=config.engine, manifest=manifest,
+        model=config.model, context=context, engine=config.engine, manifest=manifest,
         n_utterances=len(utts), n_words=wer_c.ref_words, wer=wer_c.rate,
         wer_cased=cased_c.rate,
         entity_recall=ent_c.recall if has_entities else None,
@@ -114,6 +122,9 @@ def score(
         rtf=cost.rtf, context_tokens_per_turn=cost.context_tokens_per_turn,
         llm_audio_tokens_per_second=cost.audio_tokens_per_second if cost.llm_audio_tokens
         else None, peak_memory_mb=cost.peak_memory_bytes / 2**20,
+        context_audio_tokens_per_prior_turn=cost.context_audio_tokens_per_prior_turn
+        if cost.prior_context_audio_tokens else None,
+        latency_by_turn={k: sum(v) / len(v) for k, v in sorted(latency.items())},
         cpwer=cp_c.rate if mixtures else None,
         talker_count_acc=count_c.accuracy if mixtures else None, counts=counts,
     )

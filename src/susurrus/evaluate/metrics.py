@@ -490,6 +490,8 @@ class CostCounts(_Adds):
     prior_context_tokens: int = 0  # tokens of earlier turns given as context
     turns: int = 0  # utterances transcribed
     peak_memory_bytes: int = 0  # highest memory in use (e.g. `peak_rss_bytes()`)
+    prior_context_audio_tokens: int = 0  # audio tokens of earlier turns given as context
+    prior_turns: int = 0  # earlier turns given as context, summed over turns
 
     @property
     def rtf(self) -> float:
@@ -504,6 +506,11 @@ class CostCounts(_Adds):
     @property
     def context_tokens_per_turn(self) -> float:
         return _per(self.prior_context_tokens, self.turns)
+
+    @property
+    def context_audio_tokens_per_prior_turn(self) -> float:
+        """The footprint of context audio: LLM audio tokens each earlier turn costs."""
+        return _per(self.prior_context_audio_tokens, self.prior_turns)
 
 
 def peak_rss_bytes() -> int:

@@ -184,23 +184,36 @@ class ConversationSession:
         else:
             ids = model.generate(feats, lengths, self.options, [priors])[0]
         text = model.decode_text(ids)
-        kept_text = text if remember_as is None else remember_as.strip()
-        if self.context == "raw":
-            ctx = audio_emb[0, : int(n[0])]
-        elif self.context == "abstract":
-            ctx = model.context_audio(feats, lengths, "abstract")[0]
-        else:
-            ctx = audio_emb.new_zeros(0, audio_emb.shape[-1])
-        text_ids = model.tokenizer(kept_text, add_special_tokens=False)["input_ids"]
-        self.turns.append(_Kept(kept_text, text_ids, ctx.detach().cpu()))
-        if self.use_cache:
-            self._ensure_cache()  # the new turn joins the cached prefix now, not next turn
+        self._keep(feats, lengths, audio_emb[0, : int(n[0])],
+                   text if remember_as is None else remember_as)
         return TurnResult(
             index=len(self.turns) - 1, text=text, token_ids=ids, audio_seconds=seconds,
             audio_tokens=int(n[0]), prior_turns=len(priors),
             context_audio_tokens=sum(p.audio.shape[0] for p in priors),
             context_text_tokens=sum(len(p.text_ids) for p in priors),
             seconds=time.perf_counter() - t0)
+
+    @torch.inference_mode()
+    def add_turn(self, audio: np.ndarray | str | Path, text: str) -> None:
+        """Keep a turn whose transcript is known (no decoding): it becomes context like any."""
+        feats, lengths, _ = self._features(audio)
+        audio_emb, n = self.model.audio_embeddings(feats, lengths)
+        self._keep(feats, lengths, audio_emb[0, : int(n[0])], text)
+
+    def _keep(self, feats: torch.Tensor, lengths: torch.Tensor, audio: torch.Tensor,
+              text: str) -> None:
+        """Append a finished turn as the model will read it later (and extend the cache)."""
+        if self.context == "raw":
+            ctx = audio
+        elif self.context == "abstract":
+            ctx = self.model.context_audio(feats, lengths, "abstract")[0]
+        else:
+            ctx = audio.new_zeros(0, audio.shape[-1])
+        text = text.strip()
+        text_ids = self.model.tokenizer(text, add_special_tokens=False)["input_ids"]
+        self.turns.append(_Kept(text, text_ids, ctx.detach().cpu()))
+        if self.use_cache:
+            self._ensure_cache()  # the new turn joins the cached prefix now, not next turn
 
     def _greedy(self, turn: torch.Tensor, seconds: float) -> list[int]:
         """Greedy decoding of the turn (T, E) on the cached prefix; the cache is restored after.
@@ -249,7 +262,11 @@ class ConversationSession:
 
     @classmethod
     def restore(cls, path: str | Path, model: SpeechLLM | str, **kwargs) -> ConversationSession:
-        """A session saved by `save`, continued with the same model (another one is refused)."""
+        """A session saved by `save`, continued with the same model (another one is refused).
+
+        `kwargs` go to the constructor (options, device, use_cache, max_turns); the context
+        mode is the saved one, since the kept context audio was made for it.
+        """
         path = Path(path)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -261,7 +278,8 @@ class ConversationSession:
         if version != SESSION_VERSION:
             raise SessionError(f"{path}: session format {version}, this susurrus reads "
                                f"{SESSION_VERSION}")
-        session = cls(model, context=state["context"], max_turns=state["max_turns"], **kwargs)
+        kwargs.setdefault("max_turns", state["max_turns"])  # the saved window unless told
+        session = cls(model, context=state["context"], **kwargs)
         if model_fingerprint(session.model) != state["model"]:
             raise SessionError(f"{path}: saved with another model (trained weights differ); "
                                "restore it with the model that transcribed it")

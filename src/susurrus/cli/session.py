@@ -1,0 +1,71 @@
+"""`susurrus transcribe --session`: the files (or a manifest's sessions) as conversation turns.
+
+    susurrus transcribe --session --model runs/ctx-abstract turn1.wav turn2.wav turn3.wav
+    susurrus transcribe --session --model runs/ctx-abstract calls.jsonl      # every session
+    susurrus transcribe --session --session-state call.session turn4.wav     # go on later
+
+Each turn reads the earlier turns of its conversation as context (the model's own context mode,
+or `--context`). One line per turn: `[session turn] source<TAB>text`. With `--session-state`
+(audio files only) the conversation is restored from that file when it exists and saved after
+every turn, so it can go on across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def transcribe_session(args: argparse.Namespace) -> int:
+    from susurrus.data.manifest import group_sessions
+    from susurrus.infer.session import ConversationSession
+
+    files = [Path(f) for f in args.files]
+    manifest = len(files) == 1 and files[0].suffix == ".jsonl"
+    if manifest and args.session_state:
+        raise _usage("--session-state continues one conversation of audio files, not a manifest")
+    if args.prompt:
+        raise _usage("--session reads earlier turns as context; drop --prompt")
+    if args.output_dir is not None:
+        raise _usage("--session prints one line per turn; drop --output-dir")
+    model = _load(args)
+    kwargs = dict(context=args.context, max_turns=args.max_context_turns)
+    if manifest:
+        from susurrus.audio.io import load_audio
+        from susurrus.data.lhotse_io import load_utterances
+
+        for name, turns in group_sessions(load_utterances(files[0])).items():
+            session = ConversationSession(model, **kwargs)
+            for u in turns:
+                r = session.transcribe_turn(load_audio(u.audio, u.start, u.duration))
+                print(f"[{name} {r.index + 1}] {u.id}\t{r.text}", flush=True)
+        return 0
+    state = Path(args.session_state) if args.session_state else None
+    if state is not None and state.exists():
+        given = {} if args.max_context_turns is None else {"max_turns": args.max_context_turns}
+        session = ConversationSession.restore(state, model, **given)
+        print(f"continuing {state}: {len(session.turns)} earlier turns", file=sys.stderr)
+    else:
+        session = ConversationSession(model, **kwargs)
+    for path in files:
+        r = session.transcribe_turn(path)
+        print(f"[{r.index + 1}] {path}\t{r.text}", flush=True)
+        if state is not None:
+            session.save(state)
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from susurrus.infer.speech_llm_engine import SpeechLLMEngine, is_speech_llm
+
+    if not is_speech_llm(args.model):
+        raise _usage(f"--session needs a speech-LLM checkpoint (--model RUN); {args.model} is "
+                     "not one")
+    return SpeechLLMEngine(args.model, device=args.device).model
+
+
+def _usage(message: str) -> Exception:
+    from susurrus.cli.main import UsageError
+
+    return UsageError(message)
