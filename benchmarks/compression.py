@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-RECIPE = ROOT / "recipes" / "speech_llm" / "default.yaml"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RECIPE, ROOT, ensure_test_data, run, save_results, susurrus  # noqa: E402
+
 FRAMES_PER_SECOND = 50.0  # Whisper encoder frames per second
 
 
@@ -38,20 +37,7 @@ def options_for(compressor: str, rate: float) -> dict:
     return {"k": k}
 
 
-def run(cmd: list[str]) -> None:
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
 
-
-def susurrus(*args: str) -> list[str]:
-    return [sys.executable, "-m", "susurrus.cli.main", *args]
-
-
-def ensure_test_data(test_dir: Path) -> None:
-    if not (test_dir / "test.jsonl").exists() or not (test_dir / "test-ood.jsonl").exists():
-        # the corpus `make demo` uses: same seed, same splits
-        run(susurrus("synth", "conversations", "--out", str(test_dir), "--hours", "0.1",
-                     "--splits", "test,test-ood", "--seed", "0"))
 
 
 def evaluate(model: str, engine: str, test_dir: Path, out_dir: Path) -> dict:
@@ -142,13 +128,7 @@ def main() -> None:
             res = evaluate(str(run_dir), "torch", args.test_dir, run_dir / "eval")
             measured = res["test"]["llm_audio_tokens_per_second"]
             rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, res))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    table = markdown(rows, args.steps)
-    print(table)
-    (RESULTS / f"{args.name}.md").write_text(table)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
-    plot(rows, RESULTS / f"{args.name}_wer.png")
-    print(f"wrote {RESULTS / args.name}.md, .json and _wer.png")
+    save_results(args.name, markdown(rows, args.steps), rows, plot, "wer")
 
 
 if __name__ == "__main__":

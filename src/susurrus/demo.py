@@ -2,7 +2,9 @@
 
 Whisper tiny.en with no context, with its own previous hypotheses as prompt, and with the oracle
 prompt (previous references); then a speech LLM with no context (the shipped adapter when one
-ships, or `--speech-llm RUN_FOLDER`). On the `test` and `test-ood` splits: WER, entity recall on
+ships, or `--speech-llm RUN_FOLDER`) and, when it was trained with conversational context, with
+that context too (a second table: context audio tokens per prior turn, seconds per turn).
+On the `test` and `test-ood` splits: WER, entity recall on
 first and repeated mentions, LLM audio tokens per second, real-time factor. Writes
 `out/demo/report.md` (with plots) and the results JSON beside it. Everything is resumable: a
 second run reuses audio and hypotheses.
@@ -23,6 +25,30 @@ def shipped_speech_llm() -> str:
     from susurrus.pretrained import EMBEDDED
 
     return next((m.name for m in EMBEDDED.values() if m.kind == "speech-llm" and m.installed), "")
+
+
+def trained_context(model: str) -> str:
+    """The context mode a speech-LLM checkpoint was trained with ('none' for single-turn)."""
+    from susurrus.models.checkpoint import find_checkpoint, read_model_config
+    from susurrus.pretrained import EMBEDDED, resolve
+
+    folder = resolve(model, "speech-llm") if model in EMBEDDED else model
+    found = find_checkpoint(folder)
+    return read_model_config(found).context if found is not None else "none"
+
+
+def context_table(results) -> str:
+    """The speech LLM with and without conversational context: what it buys, what it costs."""
+    lines = ["| split | context | WER | entity recall (first) | entity recall (repeat) | "
+             "context audio tokens / prior turn | seconds / turn |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for split, r in sorted(results, key=lambda x: SPLITS.index(x[0])):
+        ctx = r.context_audio_tokens_per_prior_turn
+        per_turn = r.counts["cost"]["wall_seconds"] / max(1, r.n_utterances)
+        lines.append(f"| {split} | {r.context} | {r.wer:.3f} | {r.entity_recall_first:.3f} | "
+                     f"{r.entity_recall_repeat:.3f} | {'–' if ctx is None else f'{ctx:.1f}'} | "
+                     f"{per_turn:.2f} |")
+    return "\n".join(lines)
 
 
 def results_table(results) -> str:
@@ -64,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     systems = [(args.model, CONTEXTS)]
     speech_llm = shipped_speech_llm() if args.speech_llm is None else args.speech_llm
     if speech_llm:
-        systems.append((speech_llm, ("none",)))
+        context = trained_context(speech_llm)
+        systems.append((speech_llm, ("none",) + ((context,) if context != "none" else ())))
     results, paths = [], []
     for split in SPLITS:
         for model, contexts in systems:
@@ -75,7 +102,12 @@ def main(argv: list[str] | None = None) -> None:
                 results.append((split, evaluate(manifests[split], cfg, out, with_ner=True)))
                 paths.append(out)
     elapsed = time.perf_counter() - t0
-    table = results_table(results)
+    base = [(s, r) for s, r in results if r.context in CONTEXTS]
+    table = results_table(base)
+    with_ctx = [(s, r) for s, r in results if r.model == speech_llm]
+    if any(r.context != "none" for _, r in with_ctx):
+        table += ("\n\nConversational context (the speech LLM; earlier turns' transcripts are "
+                  "its own hypotheses)\n\n" + context_table(with_ctx))
     n_turns = sum({split: r.n_utterances for split, r in results}.values())
     print(f"\nResults on synthesized conversations (test and test-ood, {n_turns} turns)\n")
     print(table)

@@ -60,7 +60,7 @@ def test_help_documents_every_option():
 def test_transcribe_writes_all_formats_and_keeps_existing_files(espeak_clip, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("transcribe", str(espeak_clip), "--format", "all", "--output-dir", str(out),
-                   "--quiet")
+                   "--quiet", "--model", "whisper-tiny.en")
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "fox.json").read_text())
     assert "river" in data["text"].lower() and data["engine"] == "torch"
@@ -82,3 +82,20 @@ def test_prompt_and_engines_on_the_same_clip(espeak_clip, capsys):
     assert main(["transcribe", str(espeak_clip), "--quiet", "--prompt", "A fox by the river."]) == 0
     ours = capsys.readouterr().out
     assert "river" in fw.lower() and "river" in ours.lower()
+
+
+@pytest.mark.integration
+def test_the_default_model_is_the_shipped_speech_llm_unless_whisper_is_needed(espeak_clip,
+                                                                              capsys):
+    from susurrus.infer.transcribe import DEFAULT_MODEL, DEFAULT_SPEECH_LLM, default_model
+    from susurrus.pretrained import EMBEDDED
+
+    if not EMBEDDED[DEFAULT_SPEECH_LLM].installed:
+        assert default_model() == DEFAULT_MODEL
+        pytest.skip(f"{DEFAULT_SPEECH_LLM} is not shipped in this checkout")
+    assert default_model() == DEFAULT_SPEECH_LLM
+    assert default_model(needs_whisper=True) == DEFAULT_MODEL
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"] == DEFAULT_SPEECH_LLM and data["engine"] == "speech-llm"
+    assert "river" in data["text"].lower()

@@ -198,3 +198,15 @@ def test_a_multi_turn_abstract_run_trains_and_saves_its_context_compressor(
     assert any(k.startswith("context_projector.") for k in saved)
     model = load_speech_llm(tmp_path / "ctx")
     assert model.context == "abstract" and model.context_compressor.K == 2
+
+
+def test_a_context_run_starts_from_a_single_turn_checkpoint(run_a, tmp_path: Path, overrides,
+                                                            features) -> None:
+    result, messages = run(tmp_path / "init", overrides, features, f"train.init={run_a[0]}",
+                           "train.steps=1", "train.align_steps=3", "model.context=abstract",
+                           "model.abstract_tokens=2", "model.abstract_heads=2")
+    assert any(m.startswith("initialised the trained parts from") for m in messages)
+    assert not any(m.startswith("alignment:") for m in messages)  # the init is aligned already
+    assert result.steps == 1
+    with pytest.raises(Exception, match="holds no speech-LLM checkpoint"):
+        run(tmp_path / "bad", overrides, features, f"train.init={tmp_path}")

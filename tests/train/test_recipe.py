@@ -38,7 +38,8 @@ def test_shipped_default_recipe_is_the_defaults_with_its_own_run_numbers():
     expected = dataclasses.replace(
         d,
         data=dataclasses.replace(d.data, synth_hours=3.0),
-        train=dataclasses.replace(d.train, steps=1500, out="runs/speech-llm-default"),
+        train=dataclasses.replace(d.train, steps=1500, out="runs/speech-llm-default",
+                                  align_steps=600),
     )
     assert load_recipe(DEFAULT_YAML) == expected
 

@@ -74,8 +74,12 @@ def read_model_config(folder: Path) -> ModelConfig:
         raise CheckpointError(f"{path}: cannot rebuild the model from it ({e})") from e
 
 
-def load_trained(model: SpeechLLM, folder: Path) -> None:
-    """Copy a checkpoint's trained weights into `model`; every trained tensor must match."""
+def load_trained(model: SpeechLLM, folder: Path, may_lack: tuple[str, ...] = ()) -> None:
+    """Copy a checkpoint's trained weights into `model`; every trained tensor must match.
+
+    Tensors whose names start with a prefix in `may_lack` may be absent from the checkpoint
+    (they keep their values): a single-turn model initialising a context model's new parts.
+    """
     from safetensors.torch import load_file
 
     path = folder / WEIGHTS
@@ -85,6 +89,7 @@ def load_trained(model: SpeechLLM, folder: Path) -> None:
         raise CheckpointError(f"{path}: unreadable ({e}); the checkpoint is damaged") from e
     expected = model.trainable_state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    missing = [k for k in missing if not k.startswith(may_lack)] if may_lack else missing
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
         raise CheckpointError(

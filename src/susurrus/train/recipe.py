@@ -76,6 +76,7 @@ class TrainConfig:
     log_every: int = 10  # steps between log lines
     valid_every: int = 200  # steps between validation passes; 0 = only at the end
     save_every: int = 200  # steps between checkpoints
+    init: str = ""  # checkpoint or run whose trained weights start this run ("" = fresh)
     align_steps: int = 0  # CTC warm-up steps of compressor+projector before LLM training (align.py)
     align_lr: float = 2e-3  # peak learning rate of that warm-up
 
