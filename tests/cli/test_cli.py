@@ -85,17 +85,14 @@ def test_prompt_and_engines_on_the_same_clip(espeak_clip, capsys):
 
 
 @pytest.mark.integration
-def test_the_default_model_is_the_shipped_speech_llm_unless_whisper_is_needed(espeak_clip,
-                                                                              capsys):
-    from susurrus.infer.transcribe import DEFAULT_MODEL, DEFAULT_SPEECH_LLM, default_model
+def test_the_shipped_speech_llm_transcribes_by_name(espeak_clip, capsys):
     from susurrus.pretrained import EMBEDDED
 
-    if not EMBEDDED[DEFAULT_SPEECH_LLM].installed:
-        assert default_model() == DEFAULT_MODEL
-        pytest.skip(f"{DEFAULT_SPEECH_LLM} is not shipped in this checkout")
-    assert default_model() == DEFAULT_SPEECH_LLM
-    assert default_model(needs_whisper=True) == DEFAULT_MODEL
-    assert main(["transcribe", str(espeak_clip), "--quiet", "--format", "json"]) == 0
+    if not EMBEDDED["speech-llm-tiny"].installed:
+        pytest.skip("speech-llm-tiny is not in this checkout")
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--format", "json",
+                 "--model", "speech-llm-tiny"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["model"] == DEFAULT_SPEECH_LLM and data["engine"] == "speech-llm"
-    assert "river" in data["text"].lower()
+    assert data["model"] == "speech-llm-tiny" and data["engine"] == "speech-llm"
+    assert data["segments"][0]["audio_tokens"] > 0
+    assert "fox" in data["text"].lower()

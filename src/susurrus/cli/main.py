@@ -13,7 +13,6 @@ from pathlib import Path
 from susurrus.audio.io import AudioError
 from susurrus.data.manifest import ManifestError
 from susurrus.infer.session import SessionError
-from susurrus.infer.transcribe import default_model
 from susurrus.infer.transcript import FORMATS
 from susurrus.models.checkpoint import CheckpointError
 from susurrus.pretrained.cache import CacheCorruptError
@@ -85,8 +84,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if args.session:
         from susurrus.cli.session import transcribe_session
 
-        if args.model is None:
-            args.model = default_model()
         return transcribe_session(args)
     if args.context or args.session_state or args.max_context_turns is not None:
         raise UsageError("--context, --max-context-turns and --session-state go with --session")
@@ -96,8 +93,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise UsageError(f"--format: unknown {bad}; choose from {', '.join(FORMATS)} or 'all'")
     if args.output_dir is None and len(formats) > 1:
         raise UsageError("--format with several formats needs --output-dir")
-    if args.model is None:
-        args.model = default_model(needs_whisper=args.engine != "torch" or bool(args.prompt))
     _check_speech_llm(args.model, args.engine, "--prompt" if args.prompt else None,
                       "drop --prompt")
     options = LongFormOptions(
@@ -140,10 +135,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         Path(str(args.out) + ".hyps.jsonl").unlink(missing_ok=True)
     from susurrus.evaluate.decode import SPEECH_LLM_CONTEXTS, WHISPER_CONTEXTS
     from susurrus.infer.speech_llm_engine import is_speech_llm
-
-    if args.model is None:
-        args.model = default_model(needs_whisper=args.engine != "torch"
-                                   or args.context in WHISPER_CONTEXTS[1:])
 
     speech_llm = is_speech_llm(args.model)
     _check_speech_llm(args.model, args.engine,
@@ -193,7 +184,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from susurrus import __version__
     from susurrus.infer import DEFAULT_MODEL, ENGINES
-    from susurrus.infer.transcribe import DEFAULT_SPEECH_LLM
 
     p = argparse.ArgumentParser(prog="susurrus", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"susurrus {__version__}")
@@ -202,10 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("transcribe", help="transcribe audio files of any length")
     t.add_argument("files", nargs="+",
                    help="audio files (wav, flac, ogg, mp3, anything ffmpeg reads)")
-    t.add_argument("--model", default=None,
-                   help="embedded name (see `susurrus models`), local folder or hub id; default: "
-                        f"{DEFAULT_SPEECH_LLM} when installed (Whisper {DEFAULT_MODEL} with "
-                        "--prompt or --engine faster-whisper, or when it is not)")
+    t.add_argument("--model", default=DEFAULT_MODEL,
+                   help="embedded name (see `susurrus models`, e.g. speech-llm-tiny), checkpoint "
+                        "or run folder, or hub id")
     t.add_argument("--engine", default="torch", choices=sorted(ENGINES),
                    help="torch: susurrus decoding; faster-whisper: the same weights in CTranslate2")
     t.add_argument("--prompt", default=None, help="context text: names, topic, previous turns")
@@ -241,9 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="score a system on a manifest (JSONL or lhotse)")
     e.add_argument("--manifest", type=Path, required=True,
                    help="susurrus JSONL, lhotse CutSet, or lhotse RecordingSet (+ supervisions)")
-    e.add_argument("--model", default=None,
-                   help=f"embedded name, folder or hub id; default: {DEFAULT_SPEECH_LLM} when "
-                        f"installed ({DEFAULT_MODEL} with Whisper-only options, or when it is not)")
+    e.add_argument("--model", default=DEFAULT_MODEL,
+                   help="embedded name (e.g. speech-llm-tiny), checkpoint or run folder, hub id")
     e.add_argument("--engine", default="torch", choices=sorted(ENGINES))
     e.add_argument("--context", default="none",
                    choices=["none", "prompt", "oracle-prompt", "text", "raw", "abstract"],
