@@ -120,8 +120,16 @@ class ConversationSession:
         kept = self.turns[i]
         return PriorTurn(kept.audio.to(self.device), kept.text_ids)
 
-    def _llm(self, embeds: torch.Tensor, cache):
-        return self.model.llm(inputs_embeds=embeds, past_key_values=cache, use_cache=True)
+    def _run(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Append embeds (1, L, E) to the cache; the last position's logits (V,).
+
+        The decoder alone runs over the new positions; only the last one goes through the
+        output layer (V is 49k wide: a context chunk needs no logits at all).
+        """
+        base = self.model._base()
+        hidden = base.get_decoder()(inputs_embeds=embeds, past_key_values=self._cache,
+                                    use_cache=True).last_hidden_state  # (1, L, E)
+        return base.get_output_embeddings()(hidden[0, -1])
 
     def _ensure_cache(self) -> None:
         """Make the cache hold exactly head + the window's turns (append if it is a prefix)."""
@@ -130,7 +138,7 @@ class ConversationSession:
             new = window[len(self._cached):]
             if new:
                 emb = torch.cat([self.model.prior_embeddings(self._prior(i)) for i in new])
-                self._llm(emb[None], self._cache)
+                self._run(emb[None])
                 self._cached += new
                 self._prefix_len += emb.shape[0]
             return
@@ -138,7 +146,7 @@ class ConversationSession:
 
         emb = self.model.prefix_embeddings([self._prior(i) for i in window])  # (P, E)
         self._cache = DynamicCache()
-        self._llm(emb[None], self._cache)
+        self._run(emb[None])
         self._cached, self._prefix_len = list(window), emb.shape[0]
 
     # -- one turn ----------------------------------------------------------------------------------
@@ -226,17 +234,17 @@ class ConversationSession:
                              "use_cache=False for beam search")
         opts, model = self.options, self.model
         limit = opts.max_new_tokens(seconds)
-        out = self._llm(turn[None], self._cache)
+        logits = self._run(turn[None])
         ids: list[int] = []
         try:
             while True:
-                tok = int(out.logits[0, -1].argmax())
+                tok = int(logits.argmax())
                 if tok == model.eos_id:
                     break
                 ids.append(tok)
                 if len(ids) >= limit or repeated_tail(ids, opts.max_repeats, opts.max_ngram):
                     break
-                out = self._llm(model.embed_ids([tok])[None], self._cache)
+                logits = self._run(model.embed_ids([tok])[None])
         finally:
             extra = self._cache.get_seq_length() - self._prefix_len
             if extra > 0:  # back to the prefix, whatever happened (negative: tokens to drop)
