@@ -162,6 +162,9 @@ def plot(rows: list[dict], path: Path) -> None:
         if r["latency"]:
             ax.plot(range(1, len(r["latency"]) + 1), r["latency"], marker=".",
                     label=f"{r['system']} [{r['context']}]")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("turn index")
     ax.set_ylabel("seconds per turn")
     ax.set_ylim(bottom=0)

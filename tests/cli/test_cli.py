@@ -85,14 +85,25 @@ def test_prompt_and_engines_on_the_same_clip(espeak_clip, capsys):
 
 
 @pytest.mark.integration
-def test_the_shipped_speech_llm_transcribes_by_name(espeak_clip, capsys):
+def test_the_shipped_speech_llm_transcribes_by_name(tmp_path, capsys):
+    """End to end by its embedded name, on a sentence of the kind it was trained on (booking
+    dialogue, an espeak-ng voice). Out of its domain it is weak (the README's test-ood row): it
+    turns the pangram of `espeak_clip` into other words, so that clip is not the check here."""
+    import shutil
+
+    import jiwer
+
+    from susurrus.data.tts import speak
     from susurrus.pretrained import EMBEDDED
 
-    if not EMBEDDED["speech-llm-tiny"].installed:
-        pytest.skip("speech-llm-tiny is not in this checkout")
-    assert main(["transcribe", str(espeak_clip), "--quiet", "--format", "json",
+    if not EMBEDDED["speech-llm-tiny"].installed or shutil.which("espeak-ng") is None:
+        pytest.skip("speech-llm-tiny or espeak-ng is not installed")
+    text = "Can I have a name for the booking?"
+    clip = speak(text, tmp_path / "booking.wav")
+    assert main(["transcribe", str(clip), "--quiet", "--format", "json",
                  "--model", "speech-llm-tiny"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["model"] == "speech-llm-tiny" and data["engine"] == "speech-llm"
     assert data["segments"][0]["audio_tokens"] > 0
-    assert "fox" in data["text"].lower()
+    norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.Strip()])
+    assert jiwer.wer(norm(text), norm(data["text"])) <= 0.25, data["text"]
