@@ -208,5 +208,7 @@ def test_a_context_run_starts_from_a_single_turn_checkpoint(run_a, tmp_path: Pat
     assert any(m.startswith("initialised the trained parts from") for m in messages)
     assert not any(m.startswith("alignment:") for m in messages)  # the init is aligned already
     assert result.steps == 1
-    with pytest.raises(Exception, match="holds no speech-LLM checkpoint"):
+    from susurrus.models.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="holds no speech-LLM checkpoint"):
         run(tmp_path / "bad", overrides, features, f"train.init={tmp_path}")

@@ -79,13 +79,10 @@ class ConversationSession:
     def __init__(self, model: SpeechLLM | str, context: ContextMode | None = None,
                  max_turns: int | None = None, options: GenerateOptions | None = None,
                  device: str = "cpu", use_cache: bool = True) -> None:
-        if isinstance(model, (str, Path)):
-            from susurrus.models.checkpoint import load_speech_llm
-            from susurrus.pretrained.registry import EMBEDDED, resolve
+        if isinstance(model, (str, Path)):  # loaded as the engine loads it (LoRA merged)
+            from susurrus.infer.speech_llm_engine import SpeechLLMEngine
 
-            folder = resolve(str(model), "speech-llm") if str(model) in EMBEDDED else model
-            model = load_speech_llm(folder).to(device)
-            model.merge_lora()
+            model = SpeechLLMEngine(str(model), device=device).model
         self.model = model.eval()
         self.context: ContextMode = context or model.context
         if self.context not in CONTEXT_MODES:
