@@ -66,7 +66,7 @@ def fmt(v, digits=3) -> str:
     return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def markdown(rows: list[dict], steps: int) -> str:
+def markdown(rows: list[dict], steps: int, overrides: list[str]) -> str:
     head = ("| system | compressor | LLM audio tokens/s | WER test | WER test-ood | "
             "entity recall first / repeat (test) | entity recall (ood) | RTF | peak MB |")
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -76,7 +76,8 @@ def markdown(rows: list[dict], steps: int) -> str:
             f"{fmt(r['wer_test'])} | {fmt(r['wer_ood'])} | {fmt(r['entity_first_test'], 2)} / "
             f"{fmt(r['entity_repeat_test'], 2)} | {fmt(r['entity_recall_ood'], 2)} | "
             f"{fmt(r['rtf'])} | {fmt(r['peak_memory_mb'], 0)} |")
-    return "\n".join(lines) + f"\n\nSpeech LLMs: {steps} training steps each, same data and seed.\n"
+    budget = f"{steps} training steps" + (f" ({', '.join(overrides)})" if overrides else "")
+    return "\n".join(lines) + f"\n\nSpeech LLMs: {budget} each, same data and seed.\n"
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -113,22 +114,26 @@ def main() -> None:
     args = p.parse_args()
 
     ensure_test_data(args.test_dir)
+    systems = []
+    for comp in args.compressors.split(","):
+        for rate in (float(r) for r in args.rates.split(",")):
+            systems.append((comp, options_for(comp, rate), args.runs / f"{comp}-{rate:g}"))
+    # Train every system first, then evaluate: other work on the machine while the (long)
+    # training phase runs does not touch the timings, which are all taken in the second phase.
+    for comp, opts, run_dir in systems:
+        run(susurrus("train", str(RECIPE), f"model.compressor={comp}",
+                     f"model.compressor_options={json.dumps(opts)}",
+                     f"train.steps={args.steps}", f"train.out={run_dir}", "--quiet",
+                     *args.overrides))
     rows = []
     for engine in ("torch", "faster-whisper"):
         res = evaluate("whisper-tiny.en", engine, args.test_dir, args.runs / f"whisper-{engine}")
         rows.append(row(f"Whisper tiny.en ({engine})", "–", None, res))
-    for comp in args.compressors.split(","):
-        for rate in (float(r) for r in args.rates.split(",")):
-            opts = options_for(comp, rate)
-            run_dir = args.runs / f"{comp}-{rate:g}"
-            run(susurrus("train", str(RECIPE), f"model.compressor={comp}",
-                         f"model.compressor_options={json.dumps(opts)}",
-                         f"train.steps={args.steps}", f"train.out={run_dir}", "--quiet",
-                         *args.overrides))
-            res = evaluate(str(run_dir), "torch", args.test_dir, run_dir / "eval")
-            measured = res["test"]["llm_audio_tokens_per_second"]
-            rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, res))
-    save_results(args.name, markdown(rows, args.steps), rows, plot, "wer")
+    for comp, opts, run_dir in systems:
+        res = evaluate(str(run_dir), "torch", args.test_dir, run_dir / "eval")
+        measured = res["test"]["llm_audio_tokens_per_second"]
+        rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, res))
+    save_results(args.name, markdown(rows, args.steps, args.overrides), rows, plot, "wer")
 
 
 if __name__ == "__main__":

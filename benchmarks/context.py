@@ -11,8 +11,10 @@ Systems, all on the same test and test-ood audio:
   seed; `--init` starts every one from a single-turn checkpoint), evaluated with its own earlier
   hypotheses as context and with the references (oracle), which bounds the exposure-bias gap;
 - ablations: abstract with K latent tokens per prior turn for each `--k`, and abstract with at
-  most N prior turns (trained and evaluated so) for each `--n`;
-- or, with `--model RUN`, no training: that one context checkpoint read in each of `--modes`.
+  most N prior turns (trained and evaluated so) for each `--n` ("all": every earlier turn);
+- or, with `--model RUN`, no training: that one context checkpoint read in each of `--modes`
+  (with the window of earlier turns it was trained with), and in abstract mode with each `--n`
+  as the window at inference only.
 
 Latency per turn is measured on one conversation of `--latency-turns` test turns (several test
 sessions one after another), transcribed turn by turn with each system's cached session,
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RECIPE, ROOT, ensure_test_data, run, save_results, susurrus  # noqa: E402
 
 SPLITS = ["test", "test-ood"]
+ALL = 1_000_000  # a window of "all" earlier turns, as --max-context-turns
 
 
 def evaluate(model: str, context: str, test_dir: Path, out_dir: Path, *extra: str) -> dict:
@@ -187,7 +190,8 @@ def main() -> None:
     p.add_argument("--init", default="", help="single-turn checkpoint every run starts from")
     p.add_argument("--modes", default="none,text,raw,abstract")
     p.add_argument("--k", default="1,4,16", help="abstract ablation: latent tokens per turn")
-    p.add_argument("--n", default="1,2,4", help="abstract ablation: prior turns read at most")
+    p.add_argument("--n", default="1,2,4,all",
+                   help="abstract ablation: prior turns read at most ('all': every one)")
     p.add_argument("--latency-turns", type=int, default=20)
     p.add_argument("--rotations", type=int, default=3, help="latency: conversations per system")
     p.add_argument("--model", default="",
@@ -210,22 +214,27 @@ def main() -> None:
         rows.append(row("Whisper tiny.en", context, res, None, lat("whisper-tiny.en", context, d)))
 
     systems = [(m, {}) for m in args.modes.split(",") if m]
+    windows = [n if n == "all" else int(n) for n in args.n.split(",") if n]
     if "abstract" in args.modes and not args.model:
         systems += [("abstract", {"model.abstract_tokens": int(k)}) for k in args.k.split(",")
                     if k and int(k) != 4]
-        systems += [("abstract", {"model.context_turns": int(n)}) for n in args.n.split(",") if n]
+    if "abstract" in args.modes:  # trained so, or (--model) read so at inference
+        systems += [("abstract", {"model.context_turns": n}) for n in windows]
     for context, extra in systems:
         name = context + "".join(f"-{k.split('.')[-1]}{v}" for k, v in extra.items())
         run_dir = args.runs / name
         model = args.model or str(run_dir)
         overrides = [f"model.context={context}", f"train.steps={args.steps}",
-                     f"train.out={run_dir}", *(f"{k}={v}" for k, v in extra.items())]
+                     f"train.out={run_dir}",
+                     *(f"{k}={'null' if v == 'all' else v}" for k, v in extra.items())]
         if args.init:
             overrides.append(f"train.init={args.init}")
         if not args.model:
             run(susurrus("train", str(RECIPE), *overrides, "--quiet", *args.overrides))
         n = extra.get("model.context_turns")
-        limit = ["--max-context-turns", str(n)] if n else []
+        n = ALL if n == "all" else n
+        # a trained run reads its own window by default; a given model is told the window
+        limit = ["--max-context-turns", str(n)] if n and args.model else []
         res = evaluate(model, context, args.test_dir, run_dir / "eval", *limit)
         oracle = None
         if context != "none":

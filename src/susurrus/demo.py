@@ -1,9 +1,10 @@
 """`make demo`: synthesize a small conversational corpus and print the results table.
 
 Whisper tiny.en with no context, with its own previous hypotheses as prompt, and with the oracle
-prompt (previous references); then a speech LLM with no context (the shipped adapter when one
-ships, or `--speech-llm RUN_FOLDER`) and, when it was trained with conversational context, with
-that context too (a second table: context audio tokens per prior turn, seconds per turn).
+prompt (previous references); then the shipped single-turn speech LLM with no context
+(`--speech-llm RUN_FOLDER` for another) and the shipped multi-turn one with the context it was
+trained with (`--context-llm`): a second table sets them beside Whisper with its own previous
+hypotheses as prompt (context audio tokens per prior turn, seconds per turn).
 On the `test` and `test-ood` splits: WER, entity recall on
 first and repeated mentions, LLM audio tokens per second, real-time factor. Writes
 `out/demo/report.md` (with plots) and the results JSON beside it. Everything is resumable: a
@@ -20,11 +21,13 @@ SPLITS = ("test", "test-ood")
 CONTEXTS = ("none", "prompt", "oracle-prompt")
 
 
-def shipped_speech_llm() -> str:
-    """The first installed speech-LLM adapter among the embedded models ('' when none ships)."""
+def shipped_speech_llm(with_context: bool = False) -> str:
+    """The first installed speech-LLM adapter among the embedded models trained without
+    (or, `with_context`, with) conversational context; '' when none ships."""
     from susurrus.pretrained import EMBEDDED
 
-    return next((m.name for m in EMBEDDED.values() if m.kind == "speech-llm" and m.installed), "")
+    return next((m.name for m in EMBEDDED.values() if m.kind == "speech-llm" and m.installed
+                 and (trained_context(m.name) != "none") == with_context), "")
 
 
 def trained_context(model: str) -> str:
@@ -38,16 +41,16 @@ def trained_context(model: str) -> str:
 
 
 def context_table(results) -> str:
-    """The speech LLM with and without conversational context: what it buys, what it costs."""
-    lines = ["| split | context | WER | entity recall (first) | entity recall (repeat) | "
+    """Systems with and without conversational context: what it buys, what it costs."""
+    lines = ["| split | system | context | WER | entity recall (first) | entity recall (repeat) | "
              "context audio tokens / prior turn | seconds / turn |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for split, r in sorted(results, key=lambda x: SPLITS.index(x[0])):
         ctx = r.context_audio_tokens_per_prior_turn
         per_turn = r.counts["cost"]["wall_seconds"] / max(1, r.n_utterances)
-        lines.append(f"| {split} | {r.context} | {r.wer:.3f} | {r.entity_recall_first:.3f} | "
-                     f"{r.entity_recall_repeat:.3f} | {'–' if ctx is None else f'{ctx:.1f}'} | "
-                     f"{per_turn:.2f} |")
+        lines.append(f"| {split} | {r.model} | {r.context} | {r.wer:.3f} | "
+                     f"{r.entity_recall_first:.3f} | {r.entity_recall_repeat:.3f} | "
+                     f"{'–' if ctx is None else f'{ctx:.1f}'} | {per_turn:.2f} |")
     return "\n".join(lines)
 
 
@@ -73,7 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default="whisper-tiny.en", help="the Whisper baseline")
     p.add_argument("--speech-llm", default=None,
                    help="speech-LLM checkpoint (name or run folder) to compare; default: the "
-                        "shipped one if any; '' to skip")
+                        "shipped single-turn one; '' to skip")
+    p.add_argument("--context-llm", default=None,
+                   help="speech-LLM checkpoint trained with conversational context, read with "
+                        "that context; default: the shipped one; '' to skip")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -92,6 +98,14 @@ def main(argv: list[str] | None = None) -> None:
     if speech_llm:
         context = trained_context(speech_llm)
         systems.append((speech_llm, ("none",) + ((context,) if context != "none" else ())))
+    context_llm = shipped_speech_llm(with_context=True) if args.context_llm is None \
+        else args.context_llm
+    if context_llm and context_llm != speech_llm:
+        context = trained_context(context_llm)
+        if context == "none":
+            raise SystemExit(f"--context-llm {context_llm}: trained without context; give it "
+                             "as --speech-llm instead")
+        systems.append((context_llm, (context,)))
     results, paths = [], []
     for split in SPLITS:
         for model, contexts in systems:
@@ -104,10 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     elapsed = time.perf_counter() - t0
     base = [(s, r) for s, r in results if r.context in CONTEXTS]
     table = results_table(base)
-    with_ctx = [(s, r) for s, r in results if r.model == speech_llm]
-    if any(r.context != "none" for _, r in with_ctx):
-        table += ("\n\nConversational context (the speech LLM; earlier turns' transcripts are "
-                  "its own hypotheses)\n\n" + context_table(with_ctx))
+    if any(r.context not in CONTEXTS for _, r in results):
+        with_ctx = [(s, r) for s, r in results
+                    if r.context == "prompt" or r.model in (speech_llm, context_llm)]
+        table += ("\n\nConversational context (earlier turns' transcripts are each system's own "
+                  "hypotheses)\n\n" + context_table(with_ctx))
     n_turns = sum({split: r.n_utterances for split, r in results}.values())
     print(f"\nResults on synthesized conversations (test and test-ood, {n_turns} turns)\n")
     print(table)

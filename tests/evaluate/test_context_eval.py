@@ -115,3 +115,24 @@ def test_transcribe_session_goes_on_from_its_saved_state(manifest, checkpoint, t
         f"[s0 {i + 1}] t{i}\t{line.split(chr(9))[1]}" for i, line in enumerate(whole)]
     assert cli(["transcribe", "--context", "text", turns[0]]) == 2
     assert "go with --session" in capsys.readouterr().err
+
+
+def test_eval_reads_the_window_the_model_was_trained_with(manifest, tmp_path, one_thread,
+                                                          tiny_whisper_dir, tiny_llm_dir) -> None:
+    """Trained on one earlier turn (model.context_turns=1): eval reads one by default, two when
+    asked."""
+    config = ModelConfig(encoder=str(tiny_whisper_dir), llm=str(tiny_llm_dir),
+                         compressor_options={"k": 5}, projector_hidden=32,
+                         lora=LoraConfig(r=2, alpha=4), context="abstract", abstract_tokens=K,
+                         abstract_heads=2, context_turns=1)
+    torch.manual_seed(0)
+    save_checkpoint(build_speech_llm(config), tmp_path / "run" / "model",
+                    recipe_to_dict(Recipe(model=config)))
+    out = tmp_path / "r.json"
+    priors = lambda: [json.loads(x)["prior_turns"]  # noqa: E731
+                      for x in Path(str(out) + ".hyps.jsonl").read_text().splitlines()[1:]]
+    evaluate(manifest, tmp_path / "run", out, "--context", "abstract")
+    assert priors() == [0, 1, 1, 0, 1, 1]
+    evaluate(manifest, tmp_path / "run", out, "--context", "abstract", "--max-context-turns", "2",
+             "--overwrite")
+    assert priors() == [0, 1, 2, 0, 1, 2]

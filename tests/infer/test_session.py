@@ -147,3 +147,19 @@ def test_a_turn_added_with_its_transcript_is_context_like_a_transcribed_one(abst
     b.add_turn(audio[0], first.text)
     assert [r.token_ids for r in (a.transcribe_turn(audio[1]), a.transcribe_turn(audio[2]))] == \
         [r.token_ids for r in (b.transcribe_turn(audio[1]), b.transcribe_turn(audio[2]))]
+
+
+def test_the_default_window_is_the_one_the_model_was_trained_with(abstract) -> None:
+    """A model trained on N earlier turns is read with N by default, not the whole session;
+    `max_turns=None` asks for every earlier turn."""
+    audio = turns(4, seed=5)
+    trained = abstract.context_turns
+    try:
+        abstract.context_turns = 2
+        assert [r.prior_turns for r in run(abstract, "abstract", audio)] == [0, 1, 2, 2]
+        assert [r.context_audio_tokens for r in run(abstract, "abstract", audio)] == \
+            [0, K, 2 * K, 2 * K]
+        everything = run(abstract, "abstract", audio, max_turns=None)
+        assert [r.prior_turns for r in everything] == [0, 1, 2, 3]
+    finally:
+        abstract.context_turns = trained

@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--context", default=None, choices=["none", "text", "raw", "abstract"],
                    help="with --session: how earlier turns are read (default: the model's own)")
     t.add_argument("--max-context-turns", type=int, default=None,
-                   help="with --session: earlier turns read at most (default: all)")
+                   help="with --session: earlier turns read at most (default: as many as "
+                        "the model was trained with)")
     t.add_argument("--session-state", default=None,
                    help="with --session: restore the conversation from this file if it exists, "
                         "save it after every turn")
@@ -242,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text/raw/abstract: previous transcripts are the references, not the "
                         "model's own hypotheses")
     e.add_argument("--max-context-turns", type=int, default=None,
-                   help="previous turns read as context (default: all that fit / all)")
+                   help="previous turns read as context (default: Whisper all that fit its "
+                        "prompt; a speech LLM as many as it was trained with)")
     e.add_argument("--limit-sessions", type=int, default=None, help="first N sessions only")
     e.add_argument("--out", type=Path, default=None, help="results JSON (hypotheses beside it)")
     e.add_argument("--overwrite", action="store_true",

@@ -30,7 +30,9 @@ def transcribe_session(args: argparse.Namespace) -> int:
     if args.output_dir is not None:
         raise _usage("--session prints one line per turn; drop --output-dir")
     model = _load(args)
-    kwargs = dict(context=args.context, max_turns=args.max_context_turns)
+    kwargs = dict(context=args.context)
+    if args.max_context_turns is not None:  # else the window the model was trained with
+        kwargs["max_turns"] = args.max_context_turns
     if manifest:
         from susurrus.audio.io import load_audio
         from susurrus.data.lhotse_io import load_utterances
@@ -43,7 +45,7 @@ def transcribe_session(args: argparse.Namespace) -> int:
         return 0
     state = Path(args.session_state) if args.session_state else None
     if state is not None and state.exists():
-        given = {} if args.max_context_turns is None else {"max_turns": args.max_context_turns}
+        given = {k: v for k, v in kwargs.items() if k == "max_turns"}
         session = ConversationSession.restore(state, model, **given)
         print(f"continuing {state}: {len(session.turns)} earlier turns", file=sys.stderr)
     else:

@@ -41,7 +41,9 @@ class DecodeConfig:
     model: str = "whisper-tiny.en"  # embedded name, local folder or hub id
     engine: Literal["torch", "faster-whisper"] = "torch"
     context: ContextMode = "none"  # what each turn's prompt holds (see the module doc)
-    max_context_turns: int | None = None  # prior turns in the prompt; None = all of them
+    # prior turns in the context; None = Whisper: all that fit its prompt, a speech LLM: the N
+    # it was trained with (its recipe's model.context_turns)
+    max_context_turns: int | None = None
     limit_sessions: int | None = None  # evaluate the first N sessions only (quick looks)
     oracle_context: bool = False  # text/raw/abstract: prior transcripts are the references
 
@@ -147,6 +149,9 @@ def decode_manifest(
     engine.segments(warm, None, None)
     tokenizer = getattr(getattr(engine, "decoder", None), "tokenizer", None)
     header = _header(config, utterances)
+    if engine.name == "speech-llm" and config.context != "none":  # the window actually read
+        header["context_turns"] = (engine.model.context_turns if config.max_context_turns is None
+                                   else config.max_context_turns)
     done = _load_done(hyp_file, header)
     sessions = list(group_sessions(utterances).values())[: config.limit_sessions]
     total = sum(len(s) for s in sessions)
@@ -205,7 +210,8 @@ def _conversation_sessions(sessions, config, engine, done) -> Iterator[Hypothesi
 
     for turns in sessions:
         session = ConversationSession(engine.model, context=config.context,
-                                      max_turns=config.max_context_turns,
+                                      max_turns=("trained" if config.max_context_turns is None
+                                                 else config.max_context_turns),
                                       options=engine.options)
         for i, u in enumerate(turns):
             audio = load_audio(u.audio, u.start, u.duration)

@@ -12,7 +12,8 @@ all its audio tokens, `abstract`: K latent tokens, `text`: none). The LLM's key/
 the context prefix is kept too, so turn 20 runs the LLM over turn 20's audio and the tokens it
 writes, and appends turn 20's context to the cache; turns 1-19 are neither re-encoded nor re-read.
 With `max_turns` = N, the window of prior turns slides once it is full, and the prefix (N turns of
-context) is computed afresh that turn.
+context) is computed afresh that turn. By default N is what the model was trained with (its
+recipe's `model.context_turns`): a model trained on 4 earlier turns is not read with 19.
 
 A saved session holds the kept turns (transcripts and context audio) and a fingerprint of the
 model's trained weights; restoring it into the same model rebuilds the cache in one pass, so the
@@ -77,7 +78,8 @@ class ConversationSession:
     """Transcribes one conversation turn by turn with prior turns as context."""
 
     def __init__(self, model: SpeechLLM | str, context: ContextMode | None = None,
-                 max_turns: int | None = None, options: GenerateOptions | None = None,
+                 max_turns: int | None | str = "trained",
+                 options: GenerateOptions | None = None,
                  device: str = "cpu", use_cache: bool = True) -> None:
         if isinstance(model, (str, Path)):  # loaded as the engine loads it (LoRA merged)
             from susurrus.infer.speech_llm_engine import SpeechLLMEngine
@@ -90,7 +92,9 @@ class ConversationSession:
         if self.context not in model.context_modes():
             raise ValueError(f"context {self.context!r} needs a model trained with it; this one "
                              f"runs {', '.join(model.context_modes())}")
-        if max_turns is not None and max_turns < 1:
+        if max_turns == "trained":  # the window the model was trained with (None = all)
+            max_turns = model.context_turns
+        if max_turns is not None and (not isinstance(max_turns, int) or max_turns < 1):
             raise ValueError(f"max_turns must be >= 1 or None (all), got {max_turns}")
         self.max_turns = max_turns
         self.options = options or GenerateOptions()

@@ -61,4 +61,5 @@ def build_speech_llm(config: ModelConfig, dtype: torch.dtype = torch.float32) ->
         context_projector = Projector(encoder.d_model, llm.config.hidden_size,
                                       ProjectorConfig(hidden_dim=config.projector_hidden)).to(dtype)
     return SpeechLLM(encoder, compressor.to(dtype), projector.to(dtype), llm, tokenizer,
-                     config.prompt, config.context, context_compressor, context_projector)
+                     config.prompt, config.context, context_compressor, context_projector,
+                     config.context_turns)

@@ -113,7 +113,8 @@ class SpeechLLM(nn.Module):
     def __init__(self, encoder: nn.Module, compressor: Compressor, projector: nn.Module,
                  llm: nn.Module, tokenizer, prompt: str, context: ContextMode = "none",
                  context_compressor: nn.Module | None = None,
-                 context_projector: nn.Module | None = None) -> None:
+                 context_projector: nn.Module | None = None,
+                 context_turns: int | None = None) -> None:
         super().__init__()
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
@@ -126,6 +127,7 @@ class SpeechLLM(nn.Module):
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.context = context  # the context the model was trained with
+        self.context_turns = context_turns  # N: prior turns it was trained to read (None = all)
         self.context_compressor = context_compressor  # abstract: turn frames -> K latents
         self.context_projector = context_projector  # abstract: latents -> LLM width
         self.pieces = turn_pieces(tokenizer, prompt)

@@ -71,6 +71,12 @@ EMBEDDED: dict[str, EmbeddedModel] = {
             "speech LLM trained by this project: Whisper tiny.en encoder (frozen), stack k=5, "
             "SmolLM2-135M-Instruct + LoRA r=8 (adapter weights in this repo)",
         ),
+        EmbeddedModel(
+            "speech-llm-tiny-abstract", "speech-llm", "susurrus", "susurrus",
+            "models/shipped/speech-llm-tiny-abstract",
+            "speech-llm-tiny + 40 multi-turn steps with abstract context (4 latent tokens per "
+            "prior turn, up to 4 turns); for `--context abstract` and conversation sessions",
+        ),
     ]
 }
 
