@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from susurrus.audio.features import log_mel_spectrogram
 from susurrus.audio.io import SAMPLE_RATE, load_audio
 from susurrus.models.generation import GenerateOptions, repeated_tail
 from susurrus.models.speech_llm import CONTEXT_MODES, ContextMode, PriorTurn, SpeechLLM
@@ -166,9 +165,7 @@ class ConversationSession:
                              "into turns, or use `susurrus transcribe` for long audio")
         if audio.shape[0] < 400:
             audio = np.pad(audio, (0, 400 - audio.shape[0]))  # one STFT frame
-        mel = torch.as_tensor(log_mel_spectrogram(audio, n_mels=self.model.encoder.n_mels))
-        lengths = torch.tensor([mel.shape[1]], device=self.device)
-        feats, feat_lengths = self.model.encode(mel[None].to(self.device), lengths)
+        feats, feat_lengths = self.model.encode_audio([audio])
         return feats, feat_lengths, seconds
 
     @torch.inference_mode()

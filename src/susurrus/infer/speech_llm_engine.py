@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from susurrus.audio.features import log_mel_spectrogram
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.infer.transcript import Segment
 from susurrus.models.generation import GenerateOptions
@@ -74,14 +73,8 @@ class SpeechLLMEngine:
         spans = [(s, e) for s, e in split_windows(audio) if e - s >= MIN_SAMPLES]
         if not spans:
             return []
-        mels = [log_mel_spectrogram(audio[s:e], n_mels=self.model.encoder.n_mels)
-                for s, e in spans]  # (M, T_i)
-        lengths = torch.tensor([m.shape[1] for m in mels])
-        batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))  # (B, M, T)
-        for b, m in enumerate(mels):
-            batch[b, :, : m.shape[1]] = torch.as_tensor(m)
         with torch.inference_mode():
-            feats, feat_lengths = self.model.encode(batch.to(self.device), lengths.to(self.device))
+            feats, feat_lengths = self.model.encode_audio([audio[s:e] for s, e in spans])
             ids = self.model.generate(feats, feat_lengths, self.options)
             _, n_audio = self.model.compressor(feats, feat_lengths)  # audio tokens read
         out = []

@@ -172,6 +172,19 @@ class SpeechLLM(nn.Module):
         """mel (B, M, 2T), mel_lengths (B,) -> frozen features (B, T, D), lengths (B,)."""
         return self.encoder(mel, mel_lengths)
 
+    def encode_audio(self, clips: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """16-kHz mono clips (numpy, each at most 30 s and one STFT frame long) -> frozen
+        features (B, T, D) and lengths (B,) on the model's device: log-mels, padded, encoded."""
+        from susurrus.audio.features import log_mel_spectrogram
+
+        mels = [log_mel_spectrogram(c, n_mels=self.encoder.n_mels) for c in clips]  # (M, T_i)
+        lengths = torch.tensor([m.shape[1] for m in mels])
+        batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))  # (B, M, T)
+        for b, m in enumerate(mels):
+            batch[b, :, : m.shape[1]] = torch.as_tensor(m)
+        device = next(self.projector.parameters()).device
+        return self.encode(batch.to(device), lengths.to(device))
+
     def audio_embeddings(self, feats: torch.Tensor, feat_lengths: torch.Tensor
                          ) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, T, D), lengths (B,) -> audio tokens in LLM space (B, N, E), counts (B,)."""
