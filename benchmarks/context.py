@@ -36,13 +36,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RECIPE, ROOT, ensure_test_data, run, save_results, susurrus  # noqa: E402
 
-SPLITS = ["test", "test-ood"]
 ALL = 1_000_000  # a window of "all" earlier turns, as --max-context-turns
 
 
-def evaluate(model: str, context: str, test_dir: Path, out_dir: Path, *extra: str) -> dict:
+def evaluate(model: str, context: str, test_dir: Path, out_dir: Path, splits: list[str],
+             *extra: str) -> dict:
     rows = {}
-    for split in SPLITS:
+    for split in splits:
         out = out_dir / f"{split}.json"
         if not out.exists():
             run(susurrus("eval", "--manifest", str(test_dir / f"{split}.jsonl"), "--model", model,
@@ -202,7 +202,7 @@ def main() -> None:
     p.add_argument("--name", default="context", help="results file stem")
     p.add_argument("overrides", nargs="*", help="recipe overrides for every training run")
     args = p.parse_args()
-    SPLITS[:] = args.splits.split(",")
+    splits = args.splits.split(",")
 
     ensure_test_data(args.test_dir)
     lat = lambda m, c, d, n=None: latency_curve(  # noqa: E731
@@ -210,7 +210,7 @@ def main() -> None:
     rows = []
     for context in ("none", "prompt"):
         d = args.runs / f"whisper-{context}"
-        res = evaluate("whisper-tiny.en", context, args.test_dir, d)
+        res = evaluate("whisper-tiny.en", context, args.test_dir, d, splits)
         rows.append(row("Whisper tiny.en", context, res, None, lat("whisper-tiny.en", context, d)))
 
     systems = [(m, {}) for m in args.modes.split(",") if m]
@@ -235,10 +235,10 @@ def main() -> None:
         n = ALL if n == "all" else n
         # a trained run reads its own window by default; a given model is told the window
         limit = ["--max-context-turns", str(n)] if n and args.model else []
-        res = evaluate(model, context, args.test_dir, run_dir / "eval", *limit)
+        res = evaluate(model, context, args.test_dir, run_dir / "eval", splits, *limit)
         oracle = None
         if context != "none":
-            oracle = evaluate(model, context, args.test_dir, run_dir / "eval-oracle",
+            oracle = evaluate(model, context, args.test_dir, run_dir / "eval-oracle", splits,
                               "--oracle-context", *limit)
         knobs = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in extra.items())
         label = f"speech LLM ({knobs})" if extra else "speech LLM"
