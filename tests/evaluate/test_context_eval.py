@@ -95,6 +95,9 @@ def test_context_modes_are_checked_against_the_model(manifest, checkpoint, capsy
     assert "--context none | text | raw | abstract" in capsys.readouterr().err
     assert cli(["eval", "--manifest", str(manifest), "--context", "prompt",
                 "--oracle-context"]) == 2
+    assert cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
+                "--context", "abstract", "--max-context-turns", "0"]) == 2
+    assert "use --context none" in capsys.readouterr().err
 
 
 def test_transcribe_session_goes_on_from_its_saved_state(manifest, checkpoint, tmp_path,

@@ -144,6 +144,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"--context {args.context} is for speech-LLM checkpoints; "
                          f"{args.model} is a Whisper model: use --context "
                          f"{' | '.join(WHISPER_CONTEXTS)}")
+    if speech_llm and args.context != "none" and args.max_context_turns == 0:
+        raise UsageError("--max-context-turns 0 reads no earlier turn: use --context none")
     try:
         config = DecodeConfig(model=args.model, engine=args.engine, context=args.context,
                               max_context_turns=args.max_context_turns,
