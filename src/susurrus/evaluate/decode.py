@@ -150,8 +150,7 @@ def decode_manifest(
     tokenizer = getattr(getattr(engine, "decoder", None), "tokenizer", None)
     header = _header(config, utterances)
     if engine.name == "speech-llm" and config.context != "none":  # the window actually read
-        header["context_turns"] = (engine.model.context_turns if config.max_context_turns is None
-                                   else config.max_context_turns)
+        header["context_turns"] = _speech_llm_window(config, engine)
     done = _load_done(hyp_file, header)
     sessions = list(group_sessions(utterances).values())[: config.limit_sessions]
     total = sum(len(s) for s in sessions)
@@ -200,6 +199,13 @@ def _decode_sessions(sessions, config, engine, tokenizer, done) -> Iterator[Hypo
             yield hyp
 
 
+def _speech_llm_window(config: DecodeConfig, engine) -> int | None:
+    """Earlier turns a speech LLM reads: as asked, else as many as it was trained with."""
+    if config.max_context_turns is None:
+        return engine.model.context_turns
+    return config.max_context_turns
+
+
 def _conversation_sessions(sessions, config, engine, done) -> Iterator[Hypothesis]:
     """A speech LLM with context: one `ConversationSession` per session, turn by turn.
 
@@ -210,8 +216,7 @@ def _conversation_sessions(sessions, config, engine, done) -> Iterator[Hypothesi
 
     for turns in sessions:
         session = ConversationSession(engine.model, context=config.context,
-                                      max_turns=("trained" if config.max_context_turns is None
-                                                 else config.max_context_turns),
+                                      max_turns=_speech_llm_window(config, engine),
                                       options=engine.options)
         for i, u in enumerate(turns):
             audio = load_audio(u.audio, u.start, u.duration)

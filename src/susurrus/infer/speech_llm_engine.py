@@ -22,6 +22,13 @@ SEARCH_SECONDS = 5.0  # where, before a window's end, to look for a pause to cut
 MIN_SAMPLES = 400  # one STFT frame: shorter audio holds no speech to transcribe
 
 
+def speech_llm_folder(model: str) -> str:
+    """An embedded speech-LLM name -> its installed folder; anything else as given."""
+    from susurrus.pretrained.registry import EMBEDDED, resolve
+
+    return resolve(model, "speech-llm") if model in EMBEDDED else model
+
+
 def is_speech_llm(model: str) -> bool:
     """Whether `model` names a speech-LLM checkpoint (embedded name or folder)."""
     from susurrus.models.checkpoint import find_checkpoint
@@ -56,10 +63,8 @@ class SpeechLLMEngine:
 
     def __init__(self, model: str, device: str = "cpu", options: GenerateOptions | None = None):
         from susurrus.models.checkpoint import load_speech_llm
-        from susurrus.pretrained.registry import EMBEDDED, resolve
 
-        folder = resolve(model, "speech-llm") if model in EMBEDDED else model
-        self.model = load_speech_llm(folder).to(device)
+        self.model = load_speech_llm(speech_llm_folder(model)).to(device)
         self.model.merge_lora()  # inference only: adapters folded into the weights, no overhead
         self.device = device
         self.options = options or GenerateOptions()
