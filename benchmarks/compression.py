@@ -10,6 +10,15 @@ Every step is a `susurrus` command run in its own process (so peak memory is per
 every step resumes: rerun the same command after an interruption. Prints one table and writes
 benchmarks/results/compression.{md,json} and compression_wer.png.
 
+At 50 tokens/s (k = 1) `stack`, `avgpool` and `segment` are all the identity and have no
+parameters, so with the same seed and data they are one model: it is trained once, as the
+no-compression system `none`, and is the k = 1 point of all three curves. `query` keeps its own
+run at every rate (its cross-attention has parameters at any window).
+
+`--phase train` only trains (e.g. a long run split over several sittings, or while the machine
+is busy); `--phase eval` only scores systems whose training has finished, so that all timings
+come from one quiet sitting.
+
 Extra `key=value` arguments are recipe overrides given to every training run (e.g.
 `data.synth_hours=1 train.batch_seconds=120`).
 """
@@ -38,6 +47,38 @@ def options_for(compressor: str, rate: float) -> dict:
 
 
 
+
+
+IDENTITY_AT_K1 = ("stack", "avgpool", "segment")  # no parameters; k = 1 passes frames through
+
+
+def plan(compressors: list[str], rates: list[float], runs: Path) -> list[tuple[str, dict, Path]]:
+    """(compressor, options, run folder) of every system to train, the k = 1 identities once."""
+    systems, seen = [], set()
+    for comp in compressors:
+        for rate in rates:
+            name, opts = comp, options_for(comp, rate)
+            if opts.get("k") == 1 and comp in IDENTITY_AT_K1:
+                name = "none"
+            if (name, rate) not in seen:
+                seen.add((name, rate))
+                systems.append((name, opts, runs / f"{name}-{rate:g}"))
+    return systems
+
+
+def train_command(comp: str, opts: dict, run_dir: Path, steps: int, overrides: list[str]):
+    model_comp = "stack" if comp == "none" else comp  # stack with k = 1 is the identity
+    return susurrus("train", str(RECIPE), f"model.compressor={model_comp}",
+                    f"model.compressor_options={json.dumps(opts)}", f"train.steps={steps}",
+                    f"train.out={run_dir}", "--quiet", *overrides)
+
+
+def trained_steps(run_dir: Path) -> int:
+    """Optimizer steps of the run's last checkpoint (0 when it has none)."""
+    from susurrus.train.loop import latest_checkpoint
+
+    last = latest_checkpoint(run_dir)
+    return int(last.name.split("-")[1]) if last else 0
 
 
 def evaluate(model: str, engine: str, test_dir: Path, out_dir: Path) -> dict:
@@ -87,10 +128,16 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for comp in sorted({r["compressor"] for r in rows if r["tokens_per_second"]}):
-        pts = sorted((r["tokens_per_second"], r["wer_test"]) for r in rows
-                     if r["compressor"] == comp and r["tokens_per_second"])
+    speech_llms = [r for r in rows if r["tokens_per_second"]]
+    for comp in sorted({r["compressor"] for r in speech_llms} - {"none"}):
+        # `none` (k = 1) is the first point of every curve whose k = 1 is the identity
+        of = {comp, "none"} if comp in IDENTITY_AT_K1 else {comp}
+        pts = sorted((r["tokens_per_second"], r["wer_test"]) for r in speech_llms
+                     if r["compressor"] in of)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=comp)
+    for r in speech_llms:
+        if r["compressor"] == "none":
+            ax.plot(r["tokens_per_second"], r["wer_test"], "ks", label="none (k=1)")
     for r in rows:
         if not r["tokens_per_second"]:
             ax.axhline(r["wer_test"], linestyle="--", linewidth=1, label=r["system"])
@@ -110,21 +157,25 @@ def main() -> None:
     p.add_argument("--test-dir", type=Path, default=ROOT / "out" / "demo" / "corpus")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-compression")
     p.add_argument("--name", default="compression", help="results file stem")
+    p.add_argument("--phase", choices=("all", "train", "eval"), default="all",
+                   help="train only, evaluate finished systems only, or both (default)")
     p.add_argument("overrides", nargs="*", help="recipe overrides for every training run")
     args = p.parse_args()
 
     ensure_test_data(args.test_dir)
-    systems = []
-    for comp in args.compressors.split(","):
-        for rate in (float(r) for r in args.rates.split(",")):
-            systems.append((comp, options_for(comp, rate), args.runs / f"{comp}-{rate:g}"))
+    systems = plan(args.compressors.split(","), [float(r) for r in args.rates.split(",")],
+                   args.runs)
     # Train every system first, then evaluate: other work on the machine while the (long)
     # training phase runs does not touch the timings, which are all taken in the second phase.
-    for comp, opts, run_dir in systems:
-        run(susurrus("train", str(RECIPE), f"model.compressor={comp}",
-                     f"model.compressor_options={json.dumps(opts)}",
-                     f"train.steps={args.steps}", f"train.out={run_dir}", "--quiet",
-                     *args.overrides))
+    if args.phase in ("all", "train"):
+        for comp, opts, run_dir in systems:
+            run(train_command(comp, opts, run_dir, args.steps, args.overrides))
+    if args.phase == "train":
+        return
+    unfinished = [str(d) for _, _, d in systems if trained_steps(d) < args.steps]
+    if unfinished:
+        raise SystemExit(f"not trained to {args.steps} steps yet: {', '.join(unfinished)}; "
+                         "run the same command with --phase train (or --phase all) first")
     rows = []
     for engine in ("torch", "faster-whisper"):
         res = evaluate("whisper-tiny.en", engine, args.test_dir, args.runs / f"whisper-{engine}")

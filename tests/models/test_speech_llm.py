@@ -254,6 +254,28 @@ def test_stack_has_no_weights_so_only_projector_and_lora_are_kept(model: SpeechL
         f"projector.{k}" for k in model.projector.state_dict()}
 
 
+def test_at_k1_stack_avgpool_and_segment_are_one_model(parts) -> None:
+    """benchmarks/compression.py trains the k = 1 (50 tokens/s) point of these three once:
+    the same seed gives the same weights, the same loss and the same gradients."""
+    x, lengths = features([9, 4])
+    targets = [[5, 6, 7], [8]]
+    results = []
+    for name in ("stack", "avgpool", "segment"):
+        model = build(parts, name, {"k": 1}).train()
+        loss = model(x, lengths, targets)
+        loss.backward()
+        grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        results.append((model.trainable_state_dict(), float(loss), grads))
+    (state, loss, grads), *others = results
+    assert grads and not any(k.startswith("compressor.") for k in state)
+    for other_state, other_loss, other_grads in others:
+        assert other_state.keys() == state.keys()
+        assert all(torch.equal(other_state[k], state[k]) for k in state)
+        assert other_loss == loss
+        assert other_grads.keys() == grads.keys()
+        assert all(torch.equal(other_grads[k], grads[k]) for k in grads)
+
+
 # --- it learns ----------------------------------------------------------------------------------
 
 
