@@ -46,6 +46,16 @@ def test_shapes_and_masks_on_a_variable_length_batch(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_out_lengths_without_running_forward_agree_with_forward(name):
+    lengths = [13, 7, 1, 0, 3, 12, 14]
+    x, lens = padded_batch(random_samples([max(n, 1) for n in lengths]), T=14)
+    lens = torch.tensor(lengths)
+    with torch.no_grad():
+        _, out_lengths = tiny(name)(x, lens)
+    assert torch.equal(tiny(name).out_lengths(lens), out_lengths)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_batch_of_one_without_padding(name):
     (s,) = random_samples([10])
     with torch.no_grad():

@@ -26,6 +26,10 @@ class Compressor(Protocol):
         """Output tokens per second of audio; for variable-length ones, the target mean rate."""
         ...
 
+    def out_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """(B,) frame counts -> (B,) token counts: the ones `forward` returns, without it."""
+        ...
+
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

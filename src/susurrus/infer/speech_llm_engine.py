@@ -81,7 +81,7 @@ class SpeechLLMEngine:
         with torch.inference_mode():
             feats, feat_lengths = self.model.encode_audio([audio[s:e] for s, e in spans])
             ids = self.model.generate(feats, feat_lengths, self.options)
-            _, n_audio = self.model.compressor(feats, feat_lengths)  # audio tokens read
+        n_audio = self.model.compressor.out_lengths(feat_lengths)  # audio tokens read
         out = []
         for (s, e), row, n in zip(spans, ids, n_audio.tolist(), strict=True):
             text = self.model.decode_text(row)
