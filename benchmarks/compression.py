@@ -16,8 +16,10 @@ no-compression system `none`, and is the k = 1 point of all three curves. `query
 run at every rate (its cross-attention has parameters at any window).
 
 `--phase train` only trains (e.g. a long run split over several sittings, or while the machine
-is busy); `--phase eval` only scores systems whose training has finished, so that all timings
-come from one quiet sitting.
+is busy); `--phase eval` scores the systems whose training has finished (the table names the
+others), so that all timings come from one quiet sitting. Scores are cached in each run's
+`eval-<steps>steps/` folder (and `whisper-*/`); delete them to time everything again in a new
+sitting.
 
 Extra `key=value` arguments are recipe overrides given to every training run (e.g.
 `data.synth_hours=1 train.batch_seconds=120`).
@@ -172,19 +174,26 @@ def main() -> None:
             run(train_command(comp, opts, run_dir, args.steps, args.overrides))
     if args.phase == "train":
         return
-    unfinished = [str(d) for _, _, d in systems if trained_steps(d) < args.steps]
-    if unfinished:
-        raise SystemExit(f"not trained to {args.steps} steps yet: {', '.join(unfinished)}; "
-                         "run the same command with --phase train (or --phase all) first")
+    past = [f"{d} ({trained_steps(d)})" for _, _, d in systems if trained_steps(d) > args.steps]
+    if past:
+        raise SystemExit(f"trained past --steps {args.steps}: {', '.join(past)}; give their "
+                         "step count or another --runs folder, so every system has one budget")
+    unfinished = [d.name for _, _, d in systems if trained_steps(d) < args.steps]
+    if unfinished:  # only with --phase eval: a table of what has finished so far
+        print(f"not trained to {args.steps} steps yet, left out: {', '.join(unfinished)}")
+        systems = [s for s in systems if s[2].name not in unfinished]
     rows = []
     for engine in ("torch", "faster-whisper"):
         res = evaluate("whisper-tiny.en", engine, args.test_dir, args.runs / f"whisper-{engine}")
         rows.append(row(f"Whisper tiny.en ({engine})", "–", None, res))
     for comp, opts, run_dir in systems:
-        res = evaluate(str(run_dir), "torch", args.test_dir, run_dir / "eval")
+        res = evaluate(str(run_dir), "torch", args.test_dir, run_dir / f"eval-{args.steps}steps")
         measured = res["test"]["llm_audio_tokens_per_second"]
         rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, res))
-    save_results(args.name, markdown(rows, args.steps, args.overrides), rows, plot, "wer")
+    table = markdown(rows, args.steps, args.overrides)
+    if unfinished:
+        table += f"Not trained yet, so not in this table: {', '.join(unfinished)}.\n"
+    save_results(args.name, table, rows, plot, "wer")
 
 
 if __name__ == "__main__":
