@@ -87,6 +87,10 @@ def evaluate(model: str, engine: str, test_dir: Path, out_dir: Path) -> dict:
     rows = {}
     for split in ("test", "test-ood"):
         out = out_dir / f"{split}.json"
+        if out.exists() and "wer_by_session" not in json.loads(out.read_text())["counts"]:
+            print(f"{out}: scored before WER intervals existed; decoding it again")
+            out.unlink()
+            Path(f"{out}.hyps.jsonl").unlink(missing_ok=True)  # its timings are of that sitting
         if not out.exists():
             run(susurrus("eval", "--manifest", str(test_dir / f"{split}.jsonl"), "--model", model,
                          "--engine", engine, "--out", str(out), "--no-ner", "--quiet"))
@@ -105,48 +109,91 @@ def row(system: str, compressor: str, tokens_per_second: float | None, res: dict
             "peak_memory_mb": max(t["peak_memory_mb"], o["peak_memory_mb"])}
 
 
+def add_intervals(rows: list[dict], evals: list[dict]) -> None:
+    """95% intervals of each row's WER (bootstrapping whole conversations), and, when the
+    no-compression system is in the table, each row's paired WER difference from it."""
+    from susurrus.evaluate.bootstrap import bootstrap_wer, interval
+
+    ref = next((r["system"] for r in rows if r["compressor"] == "none"), None)
+    for split, key in (("test", "wer_test"), ("test-ood", "wer_ood")):
+        samples = bootstrap_wer({r["system"]: {k: tuple(v) for k, v in
+                                               e[split]["counts"]["wer_by_session"].items()}
+                                 for r, e in zip(rows, evals, strict=True)})
+        base = next((r[key] for r in rows if r["system"] == ref), None)
+        for r in rows:
+            r[f"{key}_ci95"] = interval(samples[r["system"]])
+            if ref is not None:
+                r[f"{key}_vs_none"] = r[key] - base
+                r[f"{key}_vs_none_ci95"] = interval(samples[r["system"]] - samples[ref])
+
+
+def with_ci(r: dict, key: str, sign: str = "") -> str:
+    lo, hi = r[f"{key}_ci95"]
+    return f"{r[key]:{sign}.3f} ({lo:{sign}.2f}…{hi:{sign}.2f})"
+
+
 def fmt(v, digits=3) -> str:
     return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
 def markdown(rows: list[dict], steps: int, overrides: list[str]) -> str:
-    head = ("| system | compressor | LLM audio tokens/s | WER test | WER test-ood | "
-            "entity recall first / repeat (test) | entity recall (ood) | RTF | peak MB |")
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    vs_none = any("wer_test_vs_none" in r for r in rows)
+    head = ("| system | compressor | LLM audio tokens/s | WER test (95% CI) | "
+            "WER test-ood (95% CI) | " + ("WER test − none (95% CI) | " if vs_none else "")
+            + "entity recall first / repeat (test) | entity recall (ood) | RTF | peak MB |")
+    rule = "|---|---|---:|---:|---:|" + ("---:|" if vs_none else "") + "---:|---:|---:|---:|"
+    lines = [head, rule]
     for r in rows:
+        delta = ""
+        if vs_none:
+            rel = r["wer_test_vs_none"] / (r["wer_test"] - r["wer_test_vs_none"])
+            delta = f"{with_ci(r, 'wer_test_vs_none', '+')} {rel:+.0%} | "
         lines.append(
             f"| {r['system']} | {r['compressor']} | {fmt(r['tokens_per_second'], 1)} | "
-            f"{fmt(r['wer_test'])} | {fmt(r['wer_ood'])} | {fmt(r['entity_first_test'], 2)} / "
-            f"{fmt(r['entity_repeat_test'], 2)} | {fmt(r['entity_recall_ood'], 2)} | "
-            f"{fmt(r['rtf'])} | {fmt(r['peak_memory_mb'], 0)} |")
+            f"{with_ci(r, 'wer_test')} | {with_ci(r, 'wer_ood')} | {delta}"
+            f"{fmt(r['entity_first_test'], 2)} / {fmt(r['entity_repeat_test'], 2)} | "
+            f"{fmt(r['entity_recall_ood'], 2)} | {fmt(r['rtf'])} | "
+            f"{fmt(r['peak_memory_mb'], 0)} |")
     budget = f"{steps} training steps" + (f" ({', '.join(overrides)})" if overrides else "")
-    return "\n".join(lines) + f"\n\nSpeech LLMs: {budget} each, same data and seed.\n"
+    return ("\n".join(lines) + f"\n\nSpeech LLMs: {budget} each, same data and seed. "
+            "Intervals: 95% bootstrap over whole conversations (paired for the difference "
+            "from `none`, the uncompressed system: stack = avgpool = segment at k = 1).\n")
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """WER against LLM audio tokens/s, test and test-ood side by side; Whisper as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    markers = {"stack": "o", "avgpool": "s", "segment": "^", "query": "D"}
     speech_llms = [r for r in rows if r["tokens_per_second"]]
-    for comp in sorted({r["compressor"] for r in speech_llms} - {"none"}):
-        # `none` (k = 1) is the first point of every curve whose k = 1 is the identity
-        of = {comp, "none"} if comp in IDENTITY_AT_K1 else {comp}
-        pts = sorted((r["tokens_per_second"], r["wer_test"]) for r in speech_llms
-                     if r["compressor"] in of)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=comp)
-    for r in speech_llms:
-        if r["compressor"] == "none":
-            ax.plot(r["tokens_per_second"], r["wer_test"], "ks", label="none (k=1)")
-    for r in rows:
-        if not r["tokens_per_second"]:
-            ax.axhline(r["wer_test"], linestyle="--", linewidth=1, label=r["system"])
-    ax.set_xlabel("LLM audio tokens per second")
-    ax.set_ylabel("WER (test)")
-    ax.invert_xaxis()
-    ax.legend(fontsize=7)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, split in zip(axes, ("wer_test", "wer_ood"), ("test", "test-ood"), strict=True):
+        for comp in sorted({r["compressor"] for r in speech_llms} - {"none"}):
+            # `none` (k = 1) is the first point of every curve whose k = 1 is the identity
+            of = {comp, "none"} if comp in IDENTITY_AT_K1 else {comp}
+            pts = sorted((r["tokens_per_second"], r[key]) for r in speech_llms
+                         if r["compressor"] in of)
+            ax.plot([x for x, _ in pts], [y for _, y in pts], marker=markers.get(comp, "o"),
+                    markerfacecolor="none", label=comp)
+        for r in speech_llms:
+            if r["compressor"] == "none":
+                ax.plot(r["tokens_per_second"], r[key], "ks", label="none (k=1)")
+        for r, style in zip((r for r in rows if not r["tokens_per_second"]), ("--", ":"),
+                            strict=False):
+            ax.axhline(r[key], color="gray", linestyle=style, linewidth=1, label=r["system"])
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator([10, 12.5, 50 / 3, 25, 50]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels(["10", "12.5", "16.7", "25", "50"])
+        ax.set_xlim(55, 9)  # fewer tokens to the right
+        ax.set_xlabel("LLM audio tokens per second (log)")
+        ax.set_ylabel(f"WER ({split})")
+        ax.set_title(split)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -182,14 +229,17 @@ def main() -> None:
     if unfinished:  # only with --phase eval: a table of what has finished so far
         print(f"not trained to {args.steps} steps yet, left out: {', '.join(unfinished)}")
         systems = [s for s in systems if s[2].name not in unfinished]
-    rows = []
+    rows, evals = [], []
     for engine in ("torch", "faster-whisper"):
-        res = evaluate("whisper-tiny.en", engine, args.test_dir, args.runs / f"whisper-{engine}")
-        rows.append(row(f"Whisper tiny.en ({engine})", "–", None, res))
+        evals.append(evaluate("whisper-tiny.en", engine, args.test_dir,
+                              args.runs / f"whisper-{engine}"))
+        rows.append(row(f"Whisper tiny.en ({engine})", "–", None, evals[-1]))
     for comp, opts, run_dir in systems:
-        res = evaluate(str(run_dir), "torch", args.test_dir, run_dir / f"eval-{args.steps}steps")
-        measured = res["test"]["llm_audio_tokens_per_second"]
-        rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, res))
+        evals.append(evaluate(str(run_dir), "torch", args.test_dir,
+                              run_dir / f"eval-{args.steps}steps"))
+        measured = evals[-1]["test"]["llm_audio_tokens_per_second"]
+        rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, evals[-1]))
+    add_intervals(rows, evals)
     table = markdown(rows, args.steps, args.overrides)
     if unfinished:
         table += f"Not trained yet, so not in this table: {', '.join(unfinished)}.\n"

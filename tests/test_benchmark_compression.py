@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from compression import options_for, plan  # noqa: E402
+from compression import add_intervals, markdown, options_for, plan, row  # noqa: E402
 
 RATES = [50, 25, 16.7, 12.5, 10]
 
@@ -33,3 +33,30 @@ def test_rates_map_to_integer_strides(rate, k):
 def test_a_rate_that_is_not_50_over_an_integer_is_refused():
     with pytest.raises(SystemExit, match="rate 30"):
         options_for("stack", 30)
+
+
+def _eval(by_session: dict[str, list[int]]) -> dict:
+    errors = sum(e for e, _ in by_session.values())
+    words = sum(w for _, w in by_session.values())
+    split = {"wer": errors / words, "entity_recall_first": 0.5, "entity_recall_repeat": 0.5,
+             "entity_recall": 0.5, "rtf": 0.1, "peak_memory_mb": 100.0,
+             "counts": {"wer_by_session": by_session}}
+    return {"test": split, "test-ood": split}
+
+
+def test_the_table_gives_intervals_and_the_paired_difference_from_none():
+    none = _eval({"a": [10, 100], "b": [20, 100], "c": [5, 50]})
+    worse = _eval({"a": [12, 100], "b": [22, 100], "c": [7, 50]})  # +2 errors in every session
+    evals = [none, worse]
+    rows = [row("speech LLM (none)", "none", 50.0, none),
+            row("speech LLM (avgpool)", "avgpool", 16.7, worse)]
+    add_intervals(rows, evals)
+    assert rows[0]["wer_test_vs_none"] == 0 and rows[0]["wer_test_vs_none_ci95"] == (0, 0)
+    assert rows[1]["wer_test_vs_none"] == pytest.approx(6 / 250)
+    lo, hi = rows[1]["wer_test_vs_none_ci95"]
+    assert 0 < lo <= 6 / 250 <= hi  # worse in every conversation: the interval excludes 0
+    lo, hi = rows[1]["wer_test_ci95"]
+    assert lo < rows[1]["wer_test"] < hi
+    table = markdown(rows, 100, ["train.valid_every=0"])
+    assert "WER test − none (95% CI)" in table and "+0.024 (+0.0" in table and "+17%" in table
+    assert "100 training steps (train.valid_every=0)" in table

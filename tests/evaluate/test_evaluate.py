@@ -56,6 +56,10 @@ def test_score_matches_hand_computed_counts():
                                "ref_words": 16}
     assert r.counts["entities"] == {"first_hit": 3, "first_total": 4, "repeat_hit": 1,
                                     "repeat_total": 2}
+    # one substitution in each session: A has 2 + 4 + 3 words, B 3 + 4; resampling the two
+    # sessions gives 2/18 (A twice), 2/16 or 2/14 (B twice), each of the tails a quarter
+    assert r.counts["wer_by_session"] == {"A": [1, 9], "B": [1, 7]}
+    assert r.wer_ci95 == pytest.approx([2 / 18, 2 / 14], abs=1e-6)
 
 
 def test_score_counts_only_decoded_utterances():

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from susurrus.data.manifest import Utterance, group_sessions
+from susurrus.evaluate.bootstrap import bootstrap_wer, interval
 from susurrus.evaluate.decode import DecodeConfig, Hypothesis, decode_manifest
 from susurrus.evaluate.metrics import (
     CostCounts,
@@ -58,6 +59,7 @@ class EvalResult:
     cpwer: float | None = None  # mixtures only
     talker_count_acc: float | None = None  # mixtures only
     counts: dict = field(default_factory=dict)  # the summed counts behind every rate
+    wer_ci95: list[float] | None = None  # 95% interval of `wer`, bootstrapping whole sessions
 
     def to_json(self) -> str:
         """JSON; a non-finite rate (insertions against an empty reference) is written as null."""
@@ -82,10 +84,14 @@ def score(
                                               F1Counts(), F1Counts())
     ent_c, cp_c, count_c = EntityCounts(), ErrorCounts(), CountAccuracy()
     cost = CostCounts()
+    by_session: dict[str, ErrorCounts] = {}
     for u in utts:
         h = by_id[u.id]
         ref = u.reference
-        wer_c += word_errors(ref, h.text)
+        errors = word_errors(ref, h.text)
+        wer_c += errors
+        session = u.session if u.session is not None else u.id
+        by_session[session] = by_session.get(session, ErrorCounts()) + errors
         cased_c += cased_word_errors(ref, h.text)
         punct_c += punctuation_f1(ref, h.text)
         cap_c += capitalization_f1(ref, h.text)
@@ -106,7 +112,12 @@ def score(
     mixtures = count_c.total > 0
     counts = dict(wer=asdict(wer_c), wer_cased=asdict(cased_c), punct=asdict(punct_c),
                   cap=asdict(cap_c), ner=asdict(ner_c), entities=asdict(ent_c),
-                  cpwer=asdict(cp_c), talker_count=asdict(count_c), cost=asdict(cost))
+                  cpwer=asdict(cp_c), talker_count=asdict(count_c), cost=asdict(cost),
+                  wer_by_session={k: [c.errors, c.ref_words] for k, c in by_session.items()})
+    wer_ci95 = None
+    if wer_c.ref_words:
+        samples = bootstrap_wer({"": {k: (c.errors, c.ref_words) for k, c in by_session.items()}})
+        wer_ci95 = [round(x, 6) for x in interval(samples[""])]
     latency: dict[int, list[float]] = {}
     for u in utts:
         latency.setdefault(by_id[u.id].turn_index + 1, []).append(by_id[u.id].wall_seconds)
@@ -127,6 +138,7 @@ def score(
         latency_by_turn={k: sum(v) / len(v) for k, v in sorted(latency.items())},
         cpwer=cp_c.rate if mixtures else None,
         talker_count_acc=count_c.accuracy if mixtures else None, counts=counts,
+        wer_ci95=wer_ci95,
     )
 
 

@@ -1,0 +1,50 @@
+"""How sure a corpus WER is: bootstrap over whole sessions.
+
+The turns of one conversation share voices, names and topics, so their errors are not independent;
+resampling turns would make intervals too narrow. Each round draws sessions with replacement and
+reads the corpus WER off the summed counts of the drawn sessions (errors / reference words, as the
+WER itself is read). Every system is scored on the same draws, so the difference between two
+systems has an interval of its own (a paired bootstrap), usually much narrower than either WER's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+SessionCounts = Mapping[str, tuple[int, int]]  # session id -> (word errors, reference words)
+
+
+def bootstrap_wer(systems: Mapping[str, SessionCounts], rounds: int = 2000,
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """System name -> (rounds,) corpus WER on each resample; the same resamples for every system.
+
+    Every system must be scored on the same sessions.
+    """
+    if not systems:
+        return {}
+    sessions = sorted(next(iter(systems.values())))
+    for name, counts in systems.items():
+        if sorted(counts) != sessions:
+            raise ValueError(f"bootstrap_wer: {name!r} is scored on other sessions than the "
+                             "first system; compare systems on the same manifest")
+    if not sessions:
+        raise ValueError("bootstrap_wer: no sessions to resample")
+    draws = np.random.default_rng(seed).integers(0, len(sessions), (rounds, len(sessions)))
+    out = {}
+    for name, counts in systems.items():
+        errors = np.array([counts[s][0] for s in sessions], dtype=float)
+        words = np.array([counts[s][1] for s in sessions], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[name] = errors[draws].sum(1) / words[draws].sum(1)
+    return out
+
+
+def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` percentile interval of bootstrap samples."""
+    if not 0 < level < 1:
+        raise ValueError(f"interval: level must be in (0, 1), got {level}")
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(samples, [tail, 100 - tail])
+    return float(lo), float(hi)
