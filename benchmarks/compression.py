@@ -106,7 +106,9 @@ def row(system: str, compressor: str, tokens_per_second: float | None, res: dict
             "entity_repeat_test": t["entity_recall_repeat"],
             "entity_recall_ood": o["entity_recall"],
             "rtf": (t["rtf"] + o["rtf"]) / 2,
-            "peak_memory_mb": max(t["peak_memory_mb"], o["peak_memory_mb"])}
+            "peak_memory_mb": max(t["peak_memory_mb"], o["peak_memory_mb"]),
+            "size": {split: (len(r["counts"]["wer_by_session"]), r["n_words"])
+                     for split, r in res.items()}}
 
 
 def add_intervals(rows: list[dict], evals: list[dict]) -> None:
@@ -157,7 +159,10 @@ def markdown(rows: list[dict], steps: int, overrides: list[str]) -> str:
     budget = f"{steps} training steps" + (f" ({', '.join(overrides)})" if overrides else "")
     return ("\n".join(lines) + f"\n\nSpeech LLMs: {budget} each, same data and seed. "
             "Intervals: 95% bootstrap over whole conversations (paired for the difference "
-            "from `none`, the uncompressed system: stack = avgpool = segment at k = 1).\n")
+            "from `none`, the uncompressed system: stack = avgpool = segment at k = 1) of "
+            + " and ".join(f"{split}'s {n} conversations ({w} words)"
+                           for split, (n, w) in rows[0]["size"].items())
+            + "; with so few conversations they are rough, and likely too narrow.\n")
 
 
 def plot(rows: list[dict], path: Path) -> None:

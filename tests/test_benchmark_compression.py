@@ -39,7 +39,7 @@ def _eval(by_session: dict[str, list[int]]) -> dict:
     errors = sum(e for e, _ in by_session.values())
     words = sum(w for _, w in by_session.values())
     split = {"wer": errors / words, "entity_recall_first": 0.5, "entity_recall_repeat": 0.5,
-             "entity_recall": 0.5, "rtf": 0.1, "peak_memory_mb": 100.0,
+             "entity_recall": 0.5, "rtf": 0.1, "peak_memory_mb": 100.0, "n_words": words,
              "counts": {"wer_by_session": by_session}}
     return {"test": split, "test-ood": split}
 
@@ -60,3 +60,4 @@ def test_the_table_gives_intervals_and_the_paired_difference_from_none():
     table = markdown(rows, 100, ["train.valid_every=0"])
     assert "WER test − none (95% CI)" in table and "+0.024 (+0.0" in table and "+17%" in table
     assert "100 training steps (train.valid_every=0)" in table
+    assert "test's 3 conversations (250 words)" in table
