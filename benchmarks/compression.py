@@ -48,9 +48,6 @@ def options_for(compressor: str, rate: float) -> dict:
     return {"k": k}
 
 
-
-
-
 IDENTITY_AT_K1 = ("stack", "avgpool", "segment")  # no parameters; k = 1 passes frames through
 
 
