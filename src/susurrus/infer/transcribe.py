@@ -58,11 +58,17 @@ class FasterWhisperEngine:
 
     def __init__(self, model: str, device: str = "cpu", options: LongFormOptions | None = None,
                  compute_type: str = "float32"):
+        import ctranslate2
         from faster_whisper import WhisperModel
 
         from susurrus.pretrained import ct2_whisper_dir
 
         self.options = options or LongFormOptions()
+        # The fallback temperatures sample. CTranslate2 seeds each worker thread's generator, on
+        # its first draw, from a process-wide seed that defaults to a random one: unset, the
+        # same audio gives other text in another process. Set before the model (and so its
+        # threads) exists, one run's text depends only on the seed and the order of the calls.
+        ctranslate2.set_random_seed(self.options.seed)
         self.model = WhisperModel(ct2_whisper_dir(model), device=device, compute_type=compute_type,
                                   cpu_threads=torch.get_num_threads())
 
