@@ -24,7 +24,7 @@ def test_the_k1_identities_are_trained_once_as_none_and_query_keeps_its_own_runs
     assert none[1] == {"k": 1}
 
 
-@pytest.mark.parametrize("rate, k", zip(RATES, [1, 2, 3, 4, 5], strict=True))
+@pytest.mark.parametrize("rate, k", list(zip(RATES, [1, 2, 3, 4, 5], strict=True)))
 def test_rates_map_to_integer_strides(rate, k):
     assert options_for("avgpool", rate) == {"k": k}
     assert options_for("query", rate) == {"num_queries": 1, "window": k}

@@ -265,7 +265,7 @@ def test_at_k1_stack_avgpool_and_segment_are_one_model(parts) -> None:
         loss = model(x, lengths, targets)
         loss.backward()
         grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-        results.append((model.trainable_state_dict(), float(loss), grads))
+        results.append((model.trainable_state_dict(), float(loss.detach()), grads))
     (state, loss, grads), *others = results
     assert grads and not any(k.startswith("compressor.") for k in state)
     for other_state, other_loss, other_grads in others:
