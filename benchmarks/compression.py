@@ -223,11 +223,12 @@ def main() -> None:
             run(train_command(comp, opts, run_dir, args.steps, args.overrides))
     if args.phase == "train":
         return
-    past = [f"{d} ({trained_steps(d)})" for _, _, d in systems if trained_steps(d) > args.steps]
+    done = {d: trained_steps(d) for _, _, d in systems}
+    past = [f"{d} ({n})" for d, n in done.items() if n > args.steps]
     if past:
         raise SystemExit(f"trained past --steps {args.steps}: {', '.join(past)}; give their "
                          "step count or another --runs folder, so every system has one budget")
-    unfinished = [d.name for _, _, d in systems if trained_steps(d) < args.steps]
+    unfinished = [d.name for d, n in done.items() if n < args.steps]
     if unfinished:  # only with --phase eval: a table of what has finished so far
         print(f"not trained to {args.steps} steps yet, left out: {', '.join(unfinished)}")
         systems = [s for s in systems if s[2].name not in unfinished]

@@ -84,14 +84,12 @@ def score(
                                               F1Counts(), F1Counts())
     ent_c, cp_c, count_c = EntityCounts(), ErrorCounts(), CountAccuracy()
     cost = CostCounts()
-    by_session: dict[str, ErrorCounts] = {}
+    word_errs: dict[str, ErrorCounts] = {}
     for u in utts:
         h = by_id[u.id]
         ref = u.reference
-        errors = word_errors(ref, h.text)
-        wer_c += errors
-        session = u.session if u.session is not None else u.id
-        by_session[session] = by_session.get(session, ErrorCounts()) + errors
+        word_errs[u.id] = word_errors(ref, h.text)
+        wer_c += word_errs[u.id]
         cased_c += cased_word_errors(ref, h.text)
         punct_c += punctuation_f1(ref, h.text)
         cap_c += capitalization_f1(ref, h.text)
@@ -105,8 +103,10 @@ def score(
                            llm_audio_tokens=h.llm_audio_tokens,
                            prior_context_audio_tokens=h.context_audio_tokens,
                            prior_turns=h.prior_turns)
-    for turns in group_sessions(utts).values():
+    by_session: dict[str, ErrorCounts] = {}
+    for session, turns in group_sessions(utts).items():
         ent_c += entity_recall((u.reference, u.entities, by_id[u.id].text) for u in turns)
+        by_session[session] = sum((word_errs[u.id] for u in turns), ErrorCounts())
     cost += CostCounts(peak_memory_bytes=peak_rss_bytes())
     has_entities = ent_c.first_total + ent_c.repeat_total > 0
     mixtures = count_c.total > 0
