@@ -15,11 +15,16 @@ parameters, so with the same seed and data they are one model: it is trained onc
 no-compression system `none`, and is the k = 1 point of all three curves. `query` keeps its own
 run at every rate (its cross-attention has parameters at any window).
 
-`--phase train` only trains (e.g. a long run split over several sittings, or while the machine
-is busy); `--phase eval` scores the systems whose training has finished (the table names the
-others), so that all timings come from one quiet sitting. Scores are cached in each run's
-`eval-<steps>steps/` folder (and `whisper-*/`); delete them to time everything again in a new
-sitting.
+Three phases, each resumable, `--phase all` (the default) runs them in turn:
+- `train` trains every system (a long run can be split over several sittings, or run while the
+  machine is busy);
+- `time` times every finished system and Whisper in one sitting on a quiet machine: the first
+  `--time-utterances` test utterances, `--time-rounds` interleaved rounds, each utterance's
+  fastest decode (benchmarks/timing.py; one decode pass is too noisy to compare systems by). It
+  writes `timing-<steps>steps.json` in the runs folder; run it again after training more;
+- `eval` scores the finished systems (the table names the others) and writes the table, with the
+  RTF of the last timing sitting. Scores are deterministic and cached in each run's
+  `eval-<steps>steps/` folder (and `whisper-*/`).
 
 Extra `key=value` arguments are recipe overrides given to every training run (e.g.
 `data.synth_hours=1 train.batch_seconds=120`).
@@ -95,14 +100,19 @@ def evaluate(model: str, engine: str, test_dir: Path, out_dir: Path) -> dict:
     return rows
 
 
-def row(system: str, compressor: str, tokens_per_second: float | None, res: dict) -> dict:
+def row(system: str, compressor: str, tokens_per_second: float | None, res: dict,
+        timed: dict | None = None) -> dict:
+    """One system's table row from its scores (`res`) and its timing-phase entry (`timed`)."""
     t, o = res["test"], res["test-ood"]
     return {"system": system, "compressor": compressor, "tokens_per_second": tokens_per_second,
             "wer_test": t["wer"], "wer_ood": o["wer"],
             "entity_first_test": t["entity_recall_first"],
             "entity_repeat_test": t["entity_recall_repeat"],
             "entity_recall_ood": o["entity_recall"],
-            "rtf": (t["rtf"] + o["rtf"]) / 2,
+            "rtf": timed["rtf"] if timed else None,
+            "rtf_by_round": timed["rtf_by_round"] if timed else None,
+            # the scoring pass's own RTF (one pass, whatever sitting it ran in)
+            "rtf_scoring_pass": (t["rtf"] + o["rtf"]) / 2,
             "peak_memory_mb": max(t["peak_memory_mb"], o["peak_memory_mb"]),
             "size": {split: (len(r["counts"]["wer_by_session"]), r["n_words"])
                      for split, r in res.items()}}
@@ -135,7 +145,21 @@ def fmt(v, digits=3) -> str:
     return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def markdown(rows: list[dict], steps: int, overrides: list[str]) -> str:
+def timing_note(rows: list[dict], timing: dict) -> str:
+    if not timing:
+        return "RTF: not timed yet (`--phase time`).\n"
+    m = timing["machine"]
+    note = (f"RTF: each utterance's fastest decode in {timing['rounds']} interleaved rounds, over "
+            f"the first {timing['utterances']} test utterances ({timing['audio_seconds']:.0f} s),"
+            f" every system in one sitting ({timing['started']}; {m['processor']}, "
+            f"{m['torch_threads']} torch threads, load average {m['load_average_at_start']:.1f} "
+            "at the start).")
+    if any(r["rtf"] is None for r in rows):
+        note += " RTF –: trained after that sitting; `--phase time` times all of them again."
+    return note + "\n"
+
+
+def markdown(rows: list[dict], steps: int, overrides: list[str], timing: dict) -> str:
     vs_none = any("wer_test_vs_none" in r for r in rows)
     head = ("| system | compressor | LLM audio tokens/s | WER test (95% CI) | "
             "WER test-ood (95% CI) | " + ("WER test − none (95% CI) | " if vs_none else "")
@@ -159,7 +183,8 @@ def markdown(rows: list[dict], steps: int, overrides: list[str]) -> str:
             "from `none`, the uncompressed system: stack = avgpool = segment at k = 1) of "
             + " and ".join(f"{split}'s {n} conversations ({w} words)"
                            for split, (n, w) in rows[0]["size"].items())
-            + "; with so few conversations they are rough, and likely too narrow.\n")
+            + "; with so few conversations they are rough, and likely too narrow. "
+            + timing_note(rows, timing))
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -200,6 +225,44 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def finished(systems: list, steps: int) -> tuple[list, list[str]]:
+    """The systems trained to `steps`, and the names of those not yet; refuses runs trained
+    past `steps` (they would break the equal budget)."""
+    done = {d: trained_steps(d) for _, _, d in systems}
+    past = [f"{d} ({n})" for d, n in done.items() if n > steps]
+    if past:
+        raise SystemExit(f"trained past --steps {steps}: {', '.join(past)}; give their "
+                         "step count or another --runs folder, so every system has one budget")
+    unfinished = [d.name for d, n in done.items() if n < steps]
+    if unfinished:
+        print(f"not trained to {steps} steps yet, left out: {', '.join(unfinished)}")
+    return [s for s in systems if s[2].name not in unfinished], unfinished
+
+
+WHISPER_ENGINES = ("torch", "faster-whisper")
+
+
+def time_phase(systems: list, args) -> None:
+    """Every finished system and Whisper timed in one sitting, in interleaved rounds."""
+    from timing import measure
+
+    named = {f"whisper-{e}": ("whisper-tiny.en", e) for e in WHISPER_ENGINES}
+    named |= {run_dir.name: (str(run_dir), "torch") for _, _, run_dir in systems}
+    res = measure(named, args.test_dir / "test.jsonl", args.time_utterances, args.time_rounds)
+    res["steps"] = args.steps
+    args.runs.mkdir(parents=True, exist_ok=True)
+    timing_file(args).write_text(json.dumps(res, indent=1))
+
+
+def timing_file(args) -> Path:
+    return args.runs / f"timing-{args.steps}steps.json"
+
+
+def read_timing(args) -> dict:
+    path = timing_file(args)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1500, help="training steps of every system")
@@ -208,42 +271,47 @@ def main() -> None:
     p.add_argument("--test-dir", type=Path, default=ROOT / "out" / "demo" / "corpus")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-compression")
     p.add_argument("--name", default="compression", help="results file stem")
-    p.add_argument("--phase", choices=("all", "train", "eval"), default="all",
-                   help="train only, evaluate finished systems only, or both (default)")
+    p.add_argument("--phase", choices=("all", "train", "time", "eval"), default="all",
+                   help="train only, time finished systems only, score them and write the table "
+                        "only, or all three (default)")
+    p.add_argument("--time-utterances", type=int, default=10,
+                   help="timing: the first N test utterances")
+    p.add_argument("--time-rounds", type=int, default=3,
+                   help="timing: interleaved rounds; each utterance's fastest counts")
     p.add_argument("overrides", nargs="*", help="recipe overrides for every training run")
     args = p.parse_args()
 
     ensure_test_data(args.test_dir)
     systems = plan(args.compressors.split(","), [float(r) for r in args.rates.split(",")],
                    args.runs)
-    # Train every system first, then evaluate: other work on the machine while the (long)
-    # training phase runs does not touch the timings, which are all taken in the second phase.
+    # Train every system first, then time them, then score them: other work on the machine
+    # while the (long) training phase runs does not touch the timings, which all come from one
+    # sitting of the timing phase.
     if args.phase in ("all", "train"):
         for comp, opts, run_dir in systems:
             run(train_command(comp, opts, run_dir, args.steps, args.overrides))
     if args.phase == "train":
         return
-    done = {d: trained_steps(d) for _, _, d in systems}
-    past = [f"{d} ({n})" for d, n in done.items() if n > args.steps]
-    if past:
-        raise SystemExit(f"trained past --steps {args.steps}: {', '.join(past)}; give their "
-                         "step count or another --runs folder, so every system has one budget")
-    unfinished = [d.name for d, n in done.items() if n < args.steps]
-    if unfinished:  # only with --phase eval: a table of what has finished so far
-        print(f"not trained to {args.steps} steps yet, left out: {', '.join(unfinished)}")
-        systems = [s for s in systems if s[2].name not in unfinished]
+    systems, unfinished = finished(systems, args.steps)
+    if args.phase in ("all", "time"):
+        time_phase(systems, args)
+    if args.phase == "time":
+        return
+    timing = read_timing(args)
     rows, evals = [], []
-    for engine in ("torch", "faster-whisper"):
+    for engine in WHISPER_ENGINES:
         evals.append(evaluate("whisper-tiny.en", engine, args.test_dir,
                               args.runs / f"whisper-{engine}"))
-        rows.append(row(f"Whisper tiny.en ({engine})", "–", None, evals[-1]))
+        rows.append(row(f"Whisper tiny.en ({engine})", "–", None, evals[-1],
+                        timing.get("systems", {}).get(f"whisper-{engine}")))
     for comp, opts, run_dir in systems:
         evals.append(evaluate(str(run_dir), "torch", args.test_dir,
                               run_dir / f"eval-{args.steps}steps"))
         measured = evals[-1]["test"]["llm_audio_tokens_per_second"]
-        rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, evals[-1]))
+        rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, evals[-1],
+                        timing.get("systems", {}).get(run_dir.name)))
     add_intervals(rows, evals)
-    table = markdown(rows, args.steps, args.overrides)
+    table = markdown(rows, args.steps, args.overrides, timing)
     if unfinished:
         table += f"Not trained yet, so not in this table: {', '.join(unfinished)}.\n"
     save_results(args.name, table, rows, plot, "wer")

@@ -57,7 +57,25 @@ def test_the_table_gives_intervals_and_the_paired_difference_from_none():
     assert 0 < lo <= 6 / 250 <= hi  # worse in every conversation: the interval excludes 0
     lo, hi = rows[1]["wer_test_ci95"]
     assert lo < rows[1]["wer_test"] < hi
-    table = markdown(rows, 100, ["train.valid_every=0"])
+    table = markdown(rows, 100, ["train.valid_every=0"], {})
     assert "WER test − none (95% CI)" in table and "+0.024 (+0.0" in table and "+17%" in table
     assert "100 training steps (train.valid_every=0)" in table
     assert "test's 3 conversations (250 words)" in table
+    assert "RTF: not timed yet" in table and rows[0]["rtf"] is None
+
+
+def test_rtf_comes_from_the_timing_sitting_and_systems_it_missed_say_so():
+    res = _eval({"a": [10, 100]})
+    timing = {"rounds": 3, "utterances": 10, "audio_seconds": 41.2, "started": "2026-11-22 14:00",
+              "machine": {"processor": "x86_64", "torch_threads": 2,
+                          "load_average_at_start": 0.1},
+              "systems": {"none-50": {"rtf": 0.25, "rtf_by_round": [0.3, 0.26, 0.27]}}}
+    rows = [row("speech LLM (none)", "none", 50.0, res, timing["systems"]["none-50"]),
+            row("speech LLM (query)", "query", 10.0, res, None)]
+    add_intervals(rows, [res, res])
+    assert rows[0]["rtf"] == 0.25 and rows[0]["rtf_scoring_pass"] == 0.1
+    assert rows[1]["rtf"] is None
+    table = markdown(rows, 100, [], timing)
+    assert "| 0.250 |" in table and "| – |" in table
+    assert "3 interleaved rounds" in table and "first 10 test utterances (41 s)" in table
+    assert "trained after that sitting" in table
