@@ -168,9 +168,14 @@ def test_alignment_runs_before_the_first_step_and_not_again_on_resume(
     aligned = [*overrides, "train.align_steps=4", "train.align_lr=1e-2"]
     whole, messages = run(tmp_path / "whole", aligned, features)
     assert sum("alignment: 4 steps" in m for m in messages) == 1
+    log = [json.loads(line) for line in (tmp_path / "whole" / "log.jsonl").read_text().splitlines()]
+    assert [d["align_steps"] for d in log if "align_steps" in d] == [4]  # kept with the run
+    assert 0 <= log[0]["align_token_error_rate"] and log[0]["step"] == 0
     run(tmp_path / "parts", aligned, features, "train.steps=3")
     _, resumed = run(tmp_path / "parts", aligned, features, "train.steps=6")
     assert not any(m.startswith("alignment:") for m in resumed), resumed
+    parts = (tmp_path / "parts" / "log.jsonl").read_text()
+    assert parts.count('"align_steps"') == 1
     a, b = losses(tmp_path / "whole"), losses(tmp_path / "parts")
     assert sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in (1, 2, 3, 4, 5, 6):

@@ -9,7 +9,7 @@ scheduler, batch-stream and RNG states needed to resume exactly where a run stop
 Run folder (`train.out`):
 
     recipe.yaml            the recipe as run (a different model/data recipe is refused)
-    log.jsonl              one line per log/validation step
+    log.jsonl              one line per log/validation step (step 0: the alignment's result)
     model/                 the latest trained weights + recipe: what `--model RUN` loads
     checkpoints/step-N/    trained weights + trainer state, the last two kept
 """
@@ -224,6 +224,7 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
         f"{sum(t.numel() for t in model.trainable_state_dict().values()):,}")
 
     resume = latest_checkpoint(out)
+    aligned = None
     if cfg.init and resume is None:  # e.g. a single-turn model starting a multi-turn run
         from susurrus.models.checkpoint import CheckpointError, find_checkpoint
 
@@ -235,9 +236,10 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     elif cfg.align_steps and resume is None:  # a resumed run has its alignment in its weights
         from susurrus.train.align import align
 
-        align(model.to(accelerator.device), feats, targets, durations, cfg.align_steps,
-              cfg.align_lr, recipe.data.batch_seconds, cfg.seed, accelerator.device,
-              progress=progress and main, log=say)  # (DDP then broadcasts rank 0's weights)
+        aligned = align(model.to(accelerator.device), feats, targets, durations,
+                        cfg.align_steps, cfg.align_lr, recipe.data.batch_seconds, cfg.seed,
+                        accelerator.device, progress=progress and main,
+                        log=say)  # (DDP then broadcasts rank 0's weights)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -261,6 +263,11 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     losses: list[float] = []
     valid_wer = None
     log_file = open(out / "log.jsonl", "a", encoding="utf-8") if main else None
+    if aligned is not None and log_file:  # the warm-up's diagnostic, kept with the run
+        log_file.write(json.dumps({"step": 0, "align_steps": aligned.steps,
+                                   "align_loss": round(aligned.final_loss, 5),
+                                   "align_token_error_rate": round(aligned.token_error_rate, 5),
+                                   "align_seconds": round(aligned.seconds, 1)}) + "\n")
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step",
                disable=not (progress and main))
     try:
