@@ -145,6 +145,13 @@ def fmt(v, digits=3) -> str:
     return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
+def busy(m: dict) -> str:
+    """What else ran when the timing sitting started."""
+    if "busy_cpus_at_start" in m:
+        return f"{m['busy_cpus_at_start']:.1f} CPUs busy with other work at the start"
+    return f"1-min load average {m['load_average_at_start']:.1f} at the start"  # older files
+
+
 def timing_note(rows: list[dict], timing: dict) -> str:
     if not timing:
         return "RTF: not timed yet (`--phase time`).\n"
@@ -152,8 +159,7 @@ def timing_note(rows: list[dict], timing: dict) -> str:
     note = (f"RTF: each utterance's fastest decode in {timing['rounds']} interleaved rounds, over "
             f"the first {timing['utterances']} test utterances ({timing['audio_seconds']:.0f} s),"
             f" every system in one sitting ({timing['started']}; {m['processor']}, "
-            f"{m['torch_threads']} torch threads, load average {m['load_average_at_start']:.1f} "
-            "at the start).")
+            f"{m['torch_threads']} torch threads, {busy(m)}).")
     if any(r["rtf"] is None for r in rows):
         note += " RTF –: trained after that sitting; `--phase time` times all of them again."
     return note + "\n"

@@ -89,12 +89,28 @@ def time_systems(loaders: dict[str, Callable[[], Decode]], audios: list[np.ndarr
             for name in loaders}
 
 
+def busy_cpus(seconds: float = 2.0) -> float:
+    """CPUs kept busy by other work right now (this process sleeps while it looks): from
+    /proc/stat over `seconds`; the 1-min load average where there is no /proc/stat (it lags:
+    work that ended a minute ago still shows)."""
+    def ticks() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    if not Path("/proc/stat").exists():
+        return os.getloadavg()[0]
+    (b0, t0), _ = ticks(), time.sleep(seconds)
+    b1, t1 = ticks()
+    return (b1 - b0) / max(1, t1 - t0) * (os.cpu_count() or 1)
+
+
 def machine() -> dict:
     import torch
 
     return {"processor": platform.processor() or platform.machine(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "load_average_at_start": os.getloadavg()[0]}
+            "busy_cpus_at_start": round(busy_cpus(), 2)}
 
 
 def measure(systems: dict[str, tuple[str, str]], manifest: Path, n: int, rounds: int) -> dict:
@@ -104,9 +120,9 @@ def measure(systems: dict[str, tuple[str, str]], manifest: Path, n: int, rounds:
     utts = first_utterances(manifest, n)
     audios = [load_audio(u.audio, u.start, u.duration) for u in utts]
     info = machine()
-    if info["load_average_at_start"] > 0.5 * (os.cpu_count() or 1):
-        print(f"warning: load average {info['load_average_at_start']:.1f} at start: something "
-              "else is running, and these timings will show it", flush=True)
+    if info["busy_cpus_at_start"] > 0.25:
+        print(f"warning: other work keeps {info['busy_cpus_at_start']:.1f} CPUs busy: these "
+              "timings will show it", flush=True)
     started = time.strftime("%Y-%m-%d %H:%M")
     loaders = {name: engine_loader(model, engine) for name, (model, engine) in systems.items()}
     rows = time_systems(loaders, audios, rounds, SAMPLE_RATE,

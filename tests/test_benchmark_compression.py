@@ -68,7 +68,7 @@ def test_rtf_comes_from_the_timing_sitting_and_systems_it_missed_say_so():
     res = _eval({"a": [10, 100]})
     timing = {"rounds": 3, "utterances": 10, "audio_seconds": 41.2, "started": "2026-11-22 14:00",
               "machine": {"processor": "x86_64", "torch_threads": 2,
-                          "load_average_at_start": 0.1},
+                          "busy_cpus_at_start": 0.1},
               "systems": {"none-50": {"rtf": 0.25, "rtf_by_round": [0.3, 0.26, 0.27]}}}
     rows = [row("speech LLM (none)", "none", 50.0, res, timing["systems"]["none-50"]),
             row("speech LLM (query)", "query", 10.0, res, None)]
@@ -78,4 +78,4 @@ def test_rtf_comes_from_the_timing_sitting_and_systems_it_missed_say_so():
     table = markdown(rows, 100, [], timing)
     assert "| 0.250 |" in table and "| – |" in table
     assert "3 interleaved rounds" in table and "first 10 test utterances (41 s)" in table
-    assert "trained after that sitting" in table
+    assert "trained after that sitting" in table and "0.1 CPUs busy with other work" in table

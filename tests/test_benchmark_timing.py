@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from timing import first_utterances, time_systems  # noqa: E402
+from timing import busy_cpus, first_utterances, time_systems  # noqa: E402
 
 
 class FakeClock:
@@ -77,3 +78,17 @@ def test_first_utterances_follow_session_and_turn_order(tmp_path):
     assert [u.id for u in first_utterances(tmp_path / "m.jsonl", 2)] == ["s10", "s11"]
     with pytest.raises(SystemExit, match="--utterances"):
         first_utterances(tmp_path / "m.jsonl", 0)
+
+
+def test_busy_cpus_sees_a_busy_loop_in_another_process():
+    import subprocess
+
+    if not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat")
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert busy_cpus(1.0) > 0.5  # one CPU spinning (plus whatever else runs)
+    finally:
+        spin.kill()
+        spin.wait()
