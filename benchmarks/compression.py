@@ -226,8 +226,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_xlabel("LLM audio tokens per second (log)")
         ax.set_ylabel(f"WER ({split})")
         ax.set_title(split)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # below the panels, off the points
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=120)
 
 
