@@ -39,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RECIPE, ROOT, ensure_test_data, run, save_results, susurrus  # noqa: E402
+from timing import measure, positive_int  # noqa: E402
 
 FRAMES_PER_SECOND = 50.0  # Whisper encoder frames per second
 
@@ -251,8 +252,6 @@ WHISPER_ENGINES = ("torch", "faster-whisper")
 
 def time_phase(systems: list, args) -> None:
     """Every finished system and Whisper timed in one sitting, in interleaved rounds."""
-    from timing import measure
-
     named = {f"whisper-{e}": ("whisper-tiny.en", e) for e in WHISPER_ENGINES}
     named |= {run_dir.name: (str(run_dir), "torch") for _, _, run_dir in systems}
     res = measure(named, args.test_dir / "test.jsonl", args.time_utterances, args.time_rounds)
@@ -281,9 +280,9 @@ def main() -> None:
     p.add_argument("--phase", choices=("all", "train", "time", "eval"), default="all",
                    help="train only, time finished systems only, score them and write the table "
                         "only, or all three (default)")
-    p.add_argument("--time-utterances", type=int, default=10,
+    p.add_argument("--time-utterances", type=positive_int, default=10,
                    help="timing: the first N test utterances")
-    p.add_argument("--time-rounds", type=int, default=3,
+    p.add_argument("--time-rounds", type=positive_int, default=3,
                    help="timing: interleaved rounds; each utterance's fastest counts")
     p.add_argument("overrides", nargs="*", help="recipe overrides for every training run")
     args = p.parse_args()

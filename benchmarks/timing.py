@@ -41,13 +41,12 @@ def engine_loader(model: str, engine: str) -> Callable[[], Decode]:
     """Loads the system (outside the clock) and returns its decode function, warmed up."""
 
     def load() -> Decode:
-        from susurrus.audio.io import SAMPLE_RATE
+        from susurrus.evaluate.decode import warm_up
         from susurrus.infer.transcribe import get_engine
 
         get_engine.cache_clear()  # one model in memory at a time
         eng = get_engine(model, engine)
-        warm = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
-        eng.segments(warm, None, None)
+        warm_up(eng)
         return lambda audio: "".join(s.text for s in eng.segments(audio, None, None)).strip()
 
     return load
@@ -132,13 +131,24 @@ def measure(systems: dict[str, tuple[str, str]], manifest: Path, n: int, rounds:
             SAMPLE_RATE, "rounds": rounds, "systems": rows}
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a clear usage error otherwise, not a traceback)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return n
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--system", action="append", required=True, metavar="NAME=MODEL[@ENGINE]",
                    help="a system to time (engine torch unless @faster-whisper); repeatable")
-    p.add_argument("--utterances", type=int, default=10)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--utterances", type=positive_int, default=10)
+    p.add_argument("--rounds", type=positive_int, default=3)
     p.add_argument("--out", type=Path, help="write the timings here as JSON")
     args = p.parse_args()
     systems = {}

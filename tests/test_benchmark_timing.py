@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from timing import busy_cpus, first_utterances, time_systems  # noqa: E402
+from timing import busy_cpus, first_utterances, positive_int, time_systems  # noqa: E402
 
 
 class FakeClock:
@@ -64,6 +64,15 @@ def test_bad_arguments_are_refused():
         time_systems({}, [np.zeros(10)], rounds=0)
     with pytest.raises(ValueError, match="no audio"):
         time_systems({}, [], rounds=1)
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "x", "1.5"])
+def test_counts_on_the_command_line_must_be_positive_integers(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match=f"integer >= 1, got '{text}'"):
+        positive_int(text)
+    assert positive_int("3") == 3
 
 
 def test_first_utterances_follow_session_and_turn_order(tmp_path):

@@ -127,6 +127,13 @@ def _load_done(path: Path | None, header: dict) -> dict[str, Hypothesis]:
     return done
 
 
+def warm_up(engine) -> None:
+    """One untimed decode of 1 s of faint noise: lazy initialisation must not be billed to the
+    first utterance timed."""
+    warm = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
+    engine.segments(warm, None, None)
+
+
 def decode_manifest(
     utterances: list[Utterance],
     config: DecodeConfig,
@@ -144,9 +151,7 @@ def decode_manifest(
         kind = "a speech LLM" if engine.name == "speech-llm" else "a Whisper model"
         raise ValueError(f"{config.model} is {kind}: its context modes are {', '.join(allowed)}, "
                          f"not {config.context!r}")
-    # One untimed decode first: lazy initialisation must not be billed to the first utterance.
-    warm = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
-    engine.segments(warm, None, None)
+    warm_up(engine)
     tokenizer = getattr(getattr(engine, "decoder", None), "tokenizer", None)
     header = _header(config, utterances)
     if engine.name == "speech-llm" and config.context != "none":  # the window actually read
