@@ -115,10 +115,14 @@ def test_a_resumed_run_continues_exactly(run_a, tmp_path: Path, overrides, featu
     out_b = tmp_path / "b"
     first, _ = run(out_b, overrides, features, "train.steps=3")
     assert first.steps == 3 and checkpoints(out_b) == ["step-0000002", "step-0000003"]
+    with open(out_b / "log.jsonl", "a") as log:  # as if stopped after logging 4 and half of 5
+        log.write(json.dumps({"step": 4, "loss": 99.0}) + "\n" + '{"step": 5, "lo')
     second, messages = run(out_b, overrides, features, "train.steps=6")
     assert second.steps == 6
     assert any(re.search(r"resuming .* at step 3\b", m) for m in messages), messages
     a, b = losses(out_a), losses(out_b)
+    lines = [json.loads(line) for line in (out_b / "log.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in lines if "loss" in d] == [1, 2, 3, 4, 5, 6]  # each step once
     assert sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in (1, 2, 3, 4, 5, 6):
         assert b[step] == pytest.approx(a[step], abs=1e-6), (step, a, b)

@@ -253,6 +253,8 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
         scheduler.load_state_dict(state["scheduler"])
         stream.load_state_dict(state["stream"])
         step = state["step"]
+        if main:
+            _drop_log_after(out / "log.jsonl", step)
         say(f"resuming {out} at step {step}")
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     raw = accelerator.unwrap_model(model)
@@ -319,6 +321,29 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
         losses, valid_wer = _logged(out / "log.jsonl", valid_wer)
     final = losses[-1] if losses else float("nan")
     return TrainResult(out, step, final, valid_wer, time.perf_counter() - t_start)
+
+
+def _drop_log_after(log: Path, step: int) -> None:
+    """Drop the log lines of steps after `step`, the checkpoint a run resumes from.
+
+    A process stopped between checkpoints has logged steps that the resumed run does again;
+    without this they would be in the log twice (and a line cut off mid-write would not parse).
+    """
+    if not log.exists():
+        return
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # cut off when the process was stopped
+            continue
+        if entry.get("step", 0) <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if kept != lines:
+        tmp = log.with_name(log.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(log)
 
 
 def _logged(log: Path, valid_wer: float | None) -> tuple[list[float], float | None]:
