@@ -99,7 +99,8 @@ def busy_cpus(seconds: float = 2.0) -> float:
 
     if not Path("/proc/stat").exists():
         return os.getloadavg()[0]
-    (b0, t0), _ = ticks(), time.sleep(seconds)
+    b0, t0 = ticks()
+    time.sleep(seconds)
     b1, t1 = ticks()
     return (b1 - b0) / max(1, t1 - t0) * (os.cpu_count() or 1)
 
