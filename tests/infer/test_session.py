@@ -132,6 +132,8 @@ def test_bad_requests_get_clear_errors(plain) -> None:
         ConversationSession(plain, context="abstract")
     with pytest.raises(ValueError, match="max_turns"):
         ConversationSession(plain, context="text", max_turns=0)
+    with pytest.raises(ValueError, match=r"None \(all\) or 'trained'.*got 'all'"):
+        ConversationSession(plain, context="text", max_turns="all")
     session = ConversationSession(plain, context="text")
     with pytest.raises(ValueError, match=r"lasts 31\.0 s.*at most 30 s"):
         session.transcribe_turn(np.zeros(31 * SR, dtype=np.float32))

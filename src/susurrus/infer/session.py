@@ -26,6 +26,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ class ConversationSession:
     """Transcribes one conversation turn by turn with prior turns as context."""
 
     def __init__(self, model: SpeechLLM | str, context: ContextMode | None = None,
-                 max_turns: int | None | str = "trained",
+                 max_turns: int | None | Literal["trained"] = "trained",
                  options: GenerateOptions | None = None,
                  device: str = "cpu", use_cache: bool = True) -> None:
         if isinstance(model, (str, Path)):  # loaded as the engine loads it (LoRA merged)
@@ -94,7 +95,8 @@ class ConversationSession:
         if max_turns == "trained":  # the window the model was trained with (None = all)
             max_turns = model.context_turns
         if max_turns is not None and (not isinstance(max_turns, int) or max_turns < 1):
-            raise ValueError(f"max_turns must be >= 1 or None (all), got {max_turns}")
+            raise ValueError(f"max_turns must be >= 1, None (all) or 'trained' (the model's "
+                             f"own window), got {max_turns!r}")
         self.max_turns = max_turns
         self.options = options or GenerateOptions()
         self.use_cache = use_cache
