@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from susurrus.files import write_text_atomic
+
 OutputFormat = Literal["txt", "json", "srt", "vtt"]
 FORMATS: tuple[OutputFormat, ...] = ("txt", "json", "srt", "vtt")
 
@@ -77,8 +79,5 @@ def write(t: Transcript, path: Path, fmt: OutputFormat, overwrite: bool = False)
     """Write one format to `path`; an existing file is kept unless overwrite=True."""
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(render(t, fmt), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(render(t, fmt), path)
     return path

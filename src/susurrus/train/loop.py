@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from susurrus.data.manifest import Utterance
+from susurrus.files import write_text_atomic
 from susurrus.models.checkpoint import load_trained, save_checkpoint
 from susurrus.models.speech_llm import SpeechLLM
 from susurrus.train.data import BatchStream, FeatureCache, prior_turns
@@ -341,9 +342,7 @@ def _drop_log_after(log: Path, step: int) -> None:
         if entry.get("step", 0) <= step:
             kept.append(line if line.endswith("\n") else line + "\n")
     if kept != lines:
-        tmp = log.with_name(log.name + ".tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        tmp.replace(log)
+        write_text_atomic("".join(kept), log)
 
 
 def _logged(log: Path, valid_wer: float | None) -> tuple[list[float], float | None]:

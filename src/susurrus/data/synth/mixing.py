@@ -93,10 +93,3 @@ def write_atomic(audio: np.ndarray, path: Path) -> None:
     tmp = path.with_name(path.name + ".partial")
     sf.write(str(tmp), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     os.replace(tmp, path)
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

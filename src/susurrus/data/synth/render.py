@@ -16,6 +16,7 @@ from susurrus.data.synth import mixing
 from susurrus.data.synth.jobs import Job, Rendered
 from susurrus.data.synth.voices import VoiceSpec
 from susurrus.data.tts import TTSError
+from susurrus.files import write_text_atomic
 
 SR = mixing.SAMPLE_RATE
 
@@ -79,5 +80,5 @@ def render(job: Job, out_dir: str | Path) -> Rendered:
     mixing.write_atomic(signal, out_dir / job.audio)
     marker = {"fingerprint": job.fingerprint(), "starts": rendered.starts,
               "durations": rendered.durations, "total": rendered.total}
-    mixing.write_text_atomic(json.dumps(marker), out_dir / job.marker)
+    write_text_atomic(json.dumps(marker), out_dir / job.marker)
     return rendered

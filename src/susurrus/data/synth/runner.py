@@ -16,11 +16,11 @@ from susurrus.data.synth.conversations import conversation_job
 from susurrus.data.synth.estimate import Estimate, estimate_jobs, job_seconds
 from susurrus.data.synth.jobs import KINDS, OOD_SPLIT, SPLITS, Job, Kind, Rendered
 from susurrus.data.synth.longform import longform_job
-from susurrus.data.synth.mixing import write_text_atomic
 from susurrus.data.synth.mixtures import mixture_job
 from susurrus.data.synth.outputs import write_split
 from susurrus.data.synth.render import finished, render
 from susurrus.data.synth.voices import ENGINE_WEIGHTS, VoicePool
+from susurrus.files import write_text_atomic
 
 # Share of the hours per split; test-ood is as large as test.
 SPLIT_SHARE = {"train": 0.7, "dev": 0.1, "test": 0.1, "test-ood": 0.1}
