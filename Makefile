@@ -8,7 +8,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m susurrus.demo
+	$(PY) -m susurrus.cli.demo
 
 test: setup
 	$(PY) -m pytest -q

@@ -122,7 +122,7 @@ def row(system: str, compressor: str, tokens_per_second: float | None, res: dict
 def add_intervals(rows: list[dict], evals: list[dict]) -> None:
     """95% intervals of each row's WER (bootstrapping whole conversations), and, when the
     no-compression system is in the table, each row's paired WER difference from it."""
-    from susurrus.evaluate.bootstrap import bootstrap_wer, interval
+    from susurrus.metrics.bootstrap import bootstrap_wer, interval
 
     ref = next((r["system"] for r in rows if r["compressor"] == "none"), None)
     for split, key in (("test", "wer_test"), ("test-ood", "wer_ood")):

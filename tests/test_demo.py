@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from susurrus.demo import context_table, shipped_speech_llm, trained_context
+from susurrus.cli.demo import context_table, shipped_speech_llm, trained_context
 from susurrus.pretrained import EMBEDDED
 
 

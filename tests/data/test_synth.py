@@ -113,7 +113,7 @@ def test_cli_matches_the_api_and_reports_bad_options_in_one_line(tmp_path, capsy
     import argparse
     import inspect
 
-    from susurrus.data.synth.cli import add_synth_arguments, run_synth
+    from susurrus.cli.synth import add_synth_arguments, run_synth
 
     parser = add_synth_arguments(argparse.ArgumentParser())
     dests = {a.dest for a in parser._actions}

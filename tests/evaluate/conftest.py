@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from susurrus.data.manifest import Talker, Utterance, write_manifest
-from tests.evaluate.fakes import HYPS, TURNS, Corpus, FakeEngine, noise_clip
+from susurrus.testing.fakes import HYPS, TURNS, Corpus, FakeEngine, noise_clip
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 
 from susurrus.evaluate.decode import DecodeConfig, decode_manifest, manifest_fingerprint
-from tests.evaluate.fakes import HYPS, WARM_UP, Interrupted
+from susurrus.testing.fakes import HYPS, WARM_UP, Interrupted
 
 ORDER = ["a0", "a1", "a2", "b0", "b1"]  # session A's turns, then B's (first appearance)
 

@@ -10,7 +10,7 @@ import pytest
 from susurrus.data.manifest import Talker, Utterance
 from susurrus.evaluate.decode import DecodeConfig, Hypothesis
 from susurrus.evaluate.evaluate import EvalResult, evaluate, format_table, score
-from tests.evaluate.fakes import HYPS, TURNS
+from susurrus.testing.fakes import HYPS, TURNS
 
 WAV = Path("unused.wav")  # score() reads no audio
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from susurrus.infer.session import ConversationSession, SessionError
-from tests.tiny_models import build, load_parts
+from susurrus.testing.speech_llm import build, load_parts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

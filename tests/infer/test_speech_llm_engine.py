@@ -11,9 +11,9 @@ from susurrus.audio.io import SAMPLE_RATE
 from susurrus.cli.main import main as cli
 from susurrus.infer import get_engine
 from susurrus.infer.speech_llm_engine import is_speech_llm
-from susurrus.models.build import build_speech_llm
-from susurrus.models.checkpoint import save_checkpoint
-from susurrus.models.config import LoraConfig, ModelConfig
+from susurrus.models.speech_llm.build import build_speech_llm
+from susurrus.models.speech_llm.checkpoint import save_checkpoint
+from susurrus.models.speech_llm.config import LoraConfig, ModelConfig
 from susurrus.train.recipe import Recipe, recipe_to_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from susurrus.models.speech_llm import SpeechLLM
-from susurrus.train.align import AlignHead, align, align_loss, greedy_classes
-from tests.tiny_models import D, build, load_parts
+from susurrus.losses.ctc_align import AlignHead, align_loss, greedy_classes
+from susurrus.models.speech_llm.model import SpeechLLM
+from susurrus.testing.speech_llm import D, build, load_parts
+from susurrus.train.align import align
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from susurrus.data.manifest import Utterance, write_manifest
-from susurrus.models.checkpoint import load_speech_llm
+from susurrus.models.speech_llm.checkpoint import load_speech_llm
 from susurrus.train.loop import RunError, TrainResult, train
 from susurrus.train.recipe import load_recipe
 
@@ -217,7 +217,7 @@ def test_a_context_run_starts_from_a_single_turn_checkpoint(run_a, tmp_path: Pat
     assert any(m.startswith("initialised the trained parts from") for m in messages)
     assert not any(m.startswith("alignment:") for m in messages)  # the init is aligned already
     assert result.steps == 1
-    from susurrus.models.checkpoint import CheckpointError
+    from susurrus.models.speech_llm.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="holds no speech-LLM checkpoint"):
         run(tmp_path / "bad", overrides, features, f"train.init={tmp_path}")

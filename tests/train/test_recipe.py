@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from susurrus.models.config import LoraConfig
+from susurrus.models.speech_llm.config import LoraConfig
 from susurrus.train.recipe import (
     Recipe,
     RecipeError,

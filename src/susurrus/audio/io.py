@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from susurrus.errors import BadAudioError
+
 SAMPLE_RATE = 16_000
 SILENCE_PEAK = 1e-4  # below -80 dBFS everywhere: nothing a recognizer could hear
 
 
-class AudioError(ValueError):
+class AudioError(BadAudioError):
     """Base class of audio input errors; `.source` is the file (or '<array>')."""
 
     def __init__(self, source: str | Path, message: str) -> None:

@@ -12,18 +12,14 @@ from pathlib import Path
 
 from susurrus.audio.io import AudioError
 from susurrus.data.manifest import ManifestError
+from susurrus.errors import UsageError
 from susurrus.infer.session import SessionError
 from susurrus.infer.transcript import FORMATS
-from susurrus.models.checkpoint import CheckpointError
+from susurrus.models.speech_llm.checkpoint import CheckpointError
 from susurrus.pretrained.cache import CacheCorruptError
 from susurrus.pretrained.registry import ModelNotFoundError
 from susurrus.train.loop import RunError
 from susurrus.train.recipe import RecipeError
-
-
-class UsageError(ValueError):
-    """Options that do not fit together."""
-
 
 # Errors a user can fix: one line, no traceback. Anything else is our bug and shows a traceback.
 USER_ERRORS = (AudioError, ModelNotFoundError, CacheCorruptError, FileExistsError,
@@ -224,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "save it after every turn")
     t.set_defaults(func=cmd_transcribe)
 
-    from susurrus.data.synth.cli import add_synth_arguments, run_synth
+    from susurrus.cli.synth import add_synth_arguments, run_synth
 
     add_synth_arguments(sub.add_parser(
         "synth", help="synthesize a corpus: conversations, longform or mixtures",

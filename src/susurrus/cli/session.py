@@ -68,6 +68,6 @@ def _load(args: argparse.Namespace):
 
 
 def _usage(message: str) -> Exception:
-    from susurrus.cli.main import UsageError
+    from susurrus.errors import UsageError
 
     return UsageError(message)

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from susurrus.errors import BadManifestError
+
 KNOWN = {"id", "audio", "text", "start", "duration", "session", "turn", "speaker", "entities",
          "talkers"}
 
 
-class ManifestError(ValueError):
+class ManifestError(BadManifestError):
     """A manifest line that cannot be used; the message has file, line and field."""
 
     def __init__(self, path: str | Path, line: int, field_name: str, message: str) -> None:

@@ -1,7 +1,7 @@
 """`susurrus eval`: decode a manifest with a system and context mode, score it, one result.
 
 Same audio, same normalizer, same table for every system: the scores come from
-`susurrus.evaluate.metrics`, whose counts are summed over the corpus before any rate is read.
+`susurrus.metrics.scores`, whose counts are summed over the corpus before any rate is read.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from susurrus.data.manifest import Utterance, group_sessions
-from susurrus.evaluate.bootstrap import bootstrap_wer, interval
 from susurrus.evaluate.decode import DecodeConfig, Hypothesis, decode_manifest
-from susurrus.evaluate.metrics import (
+from susurrus.metrics.bootstrap import bootstrap_wer, interval
+from susurrus.metrics.scores import (
     CostCounts,
     CountAccuracy,
     EntityCounts,

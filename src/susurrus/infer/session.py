@@ -32,14 +32,15 @@ import numpy as np
 import torch
 
 from susurrus.audio.io import SAMPLE_RATE, load_audio
-from susurrus.models.generation import GenerateOptions, repeated_tail
-from susurrus.models.speech_llm import CONTEXT_MODES, ContextMode, PriorTurn, SpeechLLM
+from susurrus.errors import BadSessionError
+from susurrus.models.speech_llm.generation import GenerateOptions, repeated_tail
+from susurrus.models.speech_llm.model import CONTEXT_MODES, ContextMode, PriorTurn, SpeechLLM
 
 MAX_TURN_SECONDS = 30.0  # the encoder's window: one turn is read whole
 SESSION_VERSION = 1
 
 
-class SessionError(ValueError):
+class SessionError(BadSessionError):
     """A session file that cannot be restored as asked (damaged, or another model's)."""
 
 

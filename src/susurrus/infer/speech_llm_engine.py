@@ -15,7 +15,7 @@ import torch
 
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.infer.transcript import Segment
-from susurrus.models.generation import GenerateOptions
+from susurrus.models.speech_llm.generation import GenerateOptions
 
 WINDOW_SECONDS = 30.0
 SEARCH_SECONDS = 5.0  # where, before a window's end, to look for a pause to cut at
@@ -31,7 +31,7 @@ def speech_llm_folder(model: str) -> str:
 
 def is_speech_llm(model: str) -> bool:
     """Whether `model` names a speech-LLM checkpoint (embedded name or folder)."""
-    from susurrus.models.checkpoint import find_checkpoint
+    from susurrus.models.speech_llm.checkpoint import find_checkpoint
     from susurrus.pretrained.registry import EMBEDDED
 
     if model in EMBEDDED:
@@ -62,7 +62,7 @@ class SpeechLLMEngine:
     name = "speech-llm"
 
     def __init__(self, model: str, device: str = "cpu", options: GenerateOptions | None = None):
-        from susurrus.models.checkpoint import load_speech_llm
+        from susurrus.models.speech_llm.checkpoint import load_speech_llm
 
         self.model = load_speech_llm(speech_llm_folder(model)).to(device)
         self.model.merge_lora()  # inference only: adapters folded into the weights, no overhead

@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from susurrus.errors import UserError
+
 CHECKSUMS = "CHECKSUMS.json"
 
 
-class CacheCorruptError(RuntimeError):
+class CacheCorruptError(UserError, RuntimeError):
     """A cached model folder does not match its checksums."""
 
 

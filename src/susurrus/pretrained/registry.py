@@ -10,12 +10,13 @@ from typing import Literal
 
 import torch
 
+from susurrus.errors import UnknownModelError
 from susurrus.pretrained.cache import build_once, cache_root, fingerprint
 
 ModelKind = Literal["whisper", "llm", "sentence-encoder", "speech-llm"]
 
 
-class ModelNotFoundError(ValueError):
+class ModelNotFoundError(UnknownModelError):
     """A model name that is neither embedded, nor a local folder, nor reachable on the hub."""
 
 

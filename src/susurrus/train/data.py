@@ -304,3 +304,12 @@ def prior_turns(utterances: Sequence[Utterance], max_turns: int | None) -> list[
             start = 0 if max_turns is None else max(0, n - max_turns)
             out[i] = order[start:n]
     return out
+
+
+def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """[(T_b, D)] -> (B, T, D) zero-padded, lengths (B,)."""
+    lengths = torch.tensor([f.shape[0] for f in feats])
+    out = feats[0].new_zeros(len(feats), int(lengths.max()), feats[0].shape[1])
+    for b, f in enumerate(feats):
+        out[b, : f.shape[0]] = f
+    return out, lengths

@@ -29,10 +29,11 @@ import torch
 from tqdm import tqdm
 
 from susurrus.data.manifest import Utterance
+from susurrus.errors import BadRecipeError
 from susurrus.files import write_text_atomic
-from susurrus.models.checkpoint import load_trained, save_checkpoint
-from susurrus.models.speech_llm import SpeechLLM
-from susurrus.train.data import BatchStream, FeatureCache, prior_turns
+from susurrus.models.speech_llm.checkpoint import load_trained, save_checkpoint
+from susurrus.models.speech_llm.model import SpeechLLM
+from susurrus.train.data import BatchStream, FeatureCache, pad_features, prior_turns
 from susurrus.train.recipe import DataConfig, Recipe, recipe_fingerprint, recipe_to_dict
 from susurrus.train.validate import validation_wer
 
@@ -40,7 +41,7 @@ STATE = "trainer_state.pt"
 KEEP_CHECKPOINTS = 2
 
 
-class RunError(ValueError):
+class RunError(BadRecipeError):
     """A run folder that cannot be used as asked (e.g. another recipe's run)."""
 
 
@@ -88,15 +89,6 @@ def load_split(data: DataConfig, split: str, log=print) -> list[Utterance]:
     if not keep:
         raise ValueError(f"data.{split}: {path} holds no usable single-talker utterance")
     return keep
-
-
-def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """[(T_b, D)] -> (B, T, D) zero-padded, lengths (B,)."""
-    lengths = torch.tensor([f.shape[0] for f in feats])
-    out = feats[0].new_zeros(len(feats), int(lengths.max()), feats[0].shape[1])
-    for b, f in enumerate(feats):
-        out[b, : f.shape[0]] = f
-    return out, lengths
 
 
 # --- the schedule -------------------------------------------------------------------------------
@@ -184,7 +176,7 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from susurrus.models.build import build_speech_llm
+    from susurrus.models.speech_llm.build import build_speech_llm
     from susurrus.pretrained.cache import cache_root as cache_root_dir
 
     t_start = time.perf_counter()
@@ -227,7 +219,7 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     resume = latest_checkpoint(out)
     aligned = None
     if cfg.init and resume is None:  # e.g. a single-turn model starting a multi-turn run
-        from susurrus.models.checkpoint import CheckpointError, find_checkpoint
+        from susurrus.models.speech_llm.checkpoint import CheckpointError, find_checkpoint
 
         folder = find_checkpoint(cfg.init)
         if folder is None:

@@ -24,12 +24,14 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from susurrus.models.config import FieldError, ModelConfig, check_fields, raise_problems
+from susurrus.errors import BadRecipeError
+from susurrus.fields import FieldError, check_fields, raise_problems
+from susurrus.models.speech_llm.config import ModelConfig
 
 Precision = Literal["fp32", "bf16", "auto"]
 
 
-class RecipeError(ValueError):
+class RecipeError(BadRecipeError):
     """A recipe that cannot be used; `.problems` holds one line per problem."""
 
     def __init__(self, source: str | Path | None, problems: Sequence[str]) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import torch
 
 from susurrus.data.manifest import Utterance
-from susurrus.evaluate.metrics import ErrorCounts, word_errors
-from susurrus.models.generation import GenerateOptions
-from susurrus.models.speech_llm import SpeechLLM
+from susurrus.metrics.scores import ErrorCounts, word_errors
+from susurrus.models.speech_llm.generation import GenerateOptions
+from susurrus.models.speech_llm.model import SpeechLLM
 from susurrus.train.data import FeatureCache
 
 

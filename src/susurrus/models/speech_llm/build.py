@@ -17,8 +17,8 @@ from susurrus.compression import (
     build_compressor,
 )
 from susurrus.encoders.whisper import AnyLengthWhisperEncoder
-from susurrus.models.config import LoraConfig, ModelConfig
-from susurrus.models.speech_llm import SpeechLLM
+from susurrus.models.speech_llm.config import LoraConfig, ModelConfig
+from susurrus.models.speech_llm.model import SpeechLLM
 
 
 def add_lora(llm: torch.nn.Module, lora: LoraConfig) -> torch.nn.Module:

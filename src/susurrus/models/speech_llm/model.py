@@ -14,8 +14,8 @@ nothing) and an assistant message holding its transcript; the current turn comes
 Only the compressor, the projector (and, for `abstract`, the context compressor and its
 projector) and the LLM's LoRA adapters train; the encoder and the LLM's own weights stay frozen.
 
-A pure module: it is handed built parts (see `susurrus.models.build`) and knows nothing of files,
-recipes or optimizers.
+A pure module: it is handed built parts (see `susurrus.models.speech_llm.build`) and knows
+nothing of files, recipes or optimizers.
 
 Shapes: B batch, M mel bins, T encoder frames (50/s), D encoder width, N audio tokens,
 E LLM width, L assembled sequence length, V vocabulary.
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from susurrus.compression.base import Compressor
-from susurrus.models.generation import GenerateOptions, generate_ids
+from susurrus.models.speech_llm.generation import GenerateOptions, generate_ids
 
 AUDIO_PLACEHOLDER = "<|audio|>"
 TEXT_PLACEHOLDER = "<|transcript|>"

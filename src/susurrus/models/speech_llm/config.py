@@ -6,38 +6,9 @@ exactly (issue 4). Architecture is chosen by name and numbers, never written out
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-
-class FieldError(ValueError):
-    """Invalid field values of one config dataclass: `.problems` = [(field, message), ...]."""
-
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        self.problems = list(problems)
-        super().__init__("; ".join(f"{name}: {message}" for name, message in self.problems))
-
-
-def check_fields(
-    obj: Any, minimums: dict[str, tuple[float, bool]], nonempty: Sequence[str] = ()
-) -> list[tuple[str, str]]:
-    """Problems of `obj`'s numeric fields (name -> (minimum, strict)) and non-empty strings."""
-    problems = []
-    for name, (minimum, strict) in minimums.items():
-        v = getattr(obj, name)
-        if isinstance(v, float) and not math.isfinite(v):
-            problems.append((name, f"must be a finite number, got {v!r}"))
-        elif v < minimum or (strict and v == minimum):
-            problems.append((name, f"must be {'>' if strict else '>='} {minimum}, got {v!r}"))
-    problems += [(name, "must not be empty") for name in nonempty if not getattr(obj, name)]
-    return problems
-
-
-def raise_problems(problems: list[tuple[str, str]]) -> None:
-    if problems:
-        raise FieldError(problems)
+from susurrus.fields import check_fields, raise_problems
 
 
 @dataclass(frozen=True)
@@ -81,7 +52,7 @@ class ModelConfig:
     abstract_heads: int = 4  # attention heads of the abstract compressor (divide encoder width)
 
     def __post_init__(self) -> None:
-        from susurrus.models.speech_llm import CONTEXT_MODES
+        from susurrus.models.speech_llm.model import CONTEXT_MODES
 
         problems = check_fields(
             self, {"projector_hidden": (0, True), "abstract_tokens": (0, True),

@@ -1,6 +1,6 @@
 import pytest
 
-from susurrus.evaluate import (
+from susurrus.metrics import (
     EntityCounts,
     F1Counts,
     NamedEntity,

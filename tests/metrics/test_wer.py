@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from meeteval.wer import cp_word_error_rate
 
-from susurrus.evaluate import (
+from susurrus.metrics import (
     CountAccuracy,
     ErrorCounts,
     align,

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from susurrus.evaluate.normalize import cased_words, is_word, normalize
+from susurrus.metrics.normalize import cased_words, is_word, normalize
 
 Normalizer = Callable[[str], str]
 Pair = tuple[int | None, int | None]  # (reference index, hypothesis index); None = a gap

@@ -7,7 +7,7 @@ import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from susurrus.evaluate import BleuCounts, CostCounts, bleu_counts, peak_rss_bytes
+from susurrus.metrics import BleuCounts, CostCounts, bleu_counts, peak_rss_bytes
 
 REFS = ["The cat sat on the mat.", "It is raining in Paris today.", "Hello there, Siobhan!"]
 HYPS = ["The cat sat on a mat.", "It rains in Paris today.", "Hello there Siobhan!"]

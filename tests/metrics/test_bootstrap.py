@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from susurrus.evaluate.bootstrap import bootstrap_wer, interval
+from susurrus.metrics.bootstrap import bootstrap_wer, interval
 
 
 def _sessions(n: int, seed: int) -> dict[str, tuple[int, int]]:

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from susurrus.compression import COMPRESSORS
-from susurrus.models.generation import GenerateOptions, repeated_tail
-from susurrus.models.speech_llm import SpeechLLM, prompt_pieces
-from tests.tiny_models import OPTIONS, PROMPT, D, build, load_parts
+from susurrus.models.speech_llm.generation import GenerateOptions, repeated_tail
+from susurrus.models.speech_llm.model import SpeechLLM, prompt_pieces
+from susurrus.testing.speech_llm import OPTIONS, PROMPT, D, build, load_parts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

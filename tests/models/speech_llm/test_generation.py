@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from susurrus.models.generation import GenerateOptions, repeated_tail
+from susurrus.models.speech_llm.generation import GenerateOptions, repeated_tail
 
 A, B, C, D = 11, 12, 13, 14
 

@@ -20,14 +20,15 @@ from typing import Any
 import torch
 import yaml
 
-from susurrus.models.config import ModelConfig, model_config_from_dict
-from susurrus.models.speech_llm import SpeechLLM
+from susurrus.errors import BadCheckpointError
+from susurrus.models.speech_llm.config import ModelConfig, model_config_from_dict
+from susurrus.models.speech_llm.model import SpeechLLM
 
 WEIGHTS = "trained.safetensors"
 RECIPE = "recipe.yaml"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BadCheckpointError):
     """A folder that is not a usable speech-LLM checkpoint; the message says what is wrong."""
 
 
@@ -100,7 +101,7 @@ def load_trained(model: SpeechLLM, folder: Path, may_lack: tuple[str, ...] = ())
 
 def load_speech_llm(path: str | Path, dtype: torch.dtype = torch.float32) -> SpeechLLM:
     """Rebuild a trained speech LLM from a checkpoint or run folder, in eval mode."""
-    from susurrus.models.build import build_speech_llm
+    from susurrus.models.speech_llm.build import build_speech_llm
 
     folder = find_checkpoint(path)
     if folder is None:

@@ -15,9 +15,9 @@ from susurrus.compression import (
     build_compressor,
 )
 from susurrus.encoders.whisper import AnyLengthWhisperEncoder
-from susurrus.models.build import add_lora
-from susurrus.models.config import LoraConfig
-from susurrus.models.speech_llm import SpeechLLM
+from susurrus.models.speech_llm.build import add_lora
+from susurrus.models.speech_llm.config import LoraConfig
+from susurrus.models.speech_llm.model import SpeechLLM
 
 D = 64  # width of the tiny Whisper encoder
 PROMPT = "Transcribe the audio."

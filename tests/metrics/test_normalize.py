@@ -1,4 +1,4 @@
-from susurrus.evaluate import cased_words, is_word, normalize
+from susurrus.metrics import cased_words, is_word, normalize
 
 
 def test_normalize_is_whisper_english():

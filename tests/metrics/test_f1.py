@@ -1,6 +1,6 @@
 import pytest
 
-from susurrus.evaluate import F1Counts, capitalization_f1, punctuation_f1
+from susurrus.metrics import F1Counts, capitalization_f1, punctuation_f1
 
 
 def test_f1_counts_read_off_the_sum():

@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from susurrus.models.build import add_lora, build_speech_llm
-from susurrus.models.checkpoint import (
+from susurrus.models.speech_llm.build import add_lora, build_speech_llm
+from susurrus.models.speech_llm.checkpoint import (
     RECIPE,
     WEIGHTS,
     CheckpointError,
@@ -20,9 +20,9 @@ from susurrus.models.checkpoint import (
     load_speech_llm,
     save_checkpoint,
 )
-from susurrus.models.config import LoraConfig, ModelConfig
-from susurrus.models.generation import GenerateOptions
-from susurrus.models.speech_llm import SpeechLLM
+from susurrus.models.speech_llm.config import LoraConfig, ModelConfig
+from susurrus.models.speech_llm.generation import GenerateOptions
+from susurrus.models.speech_llm.model import SpeechLLM
 from susurrus.train.recipe import Recipe, recipe_to_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
