@@ -92,13 +92,15 @@ def test_eval_options_reach_the_decoder(manifest, tmp_path, capsys, fake_engine)
                  "--max-context-turns", "1", "--limit-sessions", "1", "--model", "my-model",
                  "--quiet", "--no-ner"]) == 0
     data = json.loads(out.read_text())
-    assert (data["model"], data["context"], data["n_utterances"]) == ("my-model", "prompt", 2)
+    # Whisper's 'prompt' is the text context (issue 15: one ContextMode)
+    assert (data["model"], data["context"], data["oracle"], data["n_utterances"]) == (
+        "my-model", "text", False, 2)
     assert data["ner_f1"] is None and data["wer"] == pytest.approx(2 / 4)  # s1 all wrong
     # warm-up, then s0 with no context, s1 with s0's hypothesis; session b is not decoded
     assert [p for _, p in fake_engine.calls] == [None, None, "hello there"]
     assert data["context_tokens_per_turn"] == pytest.approx(2 / 2)
     captured = capsys.readouterr()
-    assert "my-model [prompt]" in captured.out and f"results: {out}" in captured.err
+    assert "my-model [text]" in captured.out and f"results: {out}" in captured.err
 
 
 def test_report_command_writes_markdown_and_plots(manifest, tmp_path, capsys, fake_engine):
@@ -112,7 +114,7 @@ def test_report_command_writes_markdown_and_plots(manifest, tmp_path, capsys, fa
     assert capsys.readouterr().out.strip().endswith(str(report))
     text = report.read_text()
     assert "| whisper-tiny.en [none] | talk |" in text
-    assert "| whisper-tiny.en [prompt] | talk |" in text
+    assert "| whisper-tiny.en [text] | talk |" in text
     assert (tmp_path / "rep" / "report_wer.png").stat().st_size > 0
 
 
@@ -146,7 +148,8 @@ def test_eval_with_whisper_tiny_for_each_context(spoken_session, tmp_path):
             "entity_recall_first", "entity_recall_repeat", "ner_f1", "punct_f1", "cap_f1", "rtf",
             "n_utterances", "n_words", "context_tokens_per_turn"}
     for context, d in data.items():
-        assert keys <= set(d) and d["context"] == context and d["model"] == "whisper-tiny.en"
+        mode = {"prompt": "text"}.get(context, context)  # Whisper's prompt: the text context
+        assert keys <= set(d) and d["context"] == mode and d["model"] == "whisper-tiny.en"
         assert d["n_utterances"] == 2 and d["n_words"] == 12
         assert d["wer"] < 0.5  # clear synthetic speech: most words right
         # a cost, not a speed test (a loaded machine may be slow): measured and finite

@@ -10,6 +10,7 @@ import pytest
 from susurrus.data.manifest import Talker, Utterance
 from susurrus.evaluate.decode import DecodeConfig, Hypothesis
 from susurrus.evaluate.evaluate import EvalResult, evaluate, format_table, score
+from susurrus.metrics.scores import EntityCounts, ErrorCounts, F1Counts
 from susurrus.testing.fakes import HYPS, TURNS
 
 WAV = Path("unused.wav")  # score() reads no audio
@@ -32,8 +33,9 @@ def test_score_matches_hand_computed_counts():
     hyps = [_hyp(uid, HYPS[uid], audio=audio[uid], wall=wall[uid], ctx=ctx[uid])
             for uid in ["b1", "a2", "a0", "b0", "a1"]]  # any order
     r = score(_utts(), hyps, DecodeConfig(context="prompt"), "talk.jsonl", with_ner=False)
-    assert (r.model, r.context, r.engine, r.manifest) == ("whisper-tiny.en", "prompt", "torch",
-                                                          "talk.jsonl")
+    # Whisper's 'prompt' is the text context, read from its own hypotheses
+    assert (r.model, r.context, r.oracle, r.engine, r.manifest) == (
+        "whisper-tiny.en", "text", False, "torch", "talk.jsonl")
     assert (r.n_utterances, r.n_words) == (5, 16)  # 2 + 4 + 3 + 3 + 4 normalized words
     # normalized: a1 "siobhan"->"shivaun", b1 "ann"->"anne": 2 substitutions
     assert r.wer == pytest.approx(2 / 16)
@@ -52,14 +54,14 @@ def test_score_matches_hand_computed_counts():
     assert r.context_tokens_per_turn == pytest.approx(11 / 5)
     assert r.rtf == pytest.approx(0.9 / 10.0)  # summed wall / summed audio
     assert r.llm_audio_tokens_per_second is None and r.peak_memory_mb > 0
-    assert r.counts["wer"] == {"substitutions": 2, "deletions": 0, "insertions": 0,
-                               "ref_words": 16}
-    assert r.counts["entities"] == {"first_hit": 3, "first_total": 4, "repeat_hit": 1,
-                                    "repeat_total": 2}
+    assert r.counts.wer == ErrorCounts(substitutions=2, deletions=0, insertions=0, ref_words=16)
+    assert r.counts.entities == EntityCounts(first_hit=3, first_total=4, repeat_hit=1,
+                                             repeat_total=2)
+    assert r.counts.ner is None  # not scored, which is not the same as nothing found
     # one substitution in each session: A has 2 + 4 + 3 words, B 3 + 4; resampling the two
     # sessions gives 2/18 (A twice), 2/16 or 2/14 (B twice), each of the tails a quarter
-    assert r.counts["wer_by_session"] == {"A": [1, 9], "B": [1, 7]}
-    assert r.wer_ci95 == pytest.approx([2 / 18, 2 / 14], abs=1e-6)
+    assert r.counts.wer_by_session == {"A": (1, 9), "B": (1, 7)}
+    assert r.wer_ci95 == pytest.approx((2 / 18, 2 / 14), abs=1e-6)
 
 
 def test_score_counts_only_decoded_utterances():
@@ -93,9 +95,16 @@ def test_score_mixtures_by_cpwer_and_talker_count():
     r = score(utts, hyps, DecodeConfig(), "mix.jsonl", with_ner=False)
     assert r.cpwer == pytest.approx((1 + 6) / (4 + 6))  # summed, not (1/4 + 6/6) / 2
     assert r.talker_count_acc == pytest.approx(1 / 2)
-    assert r.counts["cpwer"]["ref_words"] == 10
+    cp = r.counts.cpwer
+    assert (cp.ref_words, cp.errors, cp.talkers) == (10, 7, 4)
+    # mix1's second talker has no stream; every stream met a talker
+    assert (cp.missed_talkers, cp.false_talkers) == (1, 0)
+    # mix0: joe ("good morning") was scored against stream 1, ann against stream 0; mix1: one
+    # of the two talkers met the one stream (a tie: either costs 6)
+    assert cp.assignments[0] == ((0, 1), (1, 0))
+    assert sorted(p[1] is None for p in cp.assignments[1]) == [False, True]
     # plain WER compares the talkers' texts joined by offset with the whole hypothesis
-    assert r.counts["wer"]["ref_words"] == 10
+    assert r.counts.wer.ref_words == 10
     assert r.wer == pytest.approx(4 / 10)  # mix0: 4 edits at best; mix1: none
     assert r.rtf == pytest.approx(1.5 / 5.0) and r.context_tokens_per_turn == 5.0
 
@@ -107,11 +116,11 @@ def test_ner_f1_with_spacy():
     hyps = [_hyp("u0", ref), _hyp("u1", "John Smith visited London on Monday.")]
     r = score(utts, hyps, DecodeConfig(), "m", with_ner=True)
     # u0: person, place, date all found (3 tp); u1: date only (1 tp, 2 fp, 2 fn)
-    assert r.counts["ner"] == {"tp": 4, "fp": 2, "fn": 2}
+    assert r.counts.ner == F1Counts(tp=4, fp=2, fn=2)
     assert r.ner_f1 == pytest.approx(8 / 12)
 
 
-RESULT_KEYS = {"model", "context", "manifest", "wer", "wer_cased", "entity_recall",
+RESULT_KEYS = {"model", "context", "oracle", "manifest", "wer", "wer_cased", "entity_recall",
                "entity_recall_first", "entity_recall_repeat", "ner_f1", "punct_f1", "cap_f1",
                "rtf", "n_utterances", "n_words", "context_tokens_per_turn", "cpwer",
                "talker_count_acc", "counts"}
@@ -125,7 +134,9 @@ def test_evaluate_writes_results_and_hypotheses(corpus, use_engine, tmp_path):
     data = json.loads(out.read_text())
     assert RESULT_KEYS <= set(data)
     assert data == json.loads(result.to_json())
-    assert data["manifest"] == str(corpus.manifest) and data["context"] == "prompt"
+    assert EvalResult.from_json(out.read_text()) == result
+    assert data["manifest"] == str(corpus.manifest)
+    assert data["context"] == "text" and data["oracle"] is False
     assert data["n_utterances"] == 5 and data["n_words"] == 16
     assert data["wer"] == pytest.approx(2 / 16)
     assert data["entity_recall_first"] == pytest.approx(3 / 4)
@@ -135,7 +146,7 @@ def test_evaluate_writes_results_and_hypotheses(corpus, use_engine, tmp_path):
     assert [json.loads(line)["id"] for line in hyp_lines[1:]] == engine.decoded
     # the table shows the system and its numbers
     table = format_table([result])
-    assert "whisper-tiny.en [prompt]" in table and "0.125" in table
+    assert "whisper-tiny.en [text]" in table and "0.125" in table
 
 
 def test_evaluate_a_mixture_manifest_reports_cpwer(mixture_corpus, use_engine, tmp_path):

@@ -8,6 +8,7 @@ from meeteval.wer import cp_word_error_rate
 
 from susurrus.metrics import (
     CountAccuracy,
+    CpErrorCounts,
     ErrorCounts,
     align,
     cased_word_errors,
@@ -108,11 +109,28 @@ def test_cpwer_hand_computed():
     # speaker 0 "a b c" goes with stream 1 "a c" (1 deletion), speaker 1 "d e" with stream 0
     # "d e f" (1 insertion)
     c = cp_word_errors(["a b c", "d e"], ["d e f", "a c"])
-    assert c == ErrorCounts(0, 1, 1, 5)
-    # a missed speaker is all deletions, a spurious stream all insertions
-    assert cp_word_errors(["a b", "c"], ["a b"]) == ErrorCounts(0, 1, 0, 3)
-    assert cp_word_errors(["a b"], ["a b", "x y"]) == ErrorCounts(0, 0, 2, 2)
-    assert cp_word_errors([], []) == ErrorCounts()
+    assert c.word_errors == ErrorCounts(0, 1, 1, 5) and c.rate == pytest.approx(2 / 5)
+    assert c == CpErrorCounts(0, 1, 1, 5, talkers=2, missed_talkers=0, false_talkers=0,
+                              assignments=(((0, 1), (1, 0)),))
+    # a missed speaker is all deletions, a false stream all insertions
+    missed = cp_word_errors(["a b", "c"], ["a b"])
+    assert missed.word_errors == ErrorCounts(0, 1, 0, 3)
+    assert (missed.talkers, missed.missed_talkers, missed.false_talkers) == (2, 1, 0)
+    assert missed.assignments == (((0, 0), (1, None)),)
+    false = cp_word_errors(["a b"], ["x y", "a b"])
+    assert false.word_errors == ErrorCounts(0, 0, 2, 2)
+    assert (false.talkers, false.missed_talkers, false.false_talkers) == (1, 0, 1)
+    assert false.assignments == (((0, 1), (None, 0)),)
+    assert cp_word_errors([], []) == CpErrorCounts(assignments=((),))
+
+
+def test_cp_counts_add_and_keep_one_assignment_per_mixture():
+    one, two = cp_word_errors(["a b", "c"], ["a b"]), cp_word_errors(["a"], ["a", "b"])
+    total = sum([one, two])
+    assert total.word_errors == one.word_errors + two.word_errors
+    assert (total.talkers, total.missed_talkers, total.false_talkers) == (3, 1, 1)
+    assert total.assignments == one.assignments + two.assignments
+    assert len(total.assignments) == 2
 
 
 @settings(max_examples=100, deadline=None)
@@ -124,6 +142,39 @@ def test_cpwer_matches_meeteval(refs, hyps):
                                 hypothesis_sort=False)
     assert ours.errors == theirs.errors
     assert ours.ref_words == theirs.length
+    assert ours.talkers == theirs.scored_speaker
+    assert ours.missed_talkers == theirs.missed_speaker
+    assert ours.false_talkers == theirs.falarm_speaker
+    # Equal-cost assignments may differ; ours must cost what it says, and when no other
+    # assignment costs as little it must be meeteval's.
+    (pairs,) = ours.assignments
+    cost = sum(align(refs[r] if r is not None else [], hyps[h] if h is not None else [])
+               .counts.errors for r, h in pairs)
+    assert cost == ours.errors
+    assert sorted(r for r, _ in pairs if r is not None) == list(range(len(refs)))
+    assert sorted(h for _, h in pairs if h is not None) == list(range(len(hyps)))
+    if _optimal_assignments(refs, hyps) == 1:
+        assert sorted(pairs, key=str) == sorted(theirs.assignment, key=str)
+
+
+def _optimal_assignments(refs: list[list[str]], hyps: list[list[str]]) -> int:
+    """How many talker-to-stream assignments reach the minimum cpWER errors (brute force)."""
+    from itertools import permutations
+
+    size = max(len(refs), len(hyps))
+    r = refs + [[]] * (size - len(refs))
+    h = hyps + [[]] * (size - len(hyps))
+    costs = [sum(align(r[i], h[j]).counts.errors for i, j in enumerate(perm))
+             for perm in permutations(range(size))]
+    best = min(costs)
+    # permutations that differ only among padded (empty) rows or columns are one assignment
+    seen = set()
+    for perm, c in zip(permutations(range(size)), costs, strict=True):
+        if c == best:
+            seen.add(tuple((i if i < len(refs) else None, j if j < len(hyps) else None)
+                           for i, j in enumerate(perm)
+                           if i < len(refs) or j < len(hyps)))
+    return len(seen)
 
 
 def test_talker_count_accuracy():

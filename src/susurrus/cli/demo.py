@@ -1,15 +1,14 @@
 """`make demo`: synthesize a small conversational corpus and print the results table.
 
-Whisper tiny.en with no context, with its own previous hypotheses as prompt, and with the oracle
-prompt (previous references); then the shipped single-turn speech LLM with no context
-(`--speech-llm RUN_FOLDER` for another) and the shipped multi-turn one with the context it was
-trained with (`--context-llm`): a second table sets them beside Whisper with its own previous
-hypotheses as prompt (context audio tokens per prior turn, seconds per turn).
+Whisper tiny.en with no context (`none`), with its own previous hypotheses as prompt (`text`) and
+with the previous references as prompt (`text (oracle)`); then the shipped single-turn speech LLM
+with no context (`--speech-llm RUN_FOLDER` for another) and the shipped multi-turn one with the
+context it was trained with (`--context-llm`): a second table sets them beside Whisper with its
+own previous hypotheses as prompt (context audio tokens per prior turn, seconds per turn).
 On the `test` and `test-ood` splits: WER, entity recall on
 first and repeated mentions, LLM audio tokens per second, real-time factor. Writes
 `out/demo/report.md` (with plots) and the results JSON beside it. Everything is resumable: a
-second run reuses audio and hypotheses.
-"""
+second run reuses audio and hypotheses."""
 
 from __future__ import annotations
 
@@ -18,7 +17,8 @@ import time
 from pathlib import Path
 
 SPLITS = ("test", "test-ood")
-CONTEXTS = ("none", "prompt", "oracle-prompt")
+# Whisper's contexts, (mode, oracle): none, its own earlier hypotheses as prompt, the references
+WHISPER_CONTEXTS = (("none", False), ("text", False), ("text", True))
 
 
 def shipped_speech_llm(with_context: bool = False) -> str:
@@ -46,10 +46,9 @@ def context_table(results) -> str:
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for split, r in sorted(results, key=lambda x: SPLITS.index(x[0])):
         ctx = r.context_audio_tokens_per_prior_turn
-        per_turn = r.counts["cost"]["wall_seconds"] / max(1, r.n_utterances)
-        lines.append(f"| {split} | {r.model} | {r.context} | {r.wer:.3f} | "
+        lines.append(f"| {split} | {r.model} | {r.context_label} | {r.wer:.3f} | "
                      f"{r.entity_recall_first:.3f} | {r.entity_recall_repeat:.3f} | "
-                     f"{'–' if ctx is None else f'{ctx:.1f}'} | {per_turn:.2f} |")
+                     f"{'–' if ctx is None else f'{ctx:.1f}'} | {r.seconds_per_turn:.2f} |")
     return "\n".join(lines)
 
 
@@ -61,10 +60,43 @@ def results_table(results) -> str:
     for split, r in sorted(results, key=lambda x: SPLITS.index(x[0])):
         tps = "–" if r.llm_audio_tokens_per_second is None else \
             f"{r.llm_audio_tokens_per_second:.1f}"
-        lines.append(f"| {split} | {r.model} | {r.context} | {r.wer:.3f} | "
+        lines.append(f"| {split} | {r.model} | {r.context_label} | {r.wer:.3f} | "
                      f"{r.entity_recall_first:.3f} | {r.entity_recall_repeat:.3f} | "
                      f"{r.context_tokens_per_turn:.0f} | {tps} | {r.rtf:.3f} |")
     return "\n".join(lines)
+
+
+def systems_to_run(whisper: str, speech_llm: str, context_llm: str
+                   ) -> list[tuple[str, tuple[tuple[str, bool], ...]]]:
+    """(model, its (context mode, oracle) pairs) of every system the demo evaluates: Whisper
+    with each of WHISPER_CONTEXTS, the speech LLM without context (and with the one it was
+    trained with, if any), the context speech LLM with its own."""
+    systems: list[tuple[str, tuple[tuple[str, bool], ...]]] = [(whisper, WHISPER_CONTEXTS)]
+    if speech_llm:
+        context = trained_context(speech_llm)
+        systems.append((speech_llm, (("none", False),)
+                        + (((context, False),) if context != "none" else ())))
+    if context_llm and context_llm != speech_llm:
+        context = trained_context(context_llm)
+        if context == "none":
+            raise SystemExit(f"--context-llm {context_llm}: trained without context; give it "
+                             "as --speech-llm instead")
+        systems.append((context_llm, ((context, False),)))
+    return systems
+
+
+def demo_tables(results, whisper: str) -> str:
+    """The results table (Whisper in every context, speech LLMs without context), and when a
+    speech LLM read context, the context table setting it beside Whisper with its own earlier
+    hypotheses as prompt."""
+    table = results_table([(s, r) for s, r in results if r.model == whisper
+                           or r.context == "none"])
+    with_ctx = [(s, r) for s, r in results if r.model != whisper
+                or (r.context == "text" and not r.oracle)]
+    if any(r.model != whisper and r.context != "none" for _, r in results):
+        table += ("\n\nConversational context (earlier turns' transcripts are each system's own "
+                  "hypotheses)\n\n" + context_table(with_ctx))
+    return table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,36 +124,21 @@ def main(argv: list[str] | None = None) -> None:
     manifests = synthesize("conversations", corpus, hours=args.hours, seed=args.seed,
                            splits=SPLITS)
     t_synth = time.perf_counter() - t0
-    systems = [(args.model, CONTEXTS)]
     speech_llm = shipped_speech_llm() if args.speech_llm is None else args.speech_llm
-    if speech_llm:
-        context = trained_context(speech_llm)
-        systems.append((speech_llm, ("none",) + ((context,) if context != "none" else ())))
     context_llm = shipped_speech_llm(with_context=True) if args.context_llm is None \
         else args.context_llm
-    if context_llm and context_llm != speech_llm:
-        context = trained_context(context_llm)
-        if context == "none":
-            raise SystemExit(f"--context-llm {context_llm}: trained without context; give it "
-                             "as --speech-llm instead")
-        systems.append((context_llm, (context,)))
     results, paths = [], []
     for split in SPLITS:
-        for model, contexts in systems:
-            for context in contexts:
-                out = args.out / "results" / f"{split}_{Path(model).name}_{context}.json"
+        for model, contexts in systems_to_run(args.model, speech_llm, context_llm):
+            for mode, oracle in contexts:
+                name = f"{split}_{Path(model).name}_{mode}{'-oracle' if oracle else ''}"
+                out = args.out / "results" / f"{name}.json"
                 # Hypotheses of an earlier identical run (out + ".hyps.jsonl") are reused.
-                cfg = DecodeConfig(model=model, context=context)
+                cfg = DecodeConfig(model=model, context=mode, oracle=oracle)
                 results.append((split, evaluate(manifests[split], cfg, out, with_ner=True)))
                 paths.append(out)
     elapsed = time.perf_counter() - t0
-    base = [(s, r) for s, r in results if r.context in CONTEXTS]
-    table = results_table(base)
-    if any(r.context not in CONTEXTS for _, r in results):
-        with_ctx = [(s, r) for s, r in results
-                    if r.context == "prompt" or r.model in (speech_llm, context_llm)]
-        table += ("\n\nConversational context (earlier turns' transcripts are each system's own "
-                  "hypotheses)\n\n" + context_table(with_ctx))
+    table = demo_tables(results, args.model)
     n_turns = sum({split: r.n_utterances for split, r in results}.values())
     print(f"\nResults on synthesized conversations (test and test-ood, {n_turns} turns)\n")
     print(table)
@@ -129,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         paths, args.out / "report.md", title="susurrus demo: Whisper baselines and the speech LLM",
         preamble=(f"Corpus: `susurrus synth conversations --hours {args.hours} --seed "
                   f"{args.seed}` (splits {', '.join(SPLITS)}). Synthesis {t_synth:.0f} s, total "
-                  f"{elapsed:.0f} s.\n\n{table}\n\nAll metrics:"))
+                  f"{elapsed:.0f} s.\n\n{table}\n\nAll metrics:"),
+        overwrite=True)  # the demo's own report, redrawn on every run
     print(f"\nreport: {report}   ({elapsed:.0f} s; synthesis {t_synth:.0f} s)")
 
 

@@ -174,7 +174,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Render results JSON files into one Markdown report with plots."""
     from susurrus.evaluate.report import write_report
 
-    out = write_report(args.results, args.out, title=args.title)
+    out = write_report(args.results, args.out, title=args.title, overwrite=args.overwrite)
     print(out)
     return 0
 
@@ -263,7 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="Markdown report with plots from results JSON files")
     r.add_argument("results", nargs="+", type=Path, help="results*.json from `susurrus eval`")
-    r.add_argument("--out", type=Path, default=Path("report.md"))
+    r.add_argument("--out", type=Path, default=None,
+                   help="the report (its PNG plots go beside it); default: report.md beside "
+                        "the first results file")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an existing report and its plots")
     r.add_argument("--title", default="susurrus report")
     r.set_defaults(func=cmd_report)
 

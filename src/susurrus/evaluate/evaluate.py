@@ -6,17 +6,17 @@ Same audio, same normalizer, same table for every system: the scores come from
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from susurrus.context import ContextMode, parse_context
 from susurrus.data.manifest import Utterance, group_sessions
 from susurrus.evaluate.decode import DecodeConfig, Hypothesis, decode_manifest
+from susurrus.evaluate.results import BadResultsError, EvalCounts, EvalResult
 from susurrus.metrics.bootstrap import bootstrap_wer, interval
 from susurrus.metrics.scores import (
     CostCounts,
     CountAccuracy,
+    CpErrorCounts,
     EntityCounts,
     ErrorCounts,
     F1Counts,
@@ -31,62 +31,29 @@ from susurrus.metrics.scores import (
     word_errors,
 )
 
-
-@dataclass
-class EvalResult:
-    """One system on one manifest. Rates are read off summed counts (kept in `counts`)."""
-
-    model: str
-    context: str
-    engine: str
-    manifest: str
-    n_utterances: int
-    n_words: int  # normalized reference words (the WER denominator)
-    wer: float
-    wer_cased: float
-    entity_recall: float | None  # None when the manifest lists no entities
-    entity_recall_first: float | None
-    entity_recall_repeat: float | None
-    ner_f1: float | None
-    punct_f1: float
-    cap_f1: float
-    rtf: float
-    context_tokens_per_turn: float  # prior-context prompt tokens per turn
-    llm_audio_tokens_per_second: float | None  # None: the system feeds no audio tokens to an LLM
-    peak_memory_mb: float
-    context_audio_tokens_per_prior_turn: float | None = None  # None: no audio context read
-    latency_by_turn: dict = field(default_factory=dict)  # turn index (1-based) -> mean seconds
-    cpwer: float | None = None  # mixtures only
-    talker_count_acc: float | None = None  # mixtures only
-    counts: dict = field(default_factory=dict)  # the summed counts behind every rate
-    wer_ci95: list[float] | None = None  # 95% interval of `wer`, bootstrapping whole sessions
-
-    def to_json(self) -> str:
-        """JSON; a non-finite rate (insertions against an empty reference) is written as null."""
-        def finite(v):
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            if isinstance(v, dict):
-                return {k: finite(x) for k, x in v.items()}
-            return v
-
-        return json.dumps(finite(asdict(self)), indent=2, ensure_ascii=False)
+__all__ = ["BadResultsError", "EvalCounts", "EvalResult", "count", "evaluate", "format_table",
+           "score"]
 
 
-def score(
-    utterances: list[Utterance], hyps: list[Hypothesis], config: DecodeConfig, manifest: str,
-    with_ner: bool = True,
-) -> EvalResult:
-    """Score hypotheses against the manifest's references; counts summed, then rates."""
-    by_id = {h.id: h for h in hyps}
-    utts = [u for u in utterances if u.id in by_id]
+def _context_of(config: DecodeConfig) -> tuple[ContextMode, bool]:
+    """The (mode, oracle) a config decodes with. `parse_context` reads every spelling: the
+    Whisper names of before issue 15 ('prompt', 'oracle-prompt') and its `oracle_context` flag
+    as well as the one `oracle` flag."""
+    oracle = getattr(config, "oracle", getattr(config, "oracle_context", False))
+    return parse_context(config.context, oracle)
+
+
+def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
+          with_ner: bool = True) -> EvalCounts:
+    """Every count of `utterances` against their hypotheses (by id), summed; `ner` is None
+    when `with_ner` is off."""
     wer_c, cased_c, punct_c, cap_c, ner_c = (ErrorCounts(), ErrorCounts(), F1Counts(),
                                               F1Counts(), F1Counts())
-    ent_c, cp_c, count_c = EntityCounts(), ErrorCounts(), CountAccuracy()
+    ent_c, cp_c, count_c = EntityCounts(), CpErrorCounts(), CountAccuracy()
     cost = CostCounts()
     word_errs: dict[str, ErrorCounts] = {}
-    for u in utts:
-        h = by_id[u.id]
+    for u in utterances:
+        h = hyps[u.id]
         ref = u.reference
         word_errs[u.id] = word_errors(ref, h.text)
         wer_c += word_errs[u.id]
@@ -103,41 +70,37 @@ def score(
                            llm_audio_tokens=h.llm_audio_tokens,
                            prior_context_audio_tokens=h.context_audio_tokens,
                            prior_turns=h.prior_turns)
-    by_session: dict[str, ErrorCounts] = {}
-    for session, turns in group_sessions(utts).items():
-        ent_c += entity_recall((u.reference, u.entities, by_id[u.id].text) for u in turns)
-        by_session[session] = sum((word_errs[u.id] for u in turns), ErrorCounts())
+    by_session: dict[str, tuple[int, int]] = {}
+    for session, turns in group_sessions(utterances).items():
+        ent_c += entity_recall((u.reference, u.entities, hyps[u.id].text) for u in turns)
+        c = sum((word_errs[u.id] for u in turns), ErrorCounts())
+        by_session[session] = (c.errors, c.ref_words)
     cost += CostCounts(peak_memory_bytes=peak_rss_bytes())
-    has_entities = ent_c.first_total + ent_c.repeat_total > 0
-    mixtures = count_c.total > 0
-    counts = dict(wer=asdict(wer_c), wer_cased=asdict(cased_c), punct=asdict(punct_c),
-                  cap=asdict(cap_c), ner=asdict(ner_c), entities=asdict(ent_c),
-                  cpwer=asdict(cp_c), talker_count=asdict(count_c), cost=asdict(cost),
-                  wer_by_session={k: [c.errors, c.ref_words] for k, c in by_session.items()})
+    return EvalCounts(wer=wer_c, wer_cased=cased_c, punct=punct_c, cap=cap_c,
+                      ner=ner_c if with_ner else None, entities=ent_c, cpwer=cp_c,
+                      talker_count=count_c, cost=cost, wer_by_session=by_session)
+
+
+def score(
+    utterances: list[Utterance], hyps: list[Hypothesis], config: DecodeConfig, manifest: str,
+    with_ner: bool = True,
+) -> EvalResult:
+    """Score hypotheses against the manifest's references; counts summed, then rates."""
+    by_id = {h.id: h for h in hyps}
+    utts = [u for u in utterances if u.id in by_id]
+    counts = count(utts, by_id, with_ner)
     wer_ci95 = None
-    if wer_c.ref_words:
-        samples = bootstrap_wer({"": {k: (c.errors, c.ref_words) for k, c in by_session.items()}})
-        wer_ci95 = [round(x, 6) for x in interval(samples[""])]
+    if counts.wer.ref_words:
+        lo, hi = interval(bootstrap_wer({"": counts.wer_by_session})[""])
+        wer_ci95 = (round(lo, 6), round(hi, 6))
     latency: dict[int, list[float]] = {}
     for u in utts:
         latency.setdefault(by_id[u.id].turn_index + 1, []).append(by_id[u.id].wall_seconds)
-    context = config.context + (" (oracle)" if config.oracle_context else "")
+    context, oracle = _context_of(config)
     return EvalResult(
-        model=config.model, context=context, engine=config.engine, manifest=manifest,
-        n_utterances=len(utts), n_words=wer_c.ref_words, wer=wer_c.rate,
-        wer_cased=cased_c.rate,
-        entity_recall=ent_c.recall if has_entities else None,
-        entity_recall_first=ent_c.recall_first if has_entities else None,
-        entity_recall_repeat=ent_c.recall_repeat if has_entities else None,
-        ner_f1=ner_c.f1 if with_ner else None, punct_f1=punct_c.f1, cap_f1=cap_c.f1,
-        rtf=cost.rtf, context_tokens_per_turn=cost.context_tokens_per_turn,
-        llm_audio_tokens_per_second=cost.audio_tokens_per_second if cost.llm_audio_tokens
-        else None, peak_memory_mb=cost.peak_memory_bytes / 2**20,
-        context_audio_tokens_per_prior_turn=cost.context_audio_tokens_per_prior_turn
-        if cost.prior_context_audio_tokens else None,
+        model=config.model, engine=config.engine, manifest=manifest, counts=counts,
+        context=context, oracle=oracle,
         latency_by_turn={k: sum(v) / len(v) for k, v in sorted(latency.items())},
-        cpwer=cp_c.rate if mixtures else None,
-        talker_count_acc=count_c.accuracy if mixtures else None, counts=counts,
         wer_ci95=wer_ci95,
     )
 
@@ -167,4 +130,4 @@ def format_table(results: list[EvalResult]) -> str:
     """A plain-text table for the terminal (the Markdown one is in `report`)."""
     from susurrus.evaluate.report import markdown_table
 
-    return markdown_table([asdict(r) for r in results])
+    return markdown_table(results)

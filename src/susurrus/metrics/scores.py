@@ -158,25 +158,88 @@ def cased_word_errors(ref: str, hyp: str) -> ErrorCounts:
     return align(cased_words(ref), cased_words(hyp)).counts
 
 
+@dataclass(frozen=True)
+class CpErrorCounts(_Adds):
+    """cpWER counts (concatenated minimum-permutation WER, CHiME-6) and how talkers met streams.
+
+    Each reference talker's words are scored against one hypothesis stream. A talker left with
+    no stream is missed (all their words deleted); a stream left with no talker is false (all its
+    words inserted). The counts add over mixtures; the assignments are kept one per mixture, in
+    the order the mixtures were scored, so a corpus sum still says which talker met which stream.
+    """
+
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    ref_words: int = 0  # the denominator of the rate
+    talkers: int = 0  # reference talkers scored
+    missed_talkers: int = 0  # reference talkers with no stream
+    false_talkers: int = 0  # streams with no reference talker
+    # one per mixture: (reference talker, stream) index pairs, talkers in order then the false
+    # streams; None on one side = a missed talker or a false stream (meeteval's `assignment`)
+    assignments: tuple[tuple[Pair, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.substitutions + self.deletions > self.ref_words:
+            raise ValueError(f"CpErrorCounts: substitutions + deletions ({self.substitutions} + "
+                             f"{self.deletions}) exceed ref_words ({self.ref_words})")
+        if self.missed_talkers > self.talkers:
+            raise ValueError(f"CpErrorCounts.missed_talkers ({self.missed_talkers}) exceeds "
+                             f"talkers ({self.talkers})")
+        if self.assignments:  # results written before the assignments were kept have none
+            pairs = [p for a in self.assignments for p in a]
+            found = (sum(r is not None for r, _ in pairs), sum(s is None for _, s in pairs),
+                     sum(r is None for r, _ in pairs))
+            if found != (self.talkers, self.missed_talkers, self.false_talkers):
+                raise ValueError(f"CpErrorCounts: the assignments hold (talkers, missed, false) "
+                                 f"= {found}, the counts say ({self.talkers}, "
+                                 f"{self.missed_talkers}, {self.false_talkers})")
+
+    @property
+    def word_errors(self) -> ErrorCounts:
+        """The S/D/I alone, as plain WER counts."""
+        return ErrorCounts(self.substitutions, self.deletions, self.insertions, self.ref_words)
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def rate(self) -> float:
+        """cpWER: errors / ref_words (0/0 = 0.0, k/0 = inf, as `ErrorCounts.rate`)."""
+        return _per(self.errors, self.ref_words)
+
+
 def cp_word_errors(ref_by_speaker: Sequence[str], hyp_by_stream: Sequence[str],
-                   normalizer: Normalizer = normalize) -> ErrorCounts:
-    """Concatenated minimum-permutation WER (cpWER, CHiME-6) counts of one mixture.
+                   normalizer: Normalizer = normalize) -> CpErrorCounts:
+    """cpWER counts of one mixture, with the talker assignment.
 
     Each reference speaker's words (all their turns, joined) are scored against one hypothesis
     stream; the shorter list is padded with empty strings, so a missed speaker costs deletions
-    and a spurious stream insertions. The assignment minimizes the total errors (Hungarian
-    method: exact for any S).
+    and a false stream insertions. The assignment minimizes the total errors (Hungarian method:
+    exact for any S); among equal-cost assignments the one chosen may differ from meeteval's.
     """
     refs = [normalizer(t).split() for t in ref_by_speaker]
     hyps = [normalizer(t).split() for t in hyp_by_stream]
-    size = max(len(refs), len(hyps))
-    refs += [[]] * (size - len(refs))
-    hyps += [[]] * (size - len(hyps))
+    n_ref, n_hyp = len(refs), len(hyps)
+    size = max(n_ref, n_hyp)
     if size == 0:
-        return ErrorCounts()
+        return CpErrorCounts(assignments=((),))
+    refs += [[]] * (size - n_ref)
+    hyps += [[]] * (size - n_hyp)
     table = [[align(r, h).counts for h in hyps] for r in refs]  # (S, S)
     rows, cols = linear_sum_assignment(np.array([[c.errors for c in row] for row in table]))
-    return sum((table[i][j] for i, j in zip(rows, cols, strict=True)), ErrorCounts())
+    total = sum((table[i][j] for i, j in zip(rows, cols, strict=True)), ErrorCounts())
+    stream_of = dict(zip(rows.tolist(), cols.tolist(), strict=True))
+    pairs: list[Pair] = [(i, stream_of[i] if stream_of[i] < n_hyp else None)
+                         for i in range(n_ref)]
+    matched = {j for _, j in pairs}
+    pairs += [(None, j) for j in range(n_hyp) if j not in matched]
+    return CpErrorCounts(total.substitutions, total.deletions, total.insertions, total.ref_words,
+                         talkers=n_ref, missed_talkers=sum(j is None for _, j in pairs),
+                         false_talkers=sum(i is None for i, _ in pairs),
+                         assignments=(tuple(pairs),))
 
 
 @dataclass(frozen=True)

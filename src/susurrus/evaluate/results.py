@@ -1,0 +1,311 @@
+"""What `susurrus eval` returns and writes: one system on one manifest, as summed counts.
+
+An `EvalResult` holds the counts (`EvalCounts`: frozen dataclasses that add, one per metric) and
+reads every rate off them, as meeteval does: nothing is averaged, and results of disjoint data
+add (`a.counts + b.counts`) to the counts of the union. It round-trips through JSON:
+`EvalResult.from_json(r.to_json()) == r`. The JSON also carries the rates, for readers without
+susurrus; `from_json` ignores them and reads the counts.
+
+Results JSON written before issue 15 reads the same: its context names ('prompt',
+'oracle-prompt', 'abstract (oracle)') go through `susurrus.context.parse_context`, and its loose
+`counts` dict becomes the typed counts. Such files carry no cpWER talker assignment (and count 0
+talkers, missed or false), and none for a session's WER when they predate the WER intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from susurrus.context import CONTEXT_MODES, ContextMode, context_label, parse_context
+from susurrus.errors import UsageError
+from susurrus.metrics.scores import (
+    CostCounts,
+    CountAccuracy,
+    CpErrorCounts,
+    EntityCounts,
+    ErrorCounts,
+    F1Counts,
+)
+
+
+class BadResultsError(UsageError):
+    """A file read as evaluation results that is not one: broken JSON, a transcript, a bad field."""
+
+
+@dataclass(frozen=True)
+class EvalCounts:
+    """Every count behind an `EvalResult`'s rates, summed over the utterances scored."""
+
+    wer: ErrorCounts = ErrorCounts()  # normalized words (Whisper's English normalizer)
+    wer_cased: ErrorCounts = ErrorCounts()  # cased words and punctuation marks as tokens
+    punct: F1Counts = F1Counts()  # punctuation marks after aligned words
+    cap: F1Counts = F1Counts()  # capitalized words
+    ner: F1Counts | None = None  # spaCy entities; None: NER was not scored (`--no-ner`)
+    entities: EntityCounts = EntityCounts()  # the manifest's entities, first and repeated
+    cpwer: CpErrorCounts = CpErrorCounts()  # mixtures: talkers against streams
+    talker_count: CountAccuracy = CountAccuracy()  # mixtures: streams == talkers
+    cost: CostCounts = CostCounts()  # time, audio, tokens, memory
+    # session id -> (word errors, reference words) of `wer`: what the bootstrap resamples
+    wer_by_session: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def __add__(self, other: Any) -> EvalCounts:
+        """The counts of both; NER only if both scored it. A session id found in both adds its
+        counts (the bootstrap then resamples the two as one unit)."""
+        if type(other) is not EvalCounts:
+            return NotImplemented
+        sessions = dict(self.wer_by_session)
+        for k, (e, n) in other.wer_by_session.items():
+            e0, n0 = sessions.get(k, (0, 0))
+            sessions[k] = (e0 + e, n0 + n)
+        ner = None if self.ner is None or other.ner is None else self.ner + other.ner
+        summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
+                  if f.name not in ("ner", "wer_by_session")}
+        return EvalCounts(**summed, ner=ner, wer_by_session=sessions)
+
+    def __radd__(self, other: Any) -> EvalCounts:
+        return self if isinstance(other, int) and other == 0 else NotImplemented
+
+    def to_dict(self) -> dict:
+        """Plain JSON types: each count as a dict, a session's counts as [errors, words]."""
+        out = {f.name: None if getattr(self, f.name) is None else asdict(getattr(self, f.name))
+               for f in fields(self) if f.name != "wer_by_session"}
+        out["wer_by_session"] = {k: list(v) for k, v in self.wer_by_session.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], ner_scored: bool = True) -> EvalCounts:
+        """The inverse of `to_dict`; also reads the loose counts dict of older results (missing
+        counts are 0). Raises BadResultsError naming the field at fault."""
+        if not isinstance(data, Mapping):
+            raise BadResultsError(f"'counts' must be an object, got {type(data).__name__}")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise BadResultsError(f"counts: unknown field(s) {', '.join(unknown)}")
+        parsed: dict[str, Any] = {}
+        for name, kind in _COUNT_TYPES.items():
+            raw = data.get(name)
+            if raw is None:
+                continue
+            parsed[name] = _counts(kind, raw, f"counts.{name}")
+        if not ner_scored:
+            parsed.pop("ner", None)
+        sessions = data.get("wer_by_session") or {}
+        try:
+            parsed["wer_by_session"] = {str(k): (int(e), int(n)) for k, (e, n) in sessions.items()}
+        except (AttributeError, TypeError, ValueError):
+            raise BadResultsError("counts.wer_by_session: expected {session: [errors, words]}") \
+                from None
+        return cls(**parsed)
+
+
+_COUNT_TYPES = {"wer": ErrorCounts, "wer_cased": ErrorCounts, "punct": F1Counts,
+                "cap": F1Counts, "ner": F1Counts, "entities": EntityCounts,
+                "cpwer": CpErrorCounts, "talker_count": CountAccuracy, "cost": CostCounts}
+
+
+def _counts(kind: type, raw: Any, where: str) -> Any:
+    """One count dataclass from its JSON object; tuples come back from JSON lists."""
+    if not isinstance(raw, Mapping):
+        raise BadResultsError(f"{where}: expected an object of counts, got {raw!r}")
+    values = dict(raw)
+    if kind is CpErrorCounts and "assignments" in values:
+        try:
+            values["assignments"] = tuple(tuple((r, s) for r, s in mix)
+                                          for mix in values["assignments"])
+        except (TypeError, ValueError):
+            raise BadResultsError(f"{where}.assignments: expected, per mixture, a list of "
+                                  "[talker, stream] pairs") from None
+    try:
+        return kind(**values)
+    except TypeError as err:  # an unknown or misspelled field
+        known = ", ".join(f.name for f in fields(kind))
+        raise BadResultsError(f"{where}: {err}; its fields are {known}") from None
+    except ValueError as err:  # counts that contradict each other
+        raise BadResultsError(f"{where}: {err}") from None
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no inf/nan: a non-finite rate (insertions against no reference) is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+# The rates written to JSON beside the counts, in this order (read back: ignored, recomputed).
+RATES = ("n_utterances", "n_words", "wer", "wer_cased", "entity_recall", "entity_recall_first",
+         "entity_recall_repeat", "ner_f1", "punct_f1", "cap_f1", "rtf",
+         "context_tokens_per_turn", "llm_audio_tokens_per_second", "peak_memory_mb",
+         "context_audio_tokens_per_prior_turn", "cpwer", "talker_count_acc")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One system on one manifest: its summed counts, and every rate read off them.
+
+    A rate that does not apply is None: entity recall when the manifest lists no entities, NER
+    F1 when it was not scored, cpWER and talker-count accuracy on a manifest with no mixtures,
+    LLM audio tokens when the system feeds none to an LLM.
+    """
+
+    model: str  # as given to eval: embedded name, folder or hub id
+    engine: str  # torch | faster-whisper
+    manifest: str  # the manifest scored, as given
+    counts: EvalCounts
+    context: ContextMode = "none"  # what each turn read of the earlier ones (susurrus.context)
+    oracle: bool = False  # the earlier transcripts read were the references
+    latency_by_turn: dict[int, float] = field(default_factory=dict)  # turn (1-based) -> mean s
+    wer_ci95: tuple[float, float] | None = None  # 95% interval of `wer`, bootstrapping sessions
+
+    def __post_init__(self) -> None:
+        if self.context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {self.context!r}")
+        if self.oracle and self.context == "none":
+            raise ValueError("oracle needs a context that reads earlier transcripts, not 'none'")
+
+    @property
+    def context_label(self) -> str:
+        """How tables name the context: 'none', 'text', 'abstract (oracle)'."""
+        return context_label(self.context, self.oracle)
+
+    @property
+    def n_utterances(self) -> int:
+        return self.counts.cost.turns
+
+    @property
+    def n_words(self) -> int:
+        """Normalized reference words: the WER denominator."""
+        return self.counts.wer.ref_words
+
+    @property
+    def wer(self) -> float:
+        return self.counts.wer.rate
+
+    @property
+    def wer_cased(self) -> float:
+        return self.counts.wer_cased.rate
+
+    @property
+    def _has_entities(self) -> bool:
+        e = self.counts.entities
+        return e.first_total + e.repeat_total > 0
+
+    @property
+    def entity_recall(self) -> float | None:
+        return self.counts.entities.recall if self._has_entities else None
+
+    @property
+    def entity_recall_first(self) -> float | None:
+        return self.counts.entities.recall_first if self._has_entities else None
+
+    @property
+    def entity_recall_repeat(self) -> float | None:
+        return self.counts.entities.recall_repeat if self._has_entities else None
+
+    @property
+    def ner_f1(self) -> float | None:
+        return None if self.counts.ner is None else self.counts.ner.f1
+
+    @property
+    def punct_f1(self) -> float:
+        return self.counts.punct.f1
+
+    @property
+    def cap_f1(self) -> float:
+        return self.counts.cap.f1
+
+    @property
+    def cpwer(self) -> float | None:
+        return self.counts.cpwer.rate if self.counts.talker_count.total else None
+
+    @property
+    def talker_count_acc(self) -> float | None:
+        return self.counts.talker_count.accuracy if self.counts.talker_count.total else None
+
+    @property
+    def rtf(self) -> float:
+        return self.counts.cost.rtf
+
+    @property
+    def context_tokens_per_turn(self) -> float:
+        """Prompt tokens of earlier turns per turn."""
+        return self.counts.cost.context_tokens_per_turn
+
+    @property
+    def llm_audio_tokens_per_second(self) -> float | None:
+        cost = self.counts.cost
+        return cost.audio_tokens_per_second if cost.llm_audio_tokens else None
+
+    @property
+    def context_audio_tokens_per_prior_turn(self) -> float | None:
+        cost = self.counts.cost
+        return cost.context_audio_tokens_per_prior_turn if cost.prior_context_audio_tokens \
+            else None
+
+    @property
+    def peak_memory_mb(self) -> float:
+        return self.counts.cost.peak_memory_bytes / 2**20
+
+    @property
+    def seconds_per_turn(self) -> float:
+        """Wall seconds spent transcribing, per turn (0.0 for none)."""
+        return self.counts.cost.wall_seconds / max(1, self.n_utterances)
+
+    def to_dict(self) -> dict:
+        """Plain JSON types: the identity, every rate, the latency, the interval, the counts."""
+        head = {"model": self.model, "context": self.context, "oracle": self.oracle,
+                "engine": self.engine, "manifest": self.manifest}
+        return head | {k: getattr(self, k) for k in RATES} | {
+            "latency_by_turn": dict(self.latency_by_turn),
+            "wer_ci95": None if self.wer_ci95 is None else list(self.wer_ci95),
+            "counts": self.counts.to_dict()}
+
+    def to_json(self) -> str:
+        """JSON; a non-finite rate (insertions against an empty reference) is written as null."""
+        return json.dumps(_finite(self.to_dict()), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> EvalResult:
+        """The result `to_json` wrote (or older results JSON); BadResultsError if it is not."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise BadResultsError(f"not JSON ({err})") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EvalResult:
+        """One result from its JSON object; BadResultsError naming what is missing or wrong."""
+        if not isinstance(data, Mapping):
+            raise BadResultsError(f"expected a results object, got a JSON {type(data).__name__}")
+        if "segments" in data and "counts" not in data:
+            raise BadResultsError("this is a transcript (what `susurrus transcribe --format "
+                                  "json` writes), not evaluation results")
+        missing = [k for k in ("model", "context", "engine", "manifest", "counts")
+                   if k not in data]
+        if missing:
+            raise BadResultsError(f"missing field(s) {', '.join(missing)}")
+        if not isinstance(data.get("oracle", False), bool):
+            raise BadResultsError(f"field 'oracle': true or false, got {data['oracle']!r}")
+        try:
+            context, oracle = parse_context(str(data["context"]), data.get("oracle", False))
+        except UsageError as err:
+            raise BadResultsError(f"field 'context': {err}") from None
+        # NER not scored: its counts are null here; older results wrote zero counts and a null
+        # rate
+        counts = EvalCounts.from_dict(data["counts"], ner_scored=data.get("ner_f1", 0) is not None)
+        try:
+            latency = {int(k): float(v) for k, v in (data.get("latency_by_turn") or {}).items()}
+            ci = data.get("wer_ci95")
+            ci = None if ci is None else (float(ci[0]), float(ci[1]))
+        except (AttributeError, TypeError, ValueError, IndexError, KeyError):
+            raise BadResultsError("fields 'latency_by_turn' ({turn: seconds}) or 'wer_ci95' "
+                                  "([low, high]) are malformed") from None
+        return cls(model=str(data["model"]), engine=str(data["engine"]),
+                   manifest=str(data["manifest"]), counts=counts, context=context,
+                   oracle=oracle, latency_by_turn=latency, wer_ci95=ci)
