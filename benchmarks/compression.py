@@ -8,7 +8,9 @@ same data, steps and seed, changing only the compressor; then every system, and 
 through the torch and faster-whisper engines, is scored on the same test and test-ood audio.
 Every step is a `susurrus` command run in its own process (so peak memory is per system) and
 every step resumes: rerun the same command after an interruption. Prints one table and writes
-benchmarks/results/compression.{md,json} and compression_wer.png.
+benchmarks/results/compression.{md,json} and compression_wer.png. The JSON holds everything the
+table shows (rows, steps, overrides, the timing sitting); `render` makes the table from it, so
+`python benchmarks/compression.py --render benchmarks/results/compression.json` redraws it.
 
 At 50 tokens/s (k = 1) `stack`, `avgpool` and `segment` are all the identity and have no
 parameters, so with the same seed and data they are one model: it is trained once, as the
@@ -38,8 +40,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RECIPE, ROOT, ensure_test_data, run, save_results, susurrus  # noqa: E402
+from common import (  # noqa: E402
+    RECIPE,
+    ROOT,
+    ensure_test_data,
+    render_main,
+    run,
+    save_results,
+    susurrus,
+)
 from timing import measure, positive_int  # noqa: E402
+
+from susurrus.evaluate.results import EvalResult  # noqa: E402
 
 FRAMES_PER_SECOND = 50.0  # Whisper encoder frames per second
 
@@ -86,48 +98,47 @@ def trained_steps(run_dir: Path) -> int:
     return int(last.name.split("-")[1]) if last else 0
 
 
-def evaluate(model: str, engine: str, test_dir: Path, out_dir: Path) -> dict:
+def evaluate(model: str, engine: str, test_dir: Path, out_dir: Path) -> dict[str, EvalResult]:
     rows = {}
     for split in ("test", "test-ood"):
         out = out_dir / f"{split}.json"
-        if out.exists() and "wer_by_session" not in json.loads(out.read_text())["counts"]:
+        if out.exists() and not EvalResult.from_json(out.read_text()).counts.wer_by_session:
             print(f"{out}: scored before WER intervals existed; decoding it again")
             out.unlink()
             Path(f"{out}.hyps.jsonl").unlink(missing_ok=True)  # its timings are of that sitting
         if not out.exists():
             run(susurrus("eval", "--manifest", str(test_dir / f"{split}.jsonl"), "--model", model,
                          "--engine", engine, "--out", str(out), "--no-ner", "--quiet"))
-        rows[split] = json.loads(out.read_text())
+        rows[split] = EvalResult.from_json(out.read_text())
     return rows
 
 
-def row(system: str, compressor: str, tokens_per_second: float | None, res: dict,
-        timed: dict | None = None) -> dict:
+def row(system: str, compressor: str, tokens_per_second: float | None,
+        res: dict[str, EvalResult], timed: dict | None = None) -> dict:
     """One system's table row from its scores (`res`) and its timing-phase entry (`timed`)."""
     t, o = res["test"], res["test-ood"]
     return {"system": system, "compressor": compressor, "tokens_per_second": tokens_per_second,
-            "wer_test": t["wer"], "wer_ood": o["wer"],
-            "entity_first_test": t["entity_recall_first"],
-            "entity_repeat_test": t["entity_recall_repeat"],
-            "entity_recall_ood": o["entity_recall"],
+            "wer_test": t.wer, "wer_ood": o.wer,
+            "entity_first_test": t.entity_recall_first,
+            "entity_repeat_test": t.entity_recall_repeat,
+            "entity_recall_ood": o.entity_recall,
             "rtf": timed["rtf"] if timed else None,
             "rtf_by_round": timed["rtf_by_round"] if timed else None,
             # the scoring pass's own RTF (one pass, whatever sitting it ran in)
-            "rtf_scoring_pass": (t["rtf"] + o["rtf"]) / 2,
-            "peak_memory_mb": max(t["peak_memory_mb"], o["peak_memory_mb"]),
-            "size": {split: (len(r["counts"]["wer_by_session"]), r["n_words"])
+            "rtf_scoring_pass": (t.rtf + o.rtf) / 2,
+            "peak_memory_mb": max(t.peak_memory_mb, o.peak_memory_mb),
+            "size": {split: (len(r.counts.wer_by_session), r.n_words)
                      for split, r in res.items()}}
 
 
-def add_intervals(rows: list[dict], evals: list[dict]) -> None:
+def add_intervals(rows: list[dict], evals: list[dict[str, EvalResult]]) -> None:
     """95% intervals of each row's WER (bootstrapping whole conversations), and, when the
     no-compression system is in the table, each row's paired WER difference from it."""
     from susurrus.metrics.bootstrap import bootstrap_wer, interval
 
     ref = next((r["system"] for r in rows if r["compressor"] == "none"), None)
     for split, key in (("test", "wer_test"), ("test-ood", "wer_ood")):
-        samples = bootstrap_wer({r["system"]: {k: tuple(v) for k, v in
-                                               e[split]["counts"]["wer_by_session"].items()}
+        samples = bootstrap_wer({r["system"]: e[split].counts.wer_by_session
                                  for r, e in zip(rows, evals, strict=True)})
         base = next((r[key] for r in rows if r["system"] == ref), None)
         for r in rows:
@@ -192,6 +203,14 @@ def markdown(rows: list[dict], steps: int, overrides: list[str], timing: dict) -
                            for split, (n, w) in rows[0]["size"].items())
             + "; with so few conversations they are rough, and likely too narrow. "
             + timing_note(rows, timing))
+
+
+def render(results: dict) -> str:
+    """The table (compression.md) from what `main` writes to compression.json."""
+    table = markdown(results["rows"], results["steps"], results["overrides"], results["timing"])
+    if results["unfinished"]:
+        table += f"Not trained yet, so not in this table: {', '.join(results['unfinished'])}.\n"
+    return table
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -270,6 +289,8 @@ def read_timing(args) -> dict:
 
 
 def main() -> None:
+    if render_main(render):  # --render RESULTS.json: the table again, from the JSON alone
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1500, help="training steps of every system")
     p.add_argument("--compressors", default="stack,avgpool,segment,query")
@@ -313,14 +334,15 @@ def main() -> None:
     for comp, opts, run_dir in systems:
         evals.append(evaluate(str(run_dir), "torch", args.test_dir,
                               run_dir / f"eval-{args.steps}steps"))
-        measured = evals[-1]["test"]["llm_audio_tokens_per_second"]
+        measured = evals[-1]["test"].llm_audio_tokens_per_second
         rows.append(row(f"speech LLM ({comp}, {opts})", comp, measured, evals[-1],
                         timing.get("systems", {}).get(run_dir.name)))
     add_intervals(rows, evals)
-    table = markdown(rows, args.steps, args.overrides, timing)
-    if unfinished:
-        table += f"Not trained yet, so not in this table: {', '.join(unfinished)}.\n"
-    save_results(args.name, table, rows, plot, "wer")
+    # the sitting's own numbers; each system's RTF is in its row
+    sitting = {k: v for k, v in timing.items() if k != "systems"}
+    results = {"steps": args.steps, "overrides": args.overrides, "timing": sitting,
+               "unfinished": unfinished, "rows": rows}
+    save_results(args.name, results, render, plot, "wer")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
         [key=value ...]
 
 Systems, all on the same test and test-ood audio:
-- Whisper tiny.en with no context and with its own previous hypotheses as prompt;
+- Whisper tiny.en with no context and with its own previous hypotheses as prompt (context
+  `text`; results before issue 15 call it `prompt`);
 - the speech LLM trained with multi-turn samples in each context mode (same recipe, data, steps,
   seed; `--init` starts every one from a single-turn checkpoint), evaluated with its own earlier
   hypotheses as context and with the references (oracle), which bounds the exposure-bias gap;
@@ -22,7 +23,9 @@ sessions one after another), transcribed turn by turn with each system's cached 
 table gives the mean at turn 1 and turn 16, the plot the whole curve.
 
 Every step is a `susurrus` command in its own process and resumes; rerun after an interruption.
-Writes benchmarks/results/context.{md,json} and context_latency.png.
+Writes benchmarks/results/context.{md,json} and context_latency.png. The JSON holds everything
+the table shows; `python benchmarks/context.py --render benchmarks/results/context.json` redraws
+the table from it.
 """
 
 from __future__ import annotations
@@ -34,20 +37,30 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RECIPE, ROOT, ensure_test_data, run, save_results, susurrus  # noqa: E402
+from common import (  # noqa: E402
+    RECIPE,
+    ROOT,
+    ensure_test_data,
+    render_main,
+    run,
+    save_results,
+    susurrus,
+)
+
+from susurrus.evaluate.results import EvalResult  # noqa: E402
 
 ALL = 1_000_000  # a window of "all" earlier turns, as --max-context-turns
 
 
 def evaluate(model: str, context: str, test_dir: Path, out_dir: Path, splits: list[str],
-             *extra: str) -> dict:
+             *extra: str) -> dict[str, EvalResult]:
     rows = {}
     for split in splits:
         out = out_dir / f"{split}.json"
         if not out.exists():
             run(susurrus("eval", "--manifest", str(test_dir / f"{split}.jsonl"), "--model", model,
                          "--context", context, "--out", str(out), "--no-ner", "--quiet", *extra))
-        rows[split] = json.loads(out.read_text())
+        rows[split] = EvalResult.from_json(out.read_text())
     return rows
 
 
@@ -99,7 +112,7 @@ def _whisper_latency(model: str, context: str, chain: list) -> list[float]:
     engine.segments(chain[0], None, None)  # warm-up
     prior, seconds = [], []
     for a in chain:
-        prompt = " ".join(prior) if context == "prompt" and prior else None
+        prompt = " ".join(prior) if context == "text" and prior else None
         t0 = time.perf_counter()
         text = "".join(s.text for s in engine.segments(a, prompt, None)).strip()
         seconds.append(time.perf_counter() - t0)
@@ -110,20 +123,25 @@ def _whisper_latency(model: str, context: str, chain: list) -> list[float]:
 # --- the table ----------------------------------------------------------------------------------
 
 
-def row(system: str, context: str, res: dict, oracle: dict | None, latency: list[float]) -> dict:
-    nothing = {k: None for k in ("wer", "entity_recall_first", "entity_recall_repeat")}
-    t, o = res["test"], res.get("test-ood", nothing)
+def row(system: str, context: str, res: dict[str, EvalResult],
+        oracle: dict[str, EvalResult] | None, latency: list[float]) -> dict:
+    t, o = res["test"], res.get("test-ood")
+    oracle_t = oracle["test"] if oracle else None
+
+    def of(r: EvalResult | None, key: str) -> float | None:
+        return None if r is None else getattr(r, key)
+
     return {
         "system": system, "context": context,
-        "wer_test": t["wer"], "wer_ood": o["wer"],
-        "wer_test_oracle": oracle["test"]["wer"] if oracle else None,
-        "entity_first_test": t["entity_recall_first"],
-        "entity_repeat_test": t["entity_recall_repeat"],
-        "entity_first_ood": o["entity_recall_first"],
-        "entity_repeat_ood": o["entity_recall_repeat"],
-        "entity_repeat_test_oracle": oracle["test"]["entity_recall_repeat"] if oracle else None,
-        "context_audio_tokens_per_prior_turn": t["context_audio_tokens_per_prior_turn"],
-        "context_text_tokens_per_turn": t["context_tokens_per_turn"],
+        "wer_test": t.wer, "wer_ood": of(o, "wer"),
+        "wer_test_oracle": of(oracle_t, "wer"),
+        "entity_first_test": t.entity_recall_first,
+        "entity_repeat_test": t.entity_recall_repeat,
+        "entity_first_ood": of(o, "entity_recall_first"),
+        "entity_repeat_ood": of(o, "entity_recall_repeat"),
+        "entity_repeat_test_oracle": of(oracle_t, "entity_recall_repeat"),
+        "context_audio_tokens_per_prior_turn": t.context_audio_tokens_per_prior_turn,
+        "context_text_tokens_per_turn": t.context_tokens_per_turn,
         "latency_turn1": latency[0] if latency else None,
         "latency_turn16": latency[15] if len(latency) >= 16 else None,
         "latency": latency,
@@ -152,6 +170,11 @@ def markdown(rows: list[dict], steps: int, model: str = "") -> str:
                f"Speech LLMs: {steps} multi-turn training steps each, same data and seed")
     return ("\n".join(lines) + f"\n\n{trained}. Context transcripts are each system's own "
             "earlier hypotheses; (oracle ctx) uses the references.\n")
+
+
+def render(results: dict) -> str:
+    """The table (context.md) from what `main` writes to context.json."""
+    return markdown(results["rows"], results["steps"], results["model"])
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -185,6 +208,8 @@ def main() -> None:
         measure_latency(model, context, Path(test_dir), int(turns), int(rotations), Path(out),
                         int(rest[0]) if rest else None)
         return
+    if render_main(render):  # --render RESULTS.json: the table again, from the JSON alone
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1000, help="multi-turn training steps of each")
     p.add_argument("--init", default="", help="single-turn checkpoint every run starts from")
@@ -208,7 +233,7 @@ def main() -> None:
     lat = lambda m, c, d, n=None: latency_curve(  # noqa: E731
         m, c, args.test_dir, args.latency_turns, args.rotations, d / "latency.json", n)
     rows = []
-    for context in ("none", "prompt"):
+    for context in ("none", "text"):  # text: Whisper's own earlier hypotheses as its prompt
         d = args.runs / f"whisper-{context}"
         res = evaluate("whisper-tiny.en", context, args.test_dir, d, splits)
         rows.append(row("Whisper tiny.en", context, res, None, lat("whisper-tiny.en", context, d)))
@@ -243,7 +268,8 @@ def main() -> None:
         knobs = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in extra.items())
         label = f"speech LLM ({knobs})" if extra else "speech LLM"
         rows.append(row(label, context, res, oracle, lat(model, context, run_dir, n)))
-    save_results(args.name, markdown(rows, args.steps, args.model), rows, plot, "latency")
+    save_results(args.name, {"steps": args.steps, "model": args.model, "rows": rows}, render,
+                 plot, "latency")
 
 
 if __name__ == "__main__":

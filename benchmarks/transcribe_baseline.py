@@ -5,7 +5,9 @@
 Synthesizes long-form read speech (tests/data/longform.txt, espeak-ng and flite voices), then runs
 Whisper tiny.en through: susurrus's torch engine (float32; bf16 autocast too) and faster-whisper
 (CTranslate2 float32 and int8) — greedy, same weights, same audio. Prints a table and writes
-benchmarks/results/transcribe_baseline.{md,json}.
+benchmarks/results/transcribe_baseline.{md,json}; the JSON holds everything the table shows, and
+`python benchmarks/transcribe_baseline.py --render benchmarks/results/transcribe_baseline.json`
+redraws the table from it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import render_main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT / "tests" / "data" / "longform.txt"
@@ -68,7 +72,20 @@ def run_system(name: str, transcribe_fn, audios, refs) -> dict:
     return row
 
 
+def markdown(results: dict) -> str:
+    """The table (transcribe_baseline.md) from what `main` writes to transcribe_baseline.json."""
+    header = "| system | audio (s) | wall (s) | RTF | WER |\n|---|---:|---:|---:|---:|\n"
+    body = "\n".join(f"| {r['system']} | {r['audio_seconds']:.0f} | {r['wall_seconds']:.1f} | "
+                     f"{r['rtf']:.3f} | {r['wer']:.3f} |" for r in results["rows"])
+    return (f"Whisper tiny.en, greedy + temperature fallback, {results['machine']}; fastest of "
+            f"{results['repeats']} interleaved runs\n\n{header}{body}\n")
+
+
 def main() -> None:
+    if render_main(markdown):  # --render RESULTS.json: the table again, from the JSON alone
+        return
+    import torch
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=5.0, help="at least this much audio")
     ap.add_argument("--repeats", type=int, default=2, help="runs per system; the fastest counts")
@@ -108,19 +125,14 @@ def main() -> None:
             row = run_system(name, fn, audios, refs)
             if name not in best or row["wall_seconds"] < best[name]["wall_seconds"]:
                 best[name] = row
-    rows = list(best.values())
-    header = ("| system | audio (s) | wall (s) | RTF | WER |\n|---|---:|---:|---:|---:|\n")
-    body = "\n".join(f"| {r['system']} | {r['audio_seconds']:.0f} | {r['wall_seconds']:.1f} | "
-                     f"{r['rtf']:.3f} | {r['wer']:.3f} |" for r in rows)
     machine = f"{platform.processor() or platform.machine()}, {args.threads} threads, torch " \
               f"{torch.__version__}"
-    md = (f"Whisper tiny.en, greedy + temperature fallback, {machine}; fastest of "
-          f"{args.repeats} interleaved runs\n\n{header}{body}\n")
+    results = dict(machine=machine, repeats=args.repeats, rows=list(best.values()))
+    md = markdown(results)
     print("\n" + md)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "transcribe_baseline.md").write_text(md)
-    (args.results / "transcribe_baseline.json").write_text(json.dumps(
-        dict(machine=machine, rows=rows), indent=2))
+    (args.results / "transcribe_baseline.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from compression import add_intervals, markdown, options_for, plan, row  # noqa: E402
+from susurrus.evaluate.results import EvalCounts, EvalResult  # noqa: E402
+from susurrus.metrics.scores import CostCounts, EntityCounts, ErrorCounts  # noqa: E402
 
 RATES = [50, 25, 16.7, 12.5, 10]
 
@@ -35,12 +37,18 @@ def test_a_rate_that_is_not_50_over_an_integer_is_refused():
         options_for("stack", 30)
 
 
-def _eval(by_session: dict[str, list[int]]) -> dict:
+def _eval(by_session: dict[str, list[int]]) -> dict[str, EvalResult]:
+    """What `susurrus eval` gives on test and test-ood (the same here): these sessions'
+    (errors, words), entity recall 0.5 on first and repeated mentions, RTF 0.1, 100 MB."""
     errors = sum(e for e, _ in by_session.values())
     words = sum(w for _, w in by_session.values())
-    split = {"wer": errors / words, "entity_recall_first": 0.5, "entity_recall_repeat": 0.5,
-             "entity_recall": 0.5, "rtf": 0.1, "peak_memory_mb": 100.0, "n_words": words,
-             "counts": {"wer_by_session": by_session}}
+    counts = EvalCounts(wer=ErrorCounts(substitutions=errors, ref_words=words),
+                        entities=EntityCounts(1, 2, 1, 2),
+                        cost=CostCounts(audio_seconds=10.0, wall_seconds=1.0, turns=1,
+                                        peak_memory_bytes=100 * 2**20),
+                        wer_by_session={k: (e, w) for k, (e, w) in by_session.items()})
+    split = EvalResult(model="m", engine="torch", manifest="test.jsonl", counts=counts)
+    assert split.wer == errors / words and split.rtf == 0.1 and split.entity_recall == 0.5
     return {"test": split, "test-ood": split}
 
 

@@ -1,0 +1,49 @@
+"""The committed benchmark tables are what their scripts render from the committed JSON, byte for
+byte: a table in benchmarks/results/ (and the docs that include it) is never edited by hand."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+RESULTS = BENCH / "results"
+sys.path.insert(0, str(BENCH))
+import context  # noqa: E402
+import transcribe_baseline  # noqa: E402
+from common import render_main  # noqa: E402
+
+import compression  # noqa: E402
+
+TABLES = [  # (results stem, the function its script renders the table with)
+    ("compression", compression.render),
+    ("context-cpu", context.render),
+    ("transcribe_baseline", transcribe_baseline.markdown),
+]
+
+
+@pytest.mark.parametrize("stem, render", TABLES, ids=[t[0] for t in TABLES])
+def test_the_committed_table_renders_from_the_committed_json(stem, render):
+    results = json.loads((RESULTS / f"{stem}.json").read_text())
+    assert render(results) == (RESULTS / f"{stem}.md").read_text()
+
+
+def test_the_json_alone_decides_the_table():
+    # a changed number in the JSON is a changed table: nothing is read from elsewhere
+    results = json.loads((RESULTS / "compression.json").read_text())
+    before = compression.render(results)
+    results["rows"][0]["wer_test"] = 0.5
+    results["steps"] = 7
+    after = compression.render(results)
+    assert "| Whisper tiny.en (torch) | – | – | 0.500 (" in after and "7 training steps" in after
+    assert before != after
+
+
+def test_render_option_prints_the_table(capsys):
+    path = RESULTS / "context-cpu.json"
+    assert render_main(context.render, ["--render", str(path)]) is True
+    assert capsys.readouterr().out == (RESULTS / "context-cpu.md").read_text()
+    assert render_main(context.render, ["--steps", "3"]) is False  # not asked: the benchmark runs
