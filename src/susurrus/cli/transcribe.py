@@ -140,8 +140,10 @@ def _kept(args: argparse.Namespace, done: int, current: str, left: int) -> str:
     if args.output_dir is None:
         return (f"{rest} not transcribed; the transcripts printed above are complete, nothing "
                 "was written; re-run with the files not yet printed")
+    how = "with --skip-existing instead of --overwrite" if args.overwrite else \
+        "with --skip-existing"
     return (f"kept the outputs of {done} finished file(s) in {args.output_dir} ({current} was "
-            f"not written); re-run the same command with --skip-existing to transcribe {rest}")
+            f"not written); re-run the same command {how} to transcribe {rest}")
 
 
 def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], options) -> int:
