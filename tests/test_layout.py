@@ -18,7 +18,8 @@ SRC = Path(susurrus.__file__).parent
 # Layers, low to high (DESIGN.md: imports flow left to right only). A module may import its own
 # layer and the layers below it, never one above.
 LAYERS = [
-    {"files", "fields", "errors", "context", "audio", "data", "pretrained", "metrics"},
+    {"files", "fields", "errors", "context", "preflight", "audio", "data", "pretrained",
+     "metrics"},
     {"encoders", "compression"},
     {"models", "losses"},
     {"train", "evaluate", "infer"},

@@ -15,6 +15,7 @@ The kinds, each a base that the modules' own errors subclass:
     BadCheckpointError     a folder that is not a usable checkpoint of any family
     BadSessionError        a saved conversation session that cannot be restored
     OutputExistsError      an output that would overwrite a user's file (pass --overwrite)
+    MissingDependencyError a program or package the asked-for work needs is not installed
 """
 
 from __future__ import annotations
@@ -66,3 +67,9 @@ class OutputExistsError(UserError, FileExistsError):
     """An output file that exists; the user must ask for it to be replaced."""
 
     http_status = 409
+
+
+class MissingDependencyError(UserError, RuntimeError):
+    """A program or package the asked-for work needs is not installed (the message says which)."""
+
+    http_status = 503  # the server lacks a part; the request itself may be fine

@@ -81,6 +81,13 @@ def test_directory_is_not_audio(tmp_path):
     raises_naming(AudioDecodeError, tmp_path, load_audio, tmp_path)
 
 
+def test_a_manifest_is_not_audio_and_the_error_says_what_reads_it(tmp_path):
+    p = tmp_path / "calls.jsonl"
+    p.write_text('{"id": "u0", "audio": "a.wav", "text": "Hi."}\n')
+    err = raises_naming(AudioDecodeError, p, load_audio, p)
+    assert "is a manifest" in str(err) and "eval --manifest" in str(err)
+
+
 def test_random_bytes_are_a_decode_error(tmp_path):
     p = tmp_path / "noise.wav"
     p.write_bytes(np.random.default_rng(0).bytes(4096))

@@ -6,49 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from susurrus.cli.main import main
 from susurrus.data.manifest import Utterance, write_manifest
-from susurrus.infer.transcript import Segment
-
-
-def _noise(path: Path, samples: int) -> Path:
-    audio = np.random.default_rng(samples).standard_normal(samples) * 0.1
-    sf.write(path, audio.astype(np.float32), 16_000)
-    return path
-
-
-@pytest.fixture
-def manifest(tmp_path) -> Path:
-    """Two turns of one session, and a second session of one turn."""
-    utts = [Utterance(uid, _noise(tmp_path / f"{uid}.wav", n), text, session=s, turn=t)
-            for uid, n, text, s, t in [("s0", 4000, "Hello there.", "a", 0),
-                                       ("s1", 5000, "General Kenobi.", "a", 1),
-                                       ("s2", 6000, "Another one.", "b", 0)]]
-    return write_manifest(utts, tmp_path / "talk.jsonl")
-
-
-@pytest.fixture
-def fake_engine(monkeypatch):
-    """`susurrus.infer.get_engine` returns an engine that echoes a fixed text and records
-    (samples, prompt) of each call (the first call is the warm-up)."""
-
-    class Echo:
-        name = "echo"
-
-        def __init__(self) -> None:
-            self.calls: list[tuple[int, str | None]] = []
-
-        def segments(self, audio, prompt, on_progress):
-            self.calls.append((audio.shape[0], prompt))
-            return [Segment(0.0, 1.0, " hello there")]
-
-    engine = Echo()
-    monkeypatch.setattr("susurrus.infer.get_engine", lambda *a, **k: engine)
-    return engine
+from tests.cli.common import noise as _noise
 
 
 def test_malformed_manifest_line_is_one_line_naming_file_line_and_field(tmp_path, capsys,

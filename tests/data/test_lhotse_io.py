@@ -195,6 +195,19 @@ def test_susurrus_jsonl_is_read_as_the_interchange_manifest(tmp_path):
         load_utterances(tmp_path / "missing.jsonl")
 
 
+def test_something_neither_format_reads_is_one_manifest_error(tmp_path):
+    from susurrus.data.manifest import ManifestError
+    from susurrus.errors import BadManifestError
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a manifest")
+    with pytest.raises(ManifestError, match=r"notes.txt:0: field '<file>': not a manifest "
+                                            r"susurrus reads \(.*\); give a susurrus JSONL"):
+        load_utterances(notes)
+    with pytest.raises(BadManifestError, match="is a folder"):
+        load_utterances(tmp_path)
+
+
 def test_long_cut_with_crosstalk_stays_a_session(tmp_path):
     """A meeting (> 60 s) whose turns overlap a little is a conversation, not a mixture."""
     cut = _cut(_noise(tmp_path / "meeting.wav", 70.0), [

@@ -11,10 +11,12 @@ from susurrus.data.manifest import (
     ManifestError,
     Talker,
     Utterance,
+    check_manifest_path,
     group_sessions,
     read_manifest,
     write_manifest,
 )
+from susurrus.errors import BadManifestError
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
@@ -153,8 +155,38 @@ def test_missing_audio_fails_only_when_checked(tmp_path):
 
 
 def test_missing_manifest_is_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+    with pytest.raises(FileNotFoundError, match="nope.jsonl") as e:
         read_manifest(tmp_path / "nope.jsonl")
+    assert isinstance(e.value, BadManifestError)  # a user error: one line in the CLI
+
+
+def test_a_folder_is_not_a_manifest_and_its_manifests_are_named(tmp_path):
+    with pytest.raises(BadManifestError, match=r"is a folder, not a manifest; give"):
+        read_manifest(tmp_path)
+    _write_lines(tmp_path / "test.jsonl", [_ok(0)])
+    (tmp_path / "cuts_test.jsonl.gz").write_bytes(b"")
+    with pytest.raises(BadManifestError) as e:
+        check_manifest_path(tmp_path)
+    assert f"{tmp_path} is a folder, not a manifest (it holds cuts_test.jsonl.gz, test.jsonl)" \
+        in str(e.value)
+
+
+@pytest.mark.parametrize(("name", "head"), [("take.wav", b"RIFF\0\0\0\0WAVE"),
+                                            ("take.FLAC", b"anything"),
+                                            ("take.jsonl", b"RIFF\0\0\0\0WAVE"),
+                                            ("take.dat", b"fLaC\0\0\0\x22")])
+def test_an_audio_file_is_not_a_manifest_by_name_or_by_content(tmp_path, name, head):
+    path = tmp_path / name
+    path.write_bytes(head + bytes(64))
+    with pytest.raises(BadManifestError, match="is an audio file, not a manifest: transcribe"):
+        read_manifest(path)
+
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes((_ok(0) + "\n").encode() + b'{"id": "\xff\xfe"}\n')
+    with pytest.raises(ManifestError, match=r"m.jsonl:2: field '<line>': not UTF-8 text"):
+        read_manifest(path, check_audio=False)
 
 
 # ------------------------------------------------------------------------------- sessions

@@ -124,10 +124,13 @@ def test_cli_matches_the_api_and_reports_bad_options_in_one_line(tmp_path, capsy
     assert run_synth(args) == 0
     assert "synth conversations:" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
-    args = parser.parse_args(["conversations", "--out", str(tmp_path), "--engines", "piper",
-                              "--splits", "test-ood"])
-    assert run_synth(args) == 2
-    assert "engines" in capsys.readouterr().err
+    from susurrus.cli.main import main  # the command's user errors: one line, exit 2
+
+    assert main(["synth", "conversations", "--out", str(tmp_path), "--engines", "piper",
+                 "--splits", "test-ood"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: engines") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
     with pytest.raises(SystemExit):
         parser.parse_args(["conversations", "--out", str(tmp_path), "--splits", "validation"])
 

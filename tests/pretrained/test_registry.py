@@ -70,3 +70,62 @@ def test_ct2_cache_of_a_local_folder_follows_its_weights(tiny_whisper_dir, isola
         model.proj_out.weight.mul_(0.5)
     model.save_pretrained(local)
     assert ct2_whisper_dir(str(local)) != first
+
+
+# ----------------------------------------------------------------------------- hub probe
+@pytest.fixture
+def hub_env(monkeypatch):
+    """No offline flag, no proxy, a fresh probe; the test sets HF_ENDPOINT."""
+    import os
+
+    from susurrus.pretrained import hub_reachable
+
+    for key in [k for k in os.environ if "proxy" in k.lower()]:
+        monkeypatch.delenv(key)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    hub_reachable.cache_clear()
+    yield monkeypatch
+    hub_reachable.cache_clear()
+
+
+def test_hub_probe_sees_a_listening_endpoint_and_a_closed_one(hub_env):
+    import socket
+
+    from susurrus.pretrained import hub_reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        hub_env.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub_reachable()
+    hub_reachable.cache_clear()
+    assert not hub_reachable()  # the same port, closed now
+
+
+def test_hub_probe_with_the_offline_flag_connects_to_nothing(hub_env):
+    import socket
+
+    from susurrus.pretrained import hub_reachable
+
+    def connect(*a, **k):
+        raise AssertionError("probed the network although HF_HUB_OFFLINE is set")
+
+    hub_env.setattr(socket, "create_connection", connect)
+    hub_env.setenv("HF_HUB_OFFLINE", "1")
+    assert not hub_reachable()
+
+
+def test_hub_probe_goes_through_the_proxy(hub_env):
+    from susurrus.pretrained.registry import _hub_address
+
+    hub_env.delenv("HF_ENDPOINT", raising=False)
+    assert _hub_address() == ("huggingface.co", 443)
+    hub_env.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert _hub_address() == ("proxy.example", 3128)
+
+
+def test_a_close_embedded_name_is_suggested():
+    with pytest.raises(ModelNotFoundError, match="Did you mean whisper-tiny.en?"):
+        load_whisper("whisper-tiny")  # HF_HUB_OFFLINE=1 (conftest): not in the local cache

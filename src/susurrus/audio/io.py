@@ -128,6 +128,10 @@ def load_audio(
         raise AudioFileNotFoundError(path, "no such file")
     if path.is_dir():
         raise AudioDecodeError(path, "is a folder, not an audio file")
+    if path.name.endswith((".jsonl", ".jsonl.gz", ".json")):
+        raise AudioDecodeError(path, "is a manifest, not an audio file: score it with `susurrus "
+                                     "eval --manifest`, or read its conversations with "
+                                     "`susurrus transcribe --session`")
     if start < 0 or (duration is not None and duration <= 0):
         raise SegmentError(path, f"bad segment start={start}, duration={duration}: "
                                  "start must be >= 0 and duration > 0")

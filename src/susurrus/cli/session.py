@@ -16,6 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from susurrus.cli.common import Interrupted
+from susurrus.errors import UsageError
+
 
 def transcribe_session(args: argparse.Namespace) -> int:
     from susurrus.data.manifest import group_sessions
@@ -24,11 +27,12 @@ def transcribe_session(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.files]
     manifest = len(files) == 1 and files[0].suffix == ".jsonl"
     if manifest and args.session_state:
-        raise _usage("--session-state continues one conversation of audio files, not a manifest")
+        raise UsageError("--session-state continues one conversation of audio files, not a "
+                         "manifest")
     if args.prompt:
-        raise _usage("--session reads earlier turns as context; drop --prompt")
+        raise UsageError("--session reads earlier turns as context; drop --prompt")
     if args.output_dir is not None:
-        raise _usage("--session prints one line per turn; drop --output-dir")
+        raise UsageError("--session prints one line per turn; drop --output-dir")
     model = _load(args)
     kwargs = dict(context=args.context)
     if args.max_context_turns is not None:  # else the window the model was trained with
@@ -50,24 +54,32 @@ def transcribe_session(args: argparse.Namespace) -> int:
         print(f"continuing {state}: {len(session.turns)} earlier turns", file=sys.stderr)
     else:
         session = ConversationSession(model, **kwargs)
-    for path in files:
-        r = session.transcribe_turn(path)
+    for i, path in enumerate(files):
+        try:
+            r = session.transcribe_turn(path)
+        except KeyboardInterrupt:
+            raise Interrupted(_kept(state, len(session.turns), files[i:])) from None
         print(f"[{r.index + 1}] {path}\t{r.text}", flush=True)
         if state is not None:
             session.save(state)
     return 0
 
 
+def _kept(state: Path | None, turns: int, left: list[Path]) -> str:
+    """What an interrupted conversation leaves, and how to go on."""
+    rest = " ".join(map(str, left))
+    if state is None:
+        return (f"nothing was written (no --session-state); the turns printed above are "
+                f"complete; {rest} not transcribed")
+    return (f"{state} holds the conversation's {turns} turn(s) so far; to go on, re-run with "
+            f"the same --session-state and the turns not done: {rest}")
+
+
 def _load(args: argparse.Namespace):
     from susurrus.infer.speech_llm_engine import SpeechLLMEngine, is_speech_llm
 
     if not is_speech_llm(args.model):
-        raise _usage(f"--session needs a speech-LLM checkpoint (--model RUN); {args.model} is "
-                     "not one")
+        raise UsageError(f"--session needs a speech-LLM checkpoint (--model RUN); {args.model} "
+                         "is not one")
     return SpeechLLMEngine(args.model, device=args.device).model
 
-
-def _usage(message: str) -> Exception:
-    from susurrus.errors import UsageError
-
-    return UsageError(message)

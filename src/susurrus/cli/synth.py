@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from susurrus.data.synth.jobs import KINDS, SPLITS
@@ -55,25 +54,19 @@ def add_synth_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    """Print the estimate, synthesize, print the manifests. Exit 2 on a user error."""
+    """Print the estimate, synthesize, print the manifests.
+
+    A bad option, a missing engine or voice, no gensim data: a UserError (one line, exit 2).
+    """
     from susurrus.data.synth.runner import SynthOptions, estimate, synthesize
-    from susurrus.data.tts import TTSError
 
     kwargs = dict(hours=args.hours, seed=args.seed, workers=args.workers, splits=args.splits,
                   engines=args.engines, noise_share=args.noise_share, min_files=args.min_files)
-    try:
-        SynthOptions(kind=args.kind, **kwargs)  # a bad option: one line naming it
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        if args.dry_run:
-            print(estimate(args.kind, out_dir=args.out, **kwargs).summary())
-            return 0
-        manifests = synthesize(args.kind, args.out, progress=not args.quiet, **kwargs)
-    except (TTSError, FileNotFoundError) as e:  # an engine or voice missing, no gensim data
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    SynthOptions(kind=args.kind, **kwargs)  # a bad option: refused before any work
+    if args.dry_run:
+        print(estimate(args.kind, out_dir=args.out, **kwargs).summary())
+        return 0
+    manifests = synthesize(args.kind, args.out, progress=not args.quiet, **kwargs)
     for split, path in manifests.items():
         print(f"{split}\t{path}")
     return 0

@@ -15,7 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from susurrus.data.manifest import ManifestError, Talker, Utterance, read_manifest
+from susurrus.data.manifest import (
+    MANIFEST_KINDS,
+    ManifestError,
+    ManifestNotFoundError,
+    Talker,
+    Utterance,
+    check_manifest_path,
+    read_manifest,
+)
 
 MIXTURE_MAX_SECONDS = 60.0
 
@@ -111,18 +119,20 @@ def load_utterances(path: str | Path) -> list[Utterance]:
     - a lhotse RecordingSet whose SupervisionSet sits beside it with `recordings` -> `supervisions`
       in the name (what `lhotse prepare librispeech` writes).
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such manifest")
+    path = check_manifest_path(path)
     if path.suffix == ".jsonl" and not _looks_like_lhotse(path):
         return read_manifest(path)
     from lhotse import CutSet, RecordingSet, load_manifest
 
-    manifest = load_manifest(path)
+    try:
+        manifest = load_manifest(path)
+    except ValueError as e:  # lhotse: "Not a valid manifest", or a field it cannot read
+        raise ManifestError(path, 0, "<file>", f"not a manifest susurrus reads ({e}); give "
+                            f"{MANIFEST_KINDS}") from None
     if isinstance(manifest, RecordingSet):
         sup_path = path.with_name(path.name.replace("recordings", "supervisions"))
         if sup_path == path or not sup_path.exists():
-            raise FileNotFoundError(
+            raise ManifestNotFoundError(
                 f"{path}: a lhotse RecordingSet needs its SupervisionSet beside it ({sup_path})")
         manifest = CutSet.from_manifests(recordings=manifest, supervisions=load_manifest(sup_path))
     if not isinstance(manifest, CutSet):
@@ -134,7 +144,7 @@ def load_utterances(path: str | Path) -> list[Utterance]:
 def _looks_like_lhotse(path: Path) -> bool:
     import json
 
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:  # a sniff: read_manifest checks
         first = next((line for line in f if line.strip()), "{}")
     try:
         obj = json.loads(first)

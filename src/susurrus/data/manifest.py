@@ -34,6 +34,10 @@ class ManifestError(BadManifestError):
         super().__init__(f"{path}:{line}: field '{field_name}': {message}")
 
 
+class ManifestNotFoundError(BadManifestError, FileNotFoundError):
+    """A manifest path that does not exist."""
+
+
 @dataclass(frozen=True)
 class Talker:
     """One talker of a multi-talker mixture."""
@@ -153,16 +157,50 @@ def parse_line(raw: Any, root: Path, where: tuple[str, int]) -> Utterance:
     )
 
 
+# What audio files are called, and how they start: such a file given as a manifest is refused
+# with what to do instead (issue 15).
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma",
+                            ".webm", ".aif", ".aiff", ".sph", ".mp4"})
+_AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"FORM", b"\xff\xfb", b"\xff\xf3")
+MANIFEST_KINDS = ("a susurrus JSONL manifest (one {\"id\", \"audio\", \"text\"} object a line) "
+                  "or a lhotse CutSet / RecordingSet (e.g. cuts_test.jsonl.gz)")
+
+
+def check_manifest_path(path: str | Path) -> Path:
+    """`path` if it can be a manifest; else BadManifestError saying what it is and what to give.
+
+    Missing, a folder and an audio file are refused here, before any manifest parser sees them.
+    """
+    path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.iterdir()
+                        if p.name.endswith((".jsonl", ".jsonl.gz", ".json")))
+        hint = f" (it holds {', '.join(inside[:4])})" if inside else ""
+        raise BadManifestError(f"{path} is a folder, not a manifest{hint}; give a manifest file: "
+                               f"{MANIFEST_KINDS}")
+    if not path.exists():
+        raise ManifestNotFoundError(f"{path}: no such manifest")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if path.suffix.lower() in AUDIO_SUFFIXES or head.startswith(_AUDIO_MAGIC):
+        raise BadManifestError(f"{path} is an audio file, not a manifest: transcribe it with "
+                               f"`susurrus transcribe {path}`, or list it in {MANIFEST_KINDS}")
+    return path
+
+
 def read_manifest(path: str | Path, check_audio: bool = True) -> list[Utterance]:
     """Read a JSONL manifest. Blank lines are skipped; ids must be unique."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such manifest")
+    path = check_manifest_path(path)
     root = path.parent
     out: list[Utterance] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:  # bytes: a line that is not UTF-8 fails with its number
+        for n, data in enumerate(f, 1):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ManifestError(path, n, "<line>", "not UTF-8 text (is this a manifest?)"
+                                    ) from None
             if not line.strip():
                 continue
             try:

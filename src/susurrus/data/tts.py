@@ -16,9 +16,12 @@ import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+from susurrus.errors import UsageError, UserError
+
+if TYPE_CHECKING:  # numpy is imported where audio is made: `susurrus synth --help` stays light
+    import numpy as np
 
 TTSEngine = Literal["espeak-ng", "flite", "festival", "piper"]
 ENGINES: tuple[str, ...] = ("espeak-ng", "flite", "festival", "piper")
@@ -31,8 +34,8 @@ _F0 = {"kal": 100.0, "kal16": 100.0, "awb": 110.0, "rms": 100.0, "slt": 170.0,
        "kal_diphone": 105.0, "ked_diphone": 105.0}
 
 
-class TTSError(RuntimeError):
-    """A TTS engine is missing or failed."""
+class TTSError(UserError, RuntimeError):
+    """A TTS engine is missing or failed; the message names it and what to install."""
 
 
 def _run(cmd: list[str], engine: str, stdin: str | None = None) -> None:
@@ -48,18 +51,20 @@ def _check(engine: str, speed: int | None, pitch: float, noise: float | None) ->
     if engine not in ENGINES:
         raise TTSError(f"unknown TTS engine {engine!r}; choose from {', '.join(ENGINES)}")
     if speed is not None and not 60 <= speed <= 450:
-        raise ValueError(f"speed: words per minute in [60, 450], got {speed}")
+        raise UsageError(f"speed: words per minute in [60, 450], got {speed}")
     if not -1.0 <= pitch <= 1.0:
-        raise ValueError(f"pitch: in [-1, 1] (0 = the voice's own), got {pitch}")
+        raise UsageError(f"pitch: in [-1, 1] (0 = the voice's own), got {pitch}")
     if pitch and engine == "piper":
-        raise ValueError("pitch: piper voices have no pitch knob; leave it at 0")
+        raise UsageError("pitch: piper voices have no pitch knob; leave it at 0")
     if noise is not None and engine != "piper":
-        raise ValueError(f"noise: a piper knob; {engine} has none")
+        raise UsageError(f"noise: a piper knob; {engine} has none")
     return (speed or DEFAULT_WPM) / DEFAULT_WPM
 
 
 def to_16k(audio: np.ndarray, sr: int) -> np.ndarray:
     """float32 mono at 16 kHz (polyphase resampling: deterministic, no external tool)."""
+    import numpy as np
+
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
@@ -170,6 +175,7 @@ def _piper_voice(voice: str | None):
 
 def _piper(texts: Sequence[str], voice: str | None, rate: float,
            noise: float | None) -> list[np.ndarray]:
+    import numpy as np
     from piper import SynthesisConfig
 
     piper_voice = _piper_voice(voice)
@@ -228,6 +234,7 @@ def speak(
     noise: float | None = None,
 ) -> Path:
     """Synthesize `text` into `out` (16 kHz mono 16-bit WAV); knobs as in `synthesize_batch`."""
+    import numpy as np
     import soundfile as sf
 
     out = Path(out)

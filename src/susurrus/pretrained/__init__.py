@@ -7,10 +7,12 @@ the normal `from_pretrained` path (for users with the internet).
 
 from susurrus.pretrained.cache import CacheCorruptError, cache_root
 from susurrus.pretrained.registry import (
+    DEFAULT_MODEL,
     EMBEDDED,
     EmbeddedModel,
     ModelNotFoundError,
     ct2_whisper_dir,
+    hub_reachable,
     load_llm,
     load_sentence_encoder,
     load_whisper,
@@ -18,12 +20,14 @@ from susurrus.pretrained.registry import (
 )
 
 __all__ = [
+    "DEFAULT_MODEL",
     "EMBEDDED",
     "CacheCorruptError",
     "EmbeddedModel",
     "ModelNotFoundError",
     "cache_root",
     "ct2_whisper_dir",
+    "hub_reachable",
     "load_llm",
     "load_sentence_encoder",
     "load_whisper",

@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from susurrus.errors import BadCheckpointError
+
 CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 SUPPORTED_VERSIONS = (5, 6)
 
 
-class CT2FormatError(ValueError):
+class CT2FormatError(BadCheckpointError):
     """The file is not a CTranslate2 Whisper model this converter understands."""
 
 

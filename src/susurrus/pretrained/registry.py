@@ -1,19 +1,35 @@
-"""Embedded model names -> local Hugging Face folders; other names -> `from_pretrained`."""
+"""Embedded model names -> local Hugging Face folders; other names -> `from_pretrained`.
+
+No torch at import time: the CLI's parser reads `EMBEDDED` and `DEFAULT_MODEL` from here.
+"""
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
+import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from susurrus.errors import UnknownModelError
 from susurrus.pretrained.cache import build_once, cache_root, fingerprint
 
+if TYPE_CHECKING:
+    import torch
+
 ModelKind = Literal["whisper", "llm", "sentence-encoder", "speech-llm"]
+# What `transcribe` and `eval` run when no model is named. It stays Whisper tiny.en: the shipped
+# speech LLM (`speech-llm-tiny`) beats it on the synthetic test split it was trained for, but not
+# on held-out voices (see the README).
+DEFAULT_MODEL = "whisper-tiny.en"
+HUB_PROBE_SECONDS = 3.0  # how long to wait for the hub to answer before taking it as offline
 
 
 class ModelNotFoundError(UnknownModelError):
@@ -92,9 +108,11 @@ def _converters() -> dict[ModelKind, Callable[[Path, Path], None] | None]:
 
 def _not_found(name: str, why: str) -> ModelNotFoundError:
     listing = ", ".join(f"{m.name} ({m.kind})" for m in EMBEDDED.values())
+    close = difflib.get_close_matches(name, EMBEDDED, n=1, cutoff=0.75)
+    hint = f" Did you mean {close[0]}?" if close and close[0] != name else ""
     return ModelNotFoundError(
-        f"model {name!r}: {why}. Embedded names: {listing}; or give a local folder or a Hugging "
-        "Face hub id (needs the internet)."
+        f"model {name!r}: {why}.{hint} Embedded names: {listing}; or give a local folder or a "
+        "Hugging Face hub id (needs the internet)."
     )
 
 
@@ -128,20 +146,74 @@ def resolve(name: str, kind: ModelKind | None = None) -> str:
     return name  # a hub id: from_pretrained fetches it (or fails, see _from_pretrained)
 
 
+def _offline_by_env() -> bool:
+    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set: transformers reads only the local cache."""
+    return any(os.environ.get(k, "").upper() in {"1", "ON", "YES", "TRUE"}
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _hub_address() -> tuple[str, int]:
+    """Where a hub request first connects: HF_ENDPOINT's host, or the proxy that carries it."""
+    url = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https"
+                                                                 else 80)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = p.hostname or host, p.port or 8080
+    return host, port
+
+
+@lru_cache(maxsize=1)
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether the Hugging Face hub (or its proxy) accepts a connection within `timeout` s.
+
+    Without this, an unknown name on a machine without network waits ~50 s on the hub
+    client's retries before failing (issue 15). The probe runs in a thread because a DNS lookup
+    ignores socket timeouts; a slow answer counts as no answer.
+    """
+    if _offline_by_env():
+        return False
+    answered: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(_hub_address(), timeout=timeout).close()
+            answered.append(True)
+        except OSError:
+            answered.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answered and answered[0])
+
+
 def _from_pretrained(loader: Callable, name: str, target: str, **kw):
+    """`loader(target)`; a hub id is read from the local cache alone when the hub is away."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our commands show their own progress
+    offline = not Path(target).is_dir() and not hub_reachable()
+    if offline:
+        kw["local_files_only"] = True  # fail in a second, not after the hub client's retries
     try:
         return loader(target, **kw)
     except OSError as e:  # what transformers raises for unknown ids and for no network
+        if offline:
+            away = ("HF_HUB_OFFLINE is set" if _offline_by_env()
+                    else f"the hub ({':'.join(map(str, _hub_address()))}) cannot be reached")
+            raise _not_found(name, "not an embedded name or a local folder, and as a hub id "
+                             f"not in the local Hugging Face cache; {away}") from e
         raise _not_found(name, f"could not be loaded ({str(e).splitlines()[0]})") from e
 
 
-def load_whisper(name: str = "whisper-tiny.en", dtype: torch.dtype = torch.float32):
-    """Returns (WhisperForConditionalGeneration in eval mode, tokenizer)."""
+def load_whisper(name: str = "whisper-tiny.en", dtype: torch.dtype | None = None):
+    """Returns (WhisperForConditionalGeneration in eval mode, tokenizer); dtype default float32."""
+    import torch
     from transformers import AutoTokenizer, WhisperForConditionalGeneration
 
+    dtype = dtype or torch.float32
     target = resolve(name, "whisper")
     model = _from_pretrained(WhisperForConditionalGeneration.from_pretrained, name, target,
                              dtype=dtype)
@@ -149,10 +221,12 @@ def load_whisper(name: str = "whisper-tiny.en", dtype: torch.dtype = torch.float
     return model.eval(), tokenizer
 
 
-def load_llm(name: str = "smollm2-135m-instruct", dtype: torch.dtype = torch.float32):
-    """Returns (AutoModelForCausalLM in eval mode, tokenizer)."""
+def load_llm(name: str = "smollm2-135m-instruct", dtype: torch.dtype | None = None):
+    """Returns (AutoModelForCausalLM in eval mode, tokenizer); dtype default float32."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    dtype = dtype or torch.float32
     target = resolve(name, "llm")
     model = _from_pretrained(AutoModelForCausalLM.from_pretrained, name, target, dtype=dtype)
     tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, name, target)

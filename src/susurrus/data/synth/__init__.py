@@ -10,10 +10,31 @@ domains, entities and voices that train never sees. Deterministic for a seed, re
 parallel over processes.
 """
 
-from susurrus.data.synth.estimate import Estimate
-from susurrus.data.synth.jobs import KINDS, SPLITS, Job, Part
-from susurrus.data.synth.runner import SynthOptions, estimate, plan, synthesize
-from susurrus.data.synth.voices import VoiceSpec, catalogue
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {  # public name -> its module; loaded on first use, so the CLI's parser stays light
+    "Estimate": "estimation", "KINDS": "jobs", "SPLITS": "jobs", "Job": "jobs", "Part": "jobs",
+    "SynthOptions": "runner", "estimate": "runner", "plan": "runner", "synthesize": "runner",
+    "VoiceSpec": "voices", "catalogue": "voices",
+}
+
+if TYPE_CHECKING:
+    from susurrus.data.synth.estimation import Estimate
+    from susurrus.data.synth.jobs import KINDS, SPLITS, Job, Part
+    from susurrus.data.synth.runner import SynthOptions, estimate, plan, synthesize
+    from susurrus.data.synth.voices import VoiceSpec, catalogue
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["KINDS", "SPLITS", "Estimate", "Job", "Part", "SynthOptions", "VoiceSpec",
            "catalogue", "estimate", "plan", "synthesize"]

@@ -12,9 +12,10 @@ import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from susurrus.data.synth.voices import VoiceSpec
+if TYPE_CHECKING:
+    from susurrus.data.synth.voices import VoiceSpec
 
 Kind = Literal["conversations", "longform", "mixtures"]
 KINDS: tuple[str, ...] = ("conversations", "longform", "mixtures")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from susurrus.data.synth.jobs import SPLITS, Job, Part, job_rng
 from susurrus.data.synth.voices import VoicePool
+from susurrus.errors import MissingDependencyError
 
 MIN_WORDS = 450  # a bulletin is at least this long (~3 minutes at 150 words a minute)
 SENTENCE_GAP = (0.25, 0.5)  # seconds between sentences
@@ -29,11 +30,11 @@ def corpus_path() -> Path:
     """gensim's lee_background.cor, found without importing gensim (seconds of imports)."""
     spec = importlib.util.find_spec("gensim")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("long-form text needs gensim (pip install gensim): its "
+        raise MissingDependencyError("long-form text needs gensim (pip install gensim): its "
                                 "test data holds lee_background.cor")
     path = Path(spec.submodule_search_locations[0]) / "test" / "test_data" / "lee_background.cor"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing from the gensim install; reinstall gensim")
+        raise MissingDependencyError(f"{path}: missing from the gensim install; reinstall gensim")
     return path
 
 

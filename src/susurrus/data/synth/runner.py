@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from susurrus.data.synth.conversations import conversation_job
-from susurrus.data.synth.estimate import Estimate, estimate_jobs, job_seconds
+from susurrus.data.synth.estimation import Estimate, estimate_jobs, job_seconds
 from susurrus.data.synth.jobs import KINDS, OOD_SPLIT, SPLITS, Job, Kind, Rendered
 from susurrus.data.synth.longform import longform_job
 from susurrus.data.synth.mixtures import mixture_job
 from susurrus.data.synth.outputs import write_split
 from susurrus.data.synth.render import finished, render
 from susurrus.data.synth.voices import ENGINE_WEIGHTS, VoicePool
+from susurrus.errors import UsageError
 from susurrus.files import write_text_atomic
 
 # Share of the hours per split; test-ood is as large as test.
@@ -42,23 +43,23 @@ class SynthOptions:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"kind: one of {', '.join(KINDS)}, got {self.kind!r}")
+            raise UsageError(f"kind: one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0 < self.hours <= MAX_HOURS:
-            raise ValueError(f"hours: in (0, {MAX_HOURS:g}], got {self.hours}")
+            raise UsageError(f"hours: in (0, {MAX_HOURS:g}], got {self.hours}")
         if self.workers < 1:
-            raise ValueError(f"workers: at least 1, got {self.workers}")
+            raise UsageError(f"workers: at least 1, got {self.workers}")
         bad = [s for s in self.splits if s not in SPLITS]
         if bad or not self.splits or len(set(self.splits)) != len(self.splits):
-            raise ValueError(f"splits: distinct names from {', '.join(SPLITS)}, got "
+            raise UsageError(f"splits: distinct names from {', '.join(SPLITS)}, got "
                              f"{list(self.splits)}")
         bad = [e for e in self.engines if e not in ENGINE_WEIGHTS]
         if bad or not self.engines:
-            raise ValueError(f"engines: names from {', '.join(ENGINE_WEIGHTS)}, got "
+            raise UsageError(f"engines: names from {', '.join(ENGINE_WEIGHTS)}, got "
                              f"{list(self.engines)}")
         if self.min_files < 1:
-            raise ValueError(f"min_files: at least 1, got {self.min_files}")
+            raise UsageError(f"min_files: at least 1, got {self.min_files}")
         if not 0.0 <= self.noise_share <= 1.0:
-            raise ValueError(f"noise_share: in [0, 1], got {self.noise_share}")
+            raise UsageError(f"noise_share: in [0, 1], got {self.noise_share}")
         for ood in {s == OOD_SPLIT for s in self.splits}:
             VoicePool(held_out=ood, engines=self.engines)  # raises naming `engines` if empty
 

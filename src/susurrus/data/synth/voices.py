@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from susurrus.data.tts import ENGINES, TTSEngine, synthesize_batch
+from susurrus.errors import UsageError
 
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
                   "en-us-nyc", "en-029", "en-gb-x-gbcwmd")
@@ -101,14 +102,14 @@ class VoicePool:
         engines = tuple(engines or ENGINE_WEIGHTS)
         unknown = [e for e in engines if e not in ENGINES]
         if unknown:
-            raise ValueError(f"engines: unknown {unknown}; choose from {', '.join(ENGINES)}")
+            raise UsageError(f"engines: unknown {unknown}; choose from {', '.join(ENGINES)}")
         self.by_engine: dict[str, list[VoiceSpec]] = {}
         for v in catalogue():
             if v.engine in engines and v.held_out == held_out:
                 self.by_engine.setdefault(v.engine, []).append(v)
         if not self.by_engine:
             which = "held-out (test-ood)" if held_out else "in-domain"
-            raise ValueError(f"engines: {', '.join(engines)} have no {which} voices; "
+            raise UsageError(f"engines: {', '.join(engines)} have no {which} voices; "
                              "add espeak-ng, flite or festival, or leave out that split")
         self.engines = sorted(self.by_engine)
         self.weights = [ENGINE_WEIGHTS[e] for e in self.engines]

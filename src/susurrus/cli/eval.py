@@ -1,0 +1,121 @@
+"""`susurrus eval`: decode a manifest with one system and context mode; the table, the JSON.
+
+    susurrus eval --manifest data/conv/test.jsonl --context prompt --out results/prompt.json
+
+Hypotheses go to `<out>.hyps.jsonl` as they come: after Ctrl-C, the same command decodes only
+what is missing. Options, the manifest's path and --out are checked before any model loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from susurrus.cli.common import ENGINE_NAMES, Interrupted, check_speech_llm
+from susurrus.context import CONTEXT_MODES
+from susurrus.errors import OutputExistsError, UsageError
+from susurrus.pretrained.registry import DEFAULT_MODEL
+
+# Whisper's spellings of its text context (the session's hypotheses / the references).
+WHISPER_PROMPTS = ("prompt", "oracle-prompt")
+
+
+def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `eval` arguments to a (sub)parser; returns it."""
+    e.add_argument("--manifest", type=Path, required=True,
+                   help="susurrus JSONL, lhotse CutSet, or lhotse RecordingSet (+ supervisions)")
+    e.add_argument("--model", default=DEFAULT_MODEL,
+                   help="embedded name (e.g. speech-llm-tiny), checkpoint or run folder, hub id")
+    e.add_argument("--engine", default="torch", choices=sorted(ENGINE_NAMES))
+    e.add_argument("--context", default="none",
+                   choices=[CONTEXT_MODES[0], *WHISPER_PROMPTS, *CONTEXT_MODES[1:]],
+                   help="Whisper: prompt (the session's previous hypotheses) or oracle-prompt "
+                        "(references). Speech LLM: text (previous transcripts), raw (previous "
+                        "audio tokens + transcripts), abstract (K latents + transcripts)")
+    e.add_argument("--oracle-context", action="store_true",
+                   help="text/raw/abstract: previous transcripts are the references, not the "
+                        "model's own hypotheses")
+    e.add_argument("--max-context-turns", type=int, default=None,
+                   help="previous turns read as context (default: Whisper all that fit its "
+                        "prompt; a speech LLM as many as it was trained with)")
+    e.add_argument("--limit-sessions", type=int, default=None, help="first N sessions only")
+    e.add_argument("--out", type=Path, default=None, help="results JSON (hypotheses beside it)")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out and decode again (an interrupted run, which "
+                        "has no --out yet, resumes without it)")
+    e.add_argument("--no-ner", action="store_true", help="skip spaCy NER F1 (faster)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    return e
+
+
+def _decode_config(args: argparse.Namespace):
+    """The options as a DecodeConfig, refused before any work if the model cannot run them."""
+    from susurrus.evaluate.decode import SPEECH_LLM_CONTEXTS, WHISPER_CONTEXTS, DecodeConfig
+    from susurrus.infer.speech_llm_engine import is_speech_llm
+
+    speech_llm = is_speech_llm(args.model)
+    check_speech_llm(args.model, args.engine,
+                     f"--context {args.context}" if args.context in WHISPER_CONTEXTS[1:]
+                     else None, f"use --context {' | '.join(SPEECH_LLM_CONTEXTS)}")
+    if not speech_llm and args.context not in WHISPER_CONTEXTS:
+        raise UsageError(f"--context {args.context} is for speech-LLM checkpoints; "
+                         f"{args.model} is a Whisper model: use --context "
+                         f"{' | '.join(WHISPER_CONTEXTS)}")
+    if speech_llm and args.context != "none" and args.max_context_turns == 0:
+        raise UsageError("--max-context-turns 0 reads no earlier turn: use --context none")
+    try:
+        return DecodeConfig(model=args.model, engine=args.engine, context=args.context,
+                            max_context_turns=args.max_context_turns,
+                            limit_sessions=args.limit_sessions,
+                            oracle_context=args.oracle_context)
+    except ValueError as e:  # e.g. --max-context-turns -1: the user's to fix, not a traceback
+        raise UsageError(str(e)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Decode a manifest with one system and context mode; print the table, write the JSON."""
+    from susurrus.data.manifest import check_manifest_path
+    from susurrus.preflight import check_output_file
+
+    if args.out is not None:
+        check_output_file(args.out, "--out")
+        if args.out.exists() and not args.overwrite:
+            raise OutputExistsError(f"{args.out} exists; pass --overwrite to replace it")
+    config = _decode_config(args)
+    check_manifest_path(args.manifest)
+    hyps = None if args.out is None else Path(str(args.out) + ".hyps.jsonl")
+    if args.out is not None and args.out.exists():
+        # A finished run is being replaced: decode afresh rather than reuse its hypotheses. Its
+        # results go too, so that an interrupted replacement resumes like any other run.
+        hyps.unlink(missing_ok=True)
+        args.out.unlink()
+    from susurrus.evaluate.evaluate import evaluate, format_table
+
+    try:
+        result = evaluate(args.manifest, config, args.out, progress=not args.quiet,
+                          with_ner=not args.no_ner)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept(hyps)) from None
+    print(format_table([result]))
+    if args.out is not None:
+        print(f"results: {args.out}", file=sys.stderr)
+    return 0
+
+
+def _kept(hyps: Path | None) -> str:
+    """What an interrupted evaluation leaves, and how to go on."""
+    if hyps is None:
+        return ("nothing kept: without --out no hypotheses are written; add --out FILE to make a "
+                "run resumable")
+    done = 0
+    if hyps.exists():
+        for line in hyps.read_text(encoding="utf-8").splitlines()[1:]:  # line 1: the header
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                break  # cut by the interruption: decoded again on resume
+            done += 1
+    return (f"kept {done} hypotheses in {hyps}; re-run the same command to resume (only the "
+            "rest is decoded)")

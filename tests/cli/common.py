@@ -1,0 +1,50 @@
+"""Helpers for the CLI tests: noise clips, and a runner that starts the CLI with a fake engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def noise(path: Path, samples: int) -> Path:
+    """A clip of `samples` samples of faint noise (its length tells the fake engines apart)."""
+    audio = np.random.default_rng(samples).standard_normal(samples) * 0.1
+    sf.write(path, audio.astype(np.float32), 16_000)
+    return path
+
+
+# `susurrus` as its console script runs it, with every engine replaced by one that answers
+# "utt<samples>", says on stderr which clip it decodes, and sleeps on the clip of $SLOW_ON
+# samples (so that a test can interrupt it there).
+RUNNER = """
+import importlib, os, sys, time
+import susurrus.infer
+from susurrus.infer.transcript import Segment
+
+class Slow:
+    name = "slow"
+    def segments(self, audio, prompt, on_progress):
+        n = audio.shape[0]
+        print(f"decoding {n}", file=sys.stderr, flush=True)
+        if str(n) == os.environ.get("SLOW_ON"):
+            time.sleep(60)
+        return [Segment(0.0, 1.0, f" utt{n}")]
+
+engine = Slow()
+susurrus.infer.get_engine = lambda *a, **k: engine
+importlib.import_module("susurrus.infer.transcribe").get_engine = lambda *a, **k: engine
+from susurrus.cli.main import main
+sys.exit(main())
+"""
+
+
+def start_cli(*args: str, slow_on: int | None = None, **kw) -> subprocess.Popen:
+    """The CLI with the fake engine above, in a new process (stdout, stderr piped, text)."""
+    env = {**os.environ, "SLOW_ON": str(slow_on)}
+    return subprocess.Popen([sys.executable, "-c", RUNNER, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
