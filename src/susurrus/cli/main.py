@@ -164,6 +164,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     result = train(recipe, overwrite=args.overwrite, progress=not args.quiet)
+    if not result.primary:  # another process of a multi-process run: the first one reports
+        return 0
     wer = "n/a" if result.valid_wer is None else f"{result.valid_wer:.3f}"
     print(f"{result.out}: {result.steps} steps, loss {result.final_loss:.3f}, validation WER "
           f"{wer}, {result.seconds / 60:.1f} min; use it with --model {result.out}")
