@@ -137,11 +137,13 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     t_start = time.perf_counter()
     check_recipe(recipe)
     cfg = recipe.train
-    # A trained part that gets no gradient in some step (e.g. context parts on a batch without
-    # prior turns) would stop DDP's reduction without find_unused_parameters.
+    task = task_class(recipe.task)()
+    # A trained part that gets no gradient in some step would stop DDP's reduction unless DDP
+    # looks for such parts (an extra pass over the graph: only where the task needs it).
+    idle = DistributedDataParallelKwargs(find_unused_parameters=task.idle_parameters(recipe.model))
     accelerator = Accelerator(
         mixed_precision=precision_of(cfg.precision), gradient_accumulation_steps=cfg.grad_accum,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        kwargs_handlers=[idle])
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
     say = log if main else _quiet
@@ -150,7 +152,6 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     out = prepare_run_folder(recipe, overwrite) if main else Path(cfg.out)
     accelerator.wait_for_everyone()
 
-    task = task_class(recipe.task)()
     run = Run(recipe, out, accelerator.device, rank, world, progress and main, say, cache_root,
               accelerator.main_process_first)
     set_seed(cfg.seed)  # the trained parts' initial weights depend on it
@@ -179,7 +180,8 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
         if cfg.debug_ranks:
             drop_log_after(out / "ranks" / f"rank-{rank}.jsonl", step)
         say(f"resuming {out} at step {step}")
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # The scheduler stays ours: accelerate would step it once per process at every step.
+    model, optimizer = accelerator.prepare(model, optimizer)
     raw = accelerator.unwrap_model(model)
     if resume is not None:
         _set_rng_state(state["rng"])  # after prepare: nothing may draw from the RNGs between
@@ -209,7 +211,8 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(params, cfg.grad_clip)
                     optimizer.step()
-                    scheduler.step()
+                    if accelerator.sync_gradients:  # the schedule counts optimizer steps
+                        scheduler.step()
                     optimizer.zero_grad()
                 window.append(float(loss.detach()))
             step += 1

@@ -399,7 +399,7 @@ def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> Recip
         if key == "task":
             task = value if isinstance(value, str) else text
     model = _task_config(task or DEFAULT_TASK, problems)
-    tree: dict = {}
+    tree: dict = {"model": {}}  # no model section: the task's defaults
     for key, value in data.items():
         _assign(tree, Recipe, [str(key)], value, None, "", problems, model)
     for key, value, text in parsed:

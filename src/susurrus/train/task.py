@@ -77,6 +77,12 @@ class Task(Protocol):
         without loading any pretrained weights: a recipe is refused before anything is written."""
         ...
 
+    @staticmethod
+    def idle_parameters(config: Any) -> bool:
+        """Whether a batch may leave some trained parameters without a gradient (e.g. parts
+        that read context some batches lack): multi-process training must then look for them."""
+        ...
+
     def build(self, config: Any, run: Run) -> nn.Module:
         """The model: pretrained parts loaded, trained parts fresh from the current torch seed;
         only the parameters that train have requires_grad."""
@@ -124,10 +130,10 @@ def task_class(name: str) -> type:
     try:
         cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as e:
-        raise UnknownTaskError(f"task {name!r}: cannot import {spec} ({e})") from None
-    missing = [m for m in ("config", "trains", "check", "build", "prepare", "start", "loss",
-                           "validate", "save", "load") if not hasattr(cls, m)]
+        raise UnknownTaskError(f"cannot import {spec} ({e})") from None
+    missing = [m for m in ("config", "trains", "check", "idle_parameters", "build", "prepare",
+                           "start", "loss", "validate", "save", "load") if not hasattr(cls, m)]
     if missing:
-        raise UnknownTaskError(f"task {name!r}: {spec} is not a training task (it lacks "
+        raise UnknownTaskError(f"{spec} is not a training task (it lacks "
                                f"{', '.join(missing)}; see susurrus.train.task.Task)")
     return cls

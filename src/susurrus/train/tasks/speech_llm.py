@@ -59,9 +59,18 @@ class SpeechLLMTask:
                                            f"{', '.join(builder.options)}")]
         try:
             builder.config(**options)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError) as e:  # "StackConfig.k must be ..." -> compressor_options.k
+            owner = f"{builder.config.__name__}."
+            name, _, message = str(e).removeprefix(owner).partition(" ")
+            if str(e).startswith(owner) and name in options:
+                return [(f"compressor_options.{name}", message)]
             return [("compressor_options", f"{e} (compressor {config.compressor!r})")]
         return []
+
+    @staticmethod
+    def idle_parameters(config: ModelConfig) -> bool:
+        """The abstract context's parts idle on a batch whose turns have no prior turns."""
+        return config.context == "abstract"
 
     def build(self, config: ModelConfig, run: Run) -> SpeechLLM:
         from susurrus.models.speech_llm.build import build_speech_llm
