@@ -136,11 +136,12 @@ def test_train_refuses_a_bad_recipe_before_writing_anything(tmp_path: Path) -> N
     recipe = dataclasses.replace(
         Recipe(), model=dataclasses.replace(ModelConfig(), compressor="zip"),
         data=dataclasses.replace(Recipe().data, train=str(tmp_path / "missing.jsonl")),
-        train=dataclasses.replace(Recipe().train, out=str(out)))
+        train=dataclasses.replace(Recipe().train, out=str(out), init=str(tmp_path / "nope")))
     with pytest.raises(RecipeError) as e:
         train(recipe, progress=False)
     assert "model.compressor: unknown compressor 'zip'" in str(e.value)
     assert "data.train:" in str(e.value) and "missing.jsonl does not exist" in str(e.value)
+    assert f"train.init: {tmp_path / 'nope'} does not exist" in str(e.value)
     wrong = dataclasses.replace(Recipe(), task=TOY)  # a speech-LLM model section for the toy
     with pytest.raises(RecipeError, match="takes a ToyCTCConfig, got a ModelConfig"):
         train(wrong, progress=False)

@@ -351,7 +351,8 @@ def _task_config(name: Any, problems: list[str]) -> type | None:
 
 def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
     """What is wrong with a recipe beyond its fields' types: its task, the task's builders and
-    their options (checked without loading weights), and with `data_paths` its manifests."""
+    their options (checked without loading weights), and with `data_paths` the files it names
+    (manifests, `train.init`)."""
     problems: list[str] = []
     config = _task_config(recipe.task, problems)
     if config is not None and not isinstance(recipe.model, config):
@@ -366,6 +367,9 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
             if given and not Path(given).exists():
                 problems.append(f"data.{split}: {given} does not exist; give a manifest path "
                                 "(JSONL or lhotse cuts), or \"\" to synthesize a corpus")
+        if recipe.train.init and not Path(recipe.train.init).exists():
+            problems.append(f"train.init: {recipe.train.init} does not exist; give a checkpoint "
+                            "or run folder, or \"\" to start fresh")
     return problems
 
 
