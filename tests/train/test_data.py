@@ -1,30 +1,20 @@
-"""Feature cache (computed once, batched = alone, keyed on the file) and duration batches."""
+"""Feature cache (computed once, batched = alone, keyed on the file) and prior turns."""
 
 from __future__ import annotations
 
 import copy
-import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from susurrus.audio.features import log_mel_spectrogram
 from susurrus.audio.io import load_audio
 from susurrus.data.manifest import Utterance
 from susurrus.encoders.whisper import AnyLengthWhisperEncoder
-from susurrus.train.data import (
-    BatchStream,
-    FeatureCache,
-    duration_batches,
-    encoder_fingerprint,
-    prior_turns,
-)
+from susurrus.train.data import FeatureCache, encoder_fingerprint, prior_turns
 
 SR = 16_000
 
@@ -146,83 +136,6 @@ def test_too_long_audio_is_refused_with_its_id(tmp_path, encoder):
         cache.prepare([ok, segment], progress=False)
     assert not cache.folder.exists()
     assert cache.get(Utterance(id="edge", audio=long, duration=30.0)).shape == (1500, 64)
-
-
-# --- duration batches ----------------------------------------------------------------------------
-
-
-def cost(batch: list[int], durations: list[float]) -> float:
-    return max(durations[i] for i in batch) * len(batch)
-
-
-def random_durations(n: int, seed: int = 0) -> list[float]:
-    rng = random.Random(seed)
-    return [rng.uniform(0.5, 20.0) for _ in range(n)]
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    durations=st.lists(st.floats(0.05, 90.0), min_size=0, max_size=80),
-    budget=st.floats(1.0, 120.0),
-    seed=st.integers(0, 10),
-    epoch=st.integers(0, 5),
-)
-def test_batches_cover_every_index_once_within_budget(durations, budget, seed, epoch):
-    batches = duration_batches(durations, budget, seed, epoch)
-    assert sorted(i for b in batches for i in b) == list(range(len(durations)))
-    for b in batches:
-        assert b and (cost(b, durations) <= budget or len(b) == 1)
-
-
-def test_batches_hold_similar_durations():
-    d = random_durations(500)
-    batches = duration_batches(d, 60.0, seed=0, epoch=0)
-    assert sum(cost(b, d) for b in batches) < 1.1 * sum(d)  # little padding
-    assert max(map(len, batches)) > 10  # short ones share big batches
-    long = duration_batches([5.0, 100.0, 5.0], 60.0, 0, 0)
-    assert sorted(sorted(b) for b in long) == [[0, 2], [1]]  # 100 s > budget: alone
-
-
-def test_batches_are_deterministic_per_seed_and_epoch():
-    d = random_durations(300)
-    first = duration_batches(d, 60.0, seed=3, epoch=1)
-    assert first == duration_batches(d, 60.0, seed=3, epoch=1)
-    assert first != duration_batches(d, 60.0, seed=3, epoch=2)
-    assert first != duration_batches(d, 60.0, seed=4, epoch=1)
-
-
-@pytest.mark.parametrize(
-    ("durations", "budget"), [([1.0, 0.0], 10.0), ([1.0, float("nan")], 10.0), ([1.0], 0.0)]
-)
-def test_bad_durations_or_budget_are_refused(durations, budget):
-    with pytest.raises(ValueError):
-        duration_batches(durations, budget, 0, 0)
-
-
-def test_stream_runs_epoch_after_epoch():
-    d = random_durations(60)
-    stream = BatchStream(d, 60.0, seed=5)
-    epoch0, epoch1 = duration_batches(d, 60.0, 5, 0), duration_batches(d, 60.0, 5, 1)
-    got = [next(stream) for _ in range(len(epoch0) + len(epoch1))]
-    assert got == epoch0 + epoch1
-    assert stream.state_dict() == {"epoch": 1, "position": len(epoch1)}
-
-
-def test_stream_resumes_with_the_same_next_batch():
-    d = random_durations(60, seed=1)
-    stream = BatchStream(d, 45.0, seed=2)
-    n0 = len(duration_batches(d, 45.0, 2, 0))
-    for _ in range(n0 + 3):  # into the second epoch
-        next(stream)
-    state = json.loads(json.dumps(stream.state_dict()))  # as stored in a checkpoint
-    expected = [next(stream) for _ in range(2 * n0)]
-    resumed = BatchStream(d, 45.0, seed=2)
-    resumed.load_state_dict(state)
-    assert [next(resumed) for _ in range(2 * n0)] == expected
-    with pytest.raises(ValueError, match="'position' must be an integer"):
-        resumed.load_state_dict({"epoch": 0, "position": -1})
-    with pytest.raises(ValueError, match="at least one utterance"):
-        BatchStream([], 60.0, seed=0)
 
 
 def test_prior_turns_are_the_sessions_earlier_turns_in_order() -> None:

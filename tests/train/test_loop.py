@@ -221,3 +221,25 @@ def test_a_context_run_starts_from_a_single_turn_checkpoint(run_a, tmp_path: Pat
 
     with pytest.raises(CheckpointError, match="holds no speech-LLM checkpoint"):
         run(tmp_path / "bad", overrides, features, f"train.init={tmp_path}")
+
+
+def test_a_run_folder_from_before_tasks_and_lhotse_resumes(tmp_path: Path, overrides,
+                                                           features) -> None:
+    """A run written before issue 15: no `task:` in its recipes, the home-made batch stream's
+    state ({"epoch", "position"}) in its trainer state. It resumes where it stopped."""
+    import yaml
+
+    out = tmp_path / "old"
+    run(out, overrides, features, "train.steps=3")
+    for saved in [out / "recipe.yaml", *out.rglob("*/recipe.yaml")]:
+        recipe = yaml.safe_load(saved.read_text())
+        del recipe["task"]
+        saved.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    state_path = out / "checkpoints" / "step-0000003" / "trainer_state.pt"
+    state = torch.load(state_path, weights_only=False)
+    state["stream"] = {"epoch": 0, "position": 3}
+    torch.save(state, state_path)
+    result, messages = run(out, overrides, features, "train.steps=6")
+    assert any(re.search(r"resuming .* at step 3\b", m) for m in messages), messages
+    assert result.steps == 6 and sorted(losses(out)) == [1, 2, 3, 4, 5, 6]
+    assert load_speech_llm(out).context == "none"

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
          "finished files are kept; re-run the same command to resume"),
         ("eval", eval_cmd.add_arguments, eval_cmd.run,
          "score a system on a manifest (JSONL or lhotse)", "nothing more was written"),
-        ("train", train.add_arguments, train.run, "train a speech LLM from a recipe (resumable)",
+        ("train", train.add_arguments, train.run, "train a recipe's task (resumable)",
          "the run keeps its last checkpoint; re-run the same command to resume from it"),
         ("report", report.add_arguments, report.run,
          "Markdown report with plots from results JSON files",

@@ -21,12 +21,14 @@ def add_arguments(tr: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train a speech LLM from a recipe plus key=value overrides (resumes an unfinished run)."""
+    """Train a recipe's task, with key=value overrides (resumes an unfinished run)."""
     from susurrus.train.loop import train
     from susurrus.train.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     result = train(recipe, overwrite=args.overwrite, progress=not args.quiet)
+    if not result.primary:  # another process of a multi-process run: the first one reports
+        return 0
     wer = "n/a" if result.valid_wer is None else f"{result.valid_wer:.3f}"
     print(f"{result.out}: {result.steps} steps, loss {result.final_loss:.3f}, validation WER "
           f"{wer}, {result.seconds / 60:.1f} min; use it with --model {result.out}")

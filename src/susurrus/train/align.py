@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from susurrus.losses.ctc_align import AlignHead, align_loss, greedy_classes
 from susurrus.models.speech_llm.model import SpeechLLM
-from susurrus.train.data import BatchStream, pad_features
+from susurrus.train.batches import BatchStream
+from susurrus.train.data import pad_features
 
 
 @dataclass(frozen=True)

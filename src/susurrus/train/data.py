@@ -1,12 +1,10 @@
-"""Training data: a disk cache of the frozen encoder's features, and duration-bucketed batches.
+"""Training data: the recipe's utterances, and a disk cache of a frozen encoder's features.
 
 The encoder is frozen, so its output for an utterance never changes: it is computed once and
 stored as float16 under `root/<encoder fingerprint>/<key[:2]>/<key>.npy`. The key covers the audio
 file's identity (path, size, mtime) and the segment, so an edited file gets new features.
 
-Batches group utterances of similar duration, so little of each batch is padding; their padded
-cost (longest duration x batch size) stays within a budget of audio seconds, as lhotse's
-DynamicBucketingSampler does.
+Batches of them come from `susurrus.train.batches` (lhotse's sampler).
 
 Shapes: B batch, M mel bins, T mel frames (100/s), T' encoder frames (50/s), D encoder width.
 """
@@ -15,12 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import random
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -187,105 +183,6 @@ def _write(path: Path, array: np.ndarray) -> None:
         raise
 
 
-def duration_batches(
-    durations: Sequence[float],
-    batch_seconds: float,
-    seed: int,
-    epoch: int,
-    bucket_width: float = 1.0,
-) -> list[list[int]]:
-    """Indexes of `durations` grouped into batches of similar duration, in shuffled order.
-
-    Utterances fall into buckets `bucket_width` seconds wide; each bucket is shuffled, then the
-    buckets are walked from short to long, closing a batch when one more utterance would make its
-    padded cost (longest duration x size) exceed `batch_seconds`. An utterance longer than the
-    budget gets a batch of its own. The batch order is shuffled too. The result is a function of
-    (seed, epoch): every index appears exactly once.
-    """
-    if not batch_seconds > 0 or not math.isfinite(batch_seconds):
-        raise ValueError(f"batch_seconds must be a positive number, got {batch_seconds!r}")
-    if not bucket_width > 0:
-        raise ValueError(f"bucket_width must be > 0, got {bucket_width!r}")
-    for i, d in enumerate(durations):
-        if not d > 0 or not math.isfinite(d):
-            raise ValueError(f"duration {i} must be a positive number of seconds, got {d!r}")
-    rng = random.Random(f"duration_batches:{seed}:{epoch}")  # str seeds hash the same everywhere
-    buckets: dict[int, list[int]] = {}
-    for i, d in enumerate(durations):
-        buckets.setdefault(int(d // bucket_width), []).append(i)
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0.0
-    for b in sorted(buckets):
-        members = buckets[b]
-        rng.shuffle(members)
-        for i in members:
-            d = durations[i]
-            if current and (len(current) + 1) * max(longest, d) > batch_seconds:
-                batches.append(current)
-                current, longest = [], 0.0
-            current.append(i)
-            longest = max(longest, d)
-    if current:
-        batches.append(current)
-    rng.shuffle(batches)
-    return batches
-
-
-class BatchStream:
-    """Endless duration-bucketed batches, epoch after epoch, resumable at any batch.
-
-    `state_dict()` saved with a checkpoint and given back to `load_state_dict` makes the stream
-    continue with exactly the batch that would have come next.
-    """
-
-    def __init__(
-        self,
-        durations: Sequence[float],
-        batch_seconds: float,
-        seed: int,
-        bucket_width: float = 1.0,
-    ) -> None:
-        if len(durations) == 0:
-            raise ValueError("BatchStream needs at least one utterance, got none")
-        self.durations = list(durations)
-        self.batch_seconds = batch_seconds
-        self.seed = seed
-        self.bucket_width = bucket_width
-        self.epoch = 0  # epochs completed
-        self.position = 0  # batches already given in the current epoch
-        self._batches = self._epoch_batches(0)  # fails early on bad durations or budget
-
-    def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        return duration_batches(self.durations, self.batch_seconds, self.seed, epoch,
-                                self.bucket_width)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return self
-
-    def __next__(self) -> list[int]:
-        if self.position >= len(self._batches):
-            self.epoch, self.position = self.epoch + 1, 0
-            self._batches = self._epoch_batches(self.epoch)
-        batch = self._batches[self.position]
-        self.position += 1
-        return list(batch)
-
-    def state_dict(self) -> dict[str, int]:
-        """Where the stream is: {"epoch": ..., "position": ...}."""
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Continue from a `state_dict()`: the next batch is the one that came next then."""
-        for key in ("epoch", "position"):
-            v = state.get(key) if isinstance(state, dict) else None
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"batch stream state: {key!r} must be an integer >= 0, "
-                                 f"got {v!r} (state {state!r})")
-        self.epoch, self.position = state["epoch"], state["position"]
-        self._batches = self._epoch_batches(self.epoch)
-
-
 def prior_turns(utterances: Sequence[Utterance], max_turns: int | None) -> list[list[int]]:
     """For each utterance, the indices of its session's earlier turns (the last `max_turns`).
 
@@ -313,3 +210,38 @@ def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
     for b, f in enumerate(feats):
         out[b, : f.shape[0]] = f
     return out, lengths
+
+
+def load_split(data, split: str, log: Callable[[str], None] = print) -> list[Utterance]:
+    """The recipe's train or valid utterances (`data` a DataConfig): single-talker, with a
+    reference, at most `data.max_duration` long. Synthesizes the default corpus when the recipe
+    names no manifest."""
+    from susurrus.data.lhotse_io import load_utterances
+    from susurrus.errors import BadManifestError
+
+    given = data.train if split == "train" else data.valid
+    if given:
+        path = Path(given)
+    else:
+        path = Path(data.synth_dir) / ("train.jsonl" if split == "train" else "dev.jsonl")
+        if not path.exists():
+            from susurrus.data.synth import synthesize
+
+            log(f"no {split} manifest given: synthesizing {data.synth_hours} h of conversations "
+                f"into {data.synth_dir} (seed {data.synth_seed})")
+            synthesize("conversations", data.synth_dir, hours=data.synth_hours,
+                       seed=data.synth_seed, splits=("train", "dev"))
+    if not path.exists():
+        raise FileNotFoundError(f"data.{split}: {path} does not exist; give a manifest path")
+    utts = load_utterances(path)
+    keep = [u for u in utts if not u.is_mixture and u.text.strip()]
+    long = [u for u in keep if u.duration is not None and u.duration > data.max_duration]
+    if len(keep) < len(utts):
+        log(f"{path}: skipping {len(utts) - len(keep)} mixtures or empty references")
+    if long:
+        log(f"{path}: skipping {len(long)} utterances over data.max_duration="
+            f"{data.max_duration} s (e.g. {long[0].id}); split them to train on them")
+        keep = [u for u in keep if u not in long]
+    if not keep:
+        raise BadManifestError(f"data.{split}: {path} holds no usable single-talker utterance")
+    return keep

@@ -2,11 +2,13 @@
 
     recipe = load_recipe("recipes/speech_llm/default.yaml", ["train.lr=3e-4", "model.lora.r=0"])
 
-A recipe is three frozen dataclasses (model, data, train). A YAML file or an override may set any
-field by its dotted key; `model.compressor_options` is free-form (its keys are checked later by
-`susurrus.compression.build_compressor`). Every problem of a file and its overrides (unknown
-keys, wrong types, invalid values) is collected and raised together as one `RecipeError` whose
-lines name the file and the full dotted key.
+A recipe is a task name and three frozen dataclasses: `task` names what is trained (a key of
+`susurrus.train.task.TASKS`, `speech_llm` when absent), `model` is that task's own config
+dataclass, `data` and `train` are the same for every task. A YAML file or an override may set
+any field by its dotted key; free-form mappings (e.g. `model.compressor_options`) are checked by
+the task's builders. Every problem of a file and its overrides (unknown keys, wrong types,
+invalid values, builders' options) is collected and raised together as one `RecipeError` whose
+lines name the file and the full dotted key, before anything is written or loaded.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import yaml
 
 from susurrus.errors import BadRecipeError
 from susurrus.fields import FieldError, check_fields, raise_problems
-from susurrus.models.speech_llm.config import ModelConfig
+from susurrus.train.task import DEFAULT_TASK, UnknownTaskError, task_class
 
 Precision = Literal["fp32", "bf16", "auto"]
 
@@ -40,7 +42,10 @@ class RecipeError(BadRecipeError):
         where = f"{source}: " if source is not None else ""
         lines = "\n".join(f"  {p}" for p in self.problems)
         n = len(self.problems)
-        super().__init__(f"{where}invalid recipe ({n} problem{'s' * (n != 1)}):\n{lines}")
+        if n == 1:  # one line
+            super().__init__(f"{where}invalid recipe: {self.problems[0]}")
+        else:
+            super().__init__(f"{where}invalid recipe ({n} problems):\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class TrainConfig:
     init: str = ""  # checkpoint or run whose trained weights start this run ("" = fresh)
     align_steps: int = 0  # CTC warm-up steps of compressor+projector before LLM training (align.py)
     align_lr: float = 2e-3  # peak learning rate of that warm-up
+    # write each process's batch ids per step and a hash of its final weights to ranks/ (tests)
+    debug_ranks: bool = False
 
     def __post_init__(self) -> None:
         problems = check_fields(
@@ -97,11 +104,16 @@ class TrainConfig:
         raise_problems(problems)
 
 
+def _default_model() -> Any:
+    return task_class(DEFAULT_TASK).config()
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything a training run is made of."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)  # what is trained
+    task: str = DEFAULT_TASK  # what kind of model: a key of TASKS, or module:ClassName
+    model: Any = field(default_factory=_default_model)  # its config: the task's dataclass
     data: DataConfig = field(default_factory=DataConfig)  # on what
     train: TrainConfig = field(default_factory=TrainConfig)  # how
 
@@ -109,11 +121,17 @@ class Recipe:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+def _hints(cls: type, model: type | None = None) -> dict[str, Any]:
+    """Field types of `cls`; a Recipe's `model` is the config class of its task (`model`)."""
+    hints = get_type_hints(cls)
+    if cls is Recipe:
+        hints["model"] = model
+    return hints
 
 
-def _default(cls: type, name: str) -> Any:
+def _default(cls: type, name: str, model: type | None = None) -> Any:
+    if cls is Recipe and name == "model":
+        return model()
     f = next(f for f in fields(cls) if f.name == name)
     return f.default_factory() if f.default is MISSING else f.default
 
@@ -135,20 +153,23 @@ def _set_free(tree: dict, keys: list[str], value: Any, dotted: str, problems: li
 
 
 def _assign(tree: dict, cls: type, keys: list[str], value: Any, text: str | None, prefix: str,
-            problems: list[str]) -> None:
+            problems: list[str], model: type | None = None) -> None:
     """Set the raw value of dotted `keys` under dataclass `cls`, whose raw mapping is `tree`.
 
     A mapping given to a dataclass section is merged field by field; a mapping given to a
     free-form dict field replaces it. `text` is an override's literal text (None for YAML).
+    `model` is the task's config class (at the top level; None: the task is unknown).
     """
     name, rest = keys[0], keys[1:]
     dotted = f"{prefix}.{name}" if prefix else name
     full = ".".join([dotted, *rest])
-    hints = _hints(cls)
+    hints = _hints(cls, model)
     if name not in hints:
         problems.append(f"{full}: unknown key {name!r}; {_valid_keys(cls, prefix)}")
         return
     typ = hints[name]
+    if typ is None:  # the model section of an unknown task: its problem is reported already
+        return
     if is_dataclass(typ):
         sub = tree.setdefault(name, {})
         if rest:
@@ -203,6 +224,11 @@ def _coerce(value: Any, typ: Any, dotted: str, problems: list[str]) -> Any:
         if value is None or value == "all":  # `null`, or `all` (every prior turn)
             return None
         return _coerce(value, next(a for a in args if a is not type(None)), dotted, problems)
+    if typ is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{dotted}: expected true or false, got {value!r}")
+            return None
+        return value
     if typ in (int, float):
         out = _number(value, typ)
         if out is None:
@@ -240,7 +266,8 @@ def _coerce(value: Any, typ: Any, dotted: str, problems: list[str]) -> Any:
     raise TypeError(f"{dotted}: recipe field type {typ!r} is not supported")
 
 
-def _build(cls: type, tree: dict, prefix: str, problems: list[str]) -> Any:
+def _build(cls: type, tree: dict, prefix: str, problems: list[str],
+           model: type | None = None) -> Any:
     """The dataclass `cls` from its raw mapping; None (with problems added) when invalid.
 
     A field that cannot be converted is checked with its default in its place, so the values of
@@ -248,15 +275,17 @@ def _build(cls: type, tree: dict, prefix: str, problems: list[str]) -> Any:
     """
     bad = len(problems)
     kwargs = {}
-    for name, typ in _hints(cls).items():
-        if name not in tree:
+    for name, typ in _hints(cls, model).items():
+        if name not in tree or typ is None:
             continue
         dotted = f"{prefix}.{name}" if prefix else name
         if is_dataclass(typ):
             value = _build(typ, tree[name], dotted, problems)
         else:
             value = _coerce(tree[name], typ, dotted, problems)
-        kwargs[name] = _default(cls, name) if value is None else value
+        kwargs[name] = _default(cls, name, model) if value is None else value
+    if model is None and cls is Recipe:  # an unknown task: nothing to build
+        return None
     try:
         built = cls(**kwargs)
     except FieldError as e:
@@ -280,43 +309,113 @@ def parse_override(override: str) -> tuple[str, Any, str]:
     return key, value, text
 
 
+AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\xff\xfb", b"\xff\xf3", b"FORM")
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise RecipeError(path, ["no such recipe file" if not path.exists() else "not a file"])
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text[:8192]:
+        what = "an audio file" if raw.startswith(AUDIO_MAGIC) else "binary data"
+        raise RecipeError(path, [f"not a YAML recipe ({what}); `susurrus train` takes a recipe "
+                                 "such as recipes/speech_llm/default.yaml (audio goes to "
+                                 "`susurrus transcribe`)"])
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise RecipeError(path, [f"not valid YAML: {e}"]) from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RecipeError(path, [f"not valid YAML: {problem}{where}"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RecipeError(path, [f"expected a mapping of sections (model, data, train), "
+        raise RecipeError(path, [f"expected a mapping of sections (task, model, data, train), "
                                  f"got {type(data).__name__}"])
     return data
+
+
+def _task_config(name: Any, problems: list[str]) -> type | None:
+    """The config class of the task called `name`; None (with a problem added) if unknown."""
+    try:
+        return task_class(str(name)).config
+    except UnknownTaskError as e:
+        problems.append(f"task: {e}")
+        return None
+
+
+def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
+    """What is wrong with a recipe beyond its fields' types: its task, the task's builders and
+    their options (checked without loading weights), and with `data_paths` the files it names
+    (manifests, `train.init`)."""
+    problems: list[str] = []
+    config = _task_config(recipe.task, problems)
+    if config is not None and not isinstance(recipe.model, config):
+        problems.append(f"model: task {recipe.task!r} takes a {config.__name__}, "
+                        f"got a {type(recipe.model).__name__}")
+    elif config is not None:
+        problems += [f"model.{name}: {message}"
+                     for name, message in task_class(recipe.task).check(recipe.model)]
+    if data_paths:
+        for split in ("train", "valid"):
+            given = getattr(recipe.data, split)
+            if given and not Path(given).exists():
+                problems.append(f"data.{split}: {given} does not exist; give a manifest path "
+                                "(JSONL or lhotse cuts), or \"\" to synthesize a corpus")
+        if recipe.train.init and not Path(recipe.train.init).exists():
+            problems.append(f"train.init: {recipe.train.init} does not exist; give a checkpoint "
+                            "or run folder, or \"\" to start fresh")
+    return problems
+
+
+def check_recipe(recipe: Recipe, source: str | Path | None = None) -> None:
+    """Raise one RecipeError listing every problem `recipe_problems` finds (manifests too)."""
+    problems = recipe_problems(recipe, data_paths=True)
+    if problems:
+        raise RecipeError(source, problems)
 
 
 def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> Recipe:
     """The recipe in YAML file `path` (None = all defaults) with `key=value` overrides applied.
 
     Overrides are applied in order after the file; values are read as YAML (`[q_proj, v_proj]`,
-    `{k: 3}`, `3e-4`) and converted to the field's type. Raises RecipeError listing every
-    problem at once, each with its full dotted key.
+    `{k: 3}`, `3e-4`) and converted to the field's type. The `model` section is the config of
+    the recipe's `task` (the last one given). Raises RecipeError listing every problem at once,
+    each with its full dotted key, the task's builders and their options included.
     """
     if isinstance(overrides, str):
         overrides = [overrides]
     data = {} if path is None else _read_yaml(Path(path))
     problems: list[str] = []
-    tree: dict = {}
-    for key, value in data.items():
-        _assign(tree, Recipe, [str(key)], value, None, "", problems)
+    parsed = []
     for override in overrides:
         try:
-            key, value, text = parse_override(override)
+            parsed.append(parse_override(override))
         except RecipeError as e:
             problems += e.problems
-            continue
-        _assign(tree, Recipe, key.split("."), value, text, "", problems)
-    recipe = _build(Recipe, tree, "", problems)
+    task = data.get("task", DEFAULT_TASK)
+    for key, value, text in parsed:
+        if key == "task":
+            task = value if isinstance(value, str) else text
+    model = _task_config(task or DEFAULT_TASK, problems)
+    tree: dict = {"model": {}}  # no model section: the task's defaults
+    for key, value in data.items():
+        _assign(tree, Recipe, [str(key)], value, None, "", problems, model)
+    for key, value, text in parsed:
+        _assign(tree, Recipe, key.split("."), value, text, "", problems, model)
+    recipe = _build(Recipe, tree, "", problems, model)
+    if recipe is not None:
+        problems += recipe_problems(recipe)
+    elif model is not None:  # other sections are wrong: still check the task's builders
+        config = _build(model, tree.get("model", {}), "model", [])
+        if config is not None:
+            problems += [f"model.{name}: {message}"
+                         for name, message in task_class(str(task)).check(config)]
     if problems:
         raise RecipeError(path, problems)
     return recipe
@@ -350,11 +449,12 @@ def save_recipe(recipe: Recipe, path: str | Path) -> Path:
     return path
 
 
-def recipe_fingerprint(recipe: Recipe, sections: Sequence[str] = ("model", "data")) -> str:
+def recipe_fingerprint(recipe: Recipe,
+                       sections: Sequence[str] = ("task", "model", "data")) -> str:
     """A short id (sha256 of canonical JSON) of the given sections.
 
-    A run refuses to resume under a recipe whose model or data differ; train numbers (steps, lr)
-    may change between resumes.
+    A run refuses to resume under a recipe whose task, model or data differ; train numbers
+    (steps, lr) may change between resumes.
     """
     valid = [f.name for f in fields(Recipe)]
     unknown = [s for s in sections if s not in valid]

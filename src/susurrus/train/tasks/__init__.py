@@ -1,0 +1,2 @@
+"""The training tasks, one module each, listed in `susurrus.train.task.TASKS`:
+`speech_llm` (papers 001 and 000)."""

@@ -1,0 +1,160 @@
+"""The speech-LLM task (papers 001, 000): frozen encoder -> compressor -> projector -> LLM + LoRA.
+
+What the generic loop leaves to it:
+- the data: the frozen encoder runs once per utterance (`FeatureCache`, kept in RAM as float16)
+  and each transcript becomes the LLM tokenizer's ids;
+- multi-turn samples (paper 000): each turn reads its session's earlier turns as context, with
+  their reference transcripts; batches are still bucketed by the current turn;
+- its first phase on a fresh run: `train.init` (start from another checkpoint's trained parts,
+  e.g. a single-turn model starting a multi-turn run), else the CTC alignment warm-up of the
+  compressor and projector onto the LLM's embeddings (`train.align_steps`, `train/align.py`);
+- validation: greedy transcripts of cached features, scored by corpus WER;
+- checkpoints: only the trained parts plus the recipe (`models/speech_llm/checkpoint.py`).
+
+Shapes: B batch, T' encoder frames, D encoder width.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from susurrus.models.speech_llm.config import ModelConfig
+from susurrus.models.speech_llm.model import SpeechLLM
+from susurrus.train.data import FeatureCache, load_split, pad_features, prior_turns
+from susurrus.train.task import Example, Run
+
+
+class SpeechLLMTask:
+    """Train a speech LLM's compressor, projector (and context parts) and LoRA adapters."""
+
+    config = ModelConfig
+    trains = "speech LLM"
+
+    def __init__(self) -> None:
+        self.feats: list[torch.Tensor] = []  # (T', D) float16 encoder output per utterance
+        self.targets: list[list[int]] = []  # LLM token ids of each reference
+        self.priors: list[list[int]] = []  # indices of each utterance's prior turns
+        self.valid: list = []  # validation utterances
+        self.context = "none"  # how prior turns are read (model.context)
+        self.cache: FeatureCache | None = None
+
+    @staticmethod
+    def check(config: ModelConfig) -> list[tuple[str, str]]:
+        """The compressor's name and options (LoRA targets need the LLM: checked when built)."""
+        from susurrus.compression import COMPRESSORS
+
+        builder = COMPRESSORS.get(config.compressor)
+        if builder is None:
+            return [("compressor", f"unknown compressor {config.compressor!r}; valid: "
+                                   f"{', '.join(COMPRESSORS)}")]
+        options = dict(config.compressor_options)
+        unknown = sorted(set(options) - set(builder.options))
+        if unknown:
+            return [("compressor_options", f"compressor {config.compressor!r} has no option(s) "
+                                           f"{', '.join(unknown)}; valid: "
+                                           f"{', '.join(builder.options)}")]
+        try:
+            builder.config(**options)
+        except (ValueError, TypeError) as e:  # "StackConfig.k must be ..." -> compressor_options.k
+            owner = f"{builder.config.__name__}."
+            name, _, message = str(e).removeprefix(owner).partition(" ")
+            if str(e).startswith(owner) and name in options:
+                return [(f"compressor_options.{name}", message)]
+            return [("compressor_options", f"{e} (compressor {config.compressor!r})")]
+        return []
+
+    @staticmethod
+    def idle_parameters(config: ModelConfig) -> bool:
+        """The abstract context's parts idle on a batch whose turns have no prior turns."""
+        return config.context == "abstract"
+
+    def build(self, config: ModelConfig, run: Run) -> SpeechLLM:
+        from susurrus.models.speech_llm.build import build_speech_llm
+
+        return build_speech_llm(config)
+
+    def prepare(self, model: SpeechLLM, run: Run) -> list[Example]:
+        from susurrus.pretrained.cache import cache_root
+
+        recipe = run.recipe
+        with run.main_process_first():  # the first process synthesizes a missing corpus
+            train_utts = load_split(recipe.data, "train", run.log)
+            self.valid = load_split(recipe.data, "valid", run.log)[: recipe.data.valid_limit]
+        self.cache = FeatureCache(run.cache_root or cache_root() / "features",
+                                  recipe.model.encoder, model.encoder)
+        with run.main_process_first():  # the first computes the features, the others read them
+            self.cache.prepare(train_utts + self.valid, progress=run.progress)
+        self.feats = [self.cache.get(u).to(torch.float16) for u in train_utts]
+        self.targets = [model.tokenizer(u.text.strip(), add_special_tokens=False)["input_ids"]
+                        for u in train_utts]
+        self.context = context = recipe.model.context
+        self.priors = (prior_turns(train_utts, recipe.model.context_turns) if context != "none"
+                       else [[] for _ in train_utts])
+        seconds = [f.shape[0] / model.frames_per_second for f in self.feats]
+        trained = sum(t.numel() for t in model.trainable_state_dict().values())
+        run.log(f"train: {len(train_utts)} utterances, {sum(seconds) / 3600:.2f} h; "
+                f"valid: {len(self.valid)}; audio tokens/s: {model.tokens_per_second():.1f}; "
+                f"context: {context}" +
+                (f" (mean {np.mean([len(p) for p in self.priors]):.1f} prior turns)"
+                 if context != "none" else "") + f"; trained parameters: {trained:,}")
+        return [Example(u.id, s) for u, s in zip(train_utts, seconds, strict=True)]
+
+    def start(self, model: SpeechLLM, run: Run) -> dict[str, Any] | None:
+        """`train.init`'s weights, or else the CTC alignment warm-up (`train.align_steps`)."""
+        cfg = run.recipe.train
+        if cfg.init:
+            from susurrus.models.speech_llm.checkpoint import (
+                CheckpointError,
+                find_checkpoint,
+                load_trained,
+            )
+
+            folder = find_checkpoint(cfg.init)
+            if folder is None:
+                raise CheckpointError(f"train.init: {cfg.init} holds no speech-LLM checkpoint")
+            load_trained(model, folder, may_lack=("context_compressor.", "context_projector."))
+            run.log(f"initialised the trained parts from {folder}")
+            return None
+        if not cfg.align_steps:
+            return None
+        from susurrus.train.align import align
+
+        # Every process runs the same deterministic warm-up (DDP then starts from rank 0's).
+        aligned = align(model.to(run.device), self.feats, self.targets,
+                        [f.shape[0] / model.frames_per_second for f in self.feats],
+                        cfg.align_steps, cfg.align_lr, run.recipe.data.batch_seconds, cfg.seed,
+                        run.device, progress=run.progress, log=run.log)
+        return {"align_steps": aligned.steps, "align_loss": round(aligned.final_loss, 5),
+                "align_token_error_rate": round(aligned.token_error_rate, 5),
+                "align_seconds": round(aligned.seconds, 1)}
+
+    def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
+             ) -> torch.Tensor:
+        x, lengths = pad_features([self.feats[i] for i in batch])  # (B, T', D), (B,)
+        ctx = None
+        if self.context != "none":  # each row's prior turns: (frames, reference ids)
+            ctx = [[(self.feats[j].to(device, torch.float32), self.targets[j])
+                    for j in self.priors[i]] for i in batch]
+        return model(x.to(device, torch.float32), lengths.to(device),
+                     [self.targets[i] for i in batch], ctx)
+
+    def validate(self, model: SpeechLLM, run: Run) -> float | None:
+        from susurrus.train.validate import validation_wer
+
+        if not self.valid:
+            return None
+        return validation_wer(model, self.cache, self.valid, run.recipe.model.context_turns)
+
+    def save(self, model: SpeechLLM, folder: Path, recipe: dict[str, Any]) -> None:
+        from susurrus.models.speech_llm.checkpoint import save_checkpoint
+
+        save_checkpoint(model, folder, recipe)
+
+    def load(self, model: SpeechLLM, folder: Path) -> None:
+        from susurrus.models.speech_llm.checkpoint import load_trained
+
+        load_trained(model, folder)
