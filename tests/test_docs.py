@@ -363,7 +363,9 @@ RUN_DOCS = sorted({b.doc for b in ALL_BLOCKS if b.lang in RUNNABLE and b.marker 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("doc", RUN_DOCS)
-def test_the_examples_run_as_written(doc, tmp_path, monkeypatch):
+def test_the_examples_run_as_written(doc, tmp_path, monkeypatch, one_thread):
+    """`one_thread`: these models decode one token at a time, several times faster on one thread
+    than on two when other work shares the cores (and hardly slower when it does not)."""
     from susurrus.pretrained import EMBEDDED
 
     if shutil.which("espeak-ng") is None:
