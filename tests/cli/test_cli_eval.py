@@ -33,8 +33,8 @@ def manifest(tmp_path) -> Path:
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """`susurrus.infer.get_engine` returns an engine that echoes a fixed text and records
-    (samples, prompt) of each call (the first call is the warm-up)."""
+    """`susurrus.infer.load_recognizer` returns (as a recognizer) an engine that echoes a fixed
+    text and records (samples, prompt) of each call (the first call is the warm-up)."""
 
     class Echo:
         name = "echo"
@@ -46,8 +46,11 @@ def fake_engine(monkeypatch):
             self.calls.append((audio.shape[0], prompt))
             return [Segment(0.0, 1.0, " hello there")]
 
+    from susurrus.testing.fakes import SegmentsRecognizer
+
     engine = Echo()
-    monkeypatch.setattr("susurrus.infer.get_engine", lambda *a, **k: engine)
+    recognizer = SegmentsRecognizer(engine)
+    monkeypatch.setattr("susurrus.infer.load_recognizer", lambda *a, **k: recognizer)
     return engine
 
 
@@ -92,13 +95,14 @@ def test_eval_options_reach_the_decoder(manifest, tmp_path, capsys, fake_engine)
                  "--max-context-turns", "1", "--limit-sessions", "1", "--model", "my-model",
                  "--quiet", "--no-ner"]) == 0
     data = json.loads(out.read_text())
-    assert (data["model"], data["context"], data["n_utterances"]) == ("my-model", "prompt", 2)
+    # Whisper's legacy --context prompt is context 'text' (susurrus.context)
+    assert (data["model"], data["context"], data["n_utterances"]) == ("my-model", "text", 2)
     assert data["ner_f1"] is None and data["wer"] == pytest.approx(2 / 4)  # s1 all wrong
     # warm-up, then s0 with no context, s1 with s0's hypothesis; session b is not decoded
     assert [p for _, p in fake_engine.calls] == [None, None, "hello there"]
     assert data["context_tokens_per_turn"] == pytest.approx(2 / 2)
     captured = capsys.readouterr()
-    assert "my-model [prompt]" in captured.out and f"results: {out}" in captured.err
+    assert "my-model [text]" in captured.out and f"results: {out}" in captured.err
 
 
 def test_report_command_writes_markdown_and_plots(manifest, tmp_path, capsys, fake_engine):
@@ -112,7 +116,7 @@ def test_report_command_writes_markdown_and_plots(manifest, tmp_path, capsys, fa
     assert capsys.readouterr().out.strip().endswith(str(report))
     text = report.read_text()
     assert "| whisper-tiny.en [none] | talk |" in text
-    assert "| whisper-tiny.en [prompt] | talk |" in text
+    assert "| whisper-tiny.en [text] | talk |" in text
     assert (tmp_path / "rep" / "report_wer.png").stat().st_size > 0
 
 
@@ -146,7 +150,8 @@ def test_eval_with_whisper_tiny_for_each_context(spoken_session, tmp_path):
             "entity_recall_first", "entity_recall_repeat", "ner_f1", "punct_f1", "cap_f1", "rtf",
             "n_utterances", "n_words", "context_tokens_per_turn"}
     for context, d in data.items():
-        assert keys <= set(d) and d["context"] == context and d["model"] == "whisper-tiny.en"
+        assert keys <= set(d) and d["model"] == "whisper-tiny.en"
+        assert d["context"] == {"none": "none", "prompt": "text"}[context]
         assert d["n_utterances"] == 2 and d["n_words"] == 12
         assert d["wer"] < 0.5  # clear synthetic speech: most words right
         # a cost, not a speed test (a loaded machine may be slow): measured and finite

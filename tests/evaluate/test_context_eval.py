@@ -93,8 +93,10 @@ def test_context_modes_are_checked_against_the_model(manifest, checkpoint, capsy
     assert cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
                 "--context", "oracle-prompt"]) == 2
     assert "--context none | text | raw | abstract" in capsys.readouterr().err
-    assert cli(["eval", "--manifest", str(manifest), "--context", "prompt",
+    # oracle needs a context to read the references with ('prompt' + oracle is oracle-prompt)
+    assert cli(["eval", "--manifest", str(manifest), "--context", "none",
                 "--oracle-context"]) == 2
+    assert "oracle" in capsys.readouterr().err
     assert cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
                 "--context", "abstract", "--max-context-turns", "0"]) == 2
     assert "use --context none" in capsys.readouterr().err

@@ -32,7 +32,8 @@ def test_score_matches_hand_computed_counts():
     hyps = [_hyp(uid, HYPS[uid], audio=audio[uid], wall=wall[uid], ctx=ctx[uid])
             for uid in ["b1", "a2", "a0", "b0", "a1"]]  # any order
     r = score(_utts(), hyps, DecodeConfig(context="prompt"), "talk.jsonl", with_ner=False)
-    assert (r.model, r.context, r.engine, r.manifest) == ("whisper-tiny.en", "prompt", "torch",
+    # Whisper's legacy context 'prompt' is context 'text' (susurrus.context)
+    assert (r.model, r.context, r.engine, r.manifest) == ("whisper-tiny.en", "text", "torch",
                                                           "talk.jsonl")
     assert (r.n_utterances, r.n_words) == (5, 16)  # 2 + 4 + 3 + 3 + 4 normalized words
     # normalized: a1 "siobhan"->"shivaun", b1 "ann"->"anne": 2 substitutions
@@ -125,7 +126,7 @@ def test_evaluate_writes_results_and_hypotheses(corpus, use_engine, tmp_path):
     data = json.loads(out.read_text())
     assert RESULT_KEYS <= set(data)
     assert data == json.loads(result.to_json())
-    assert data["manifest"] == str(corpus.manifest) and data["context"] == "prompt"
+    assert data["manifest"] == str(corpus.manifest) and data["context"] == "text"
     assert data["n_utterances"] == 5 and data["n_words"] == 16
     assert data["wer"] == pytest.approx(2 / 16)
     assert data["entity_recall_first"] == pytest.approx(3 / 4)
@@ -135,7 +136,7 @@ def test_evaluate_writes_results_and_hypotheses(corpus, use_engine, tmp_path):
     assert [json.loads(line)["id"] for line in hyp_lines[1:]] == engine.decoded
     # the table shows the system and its numbers
     table = format_table([result])
-    assert "whisper-tiny.en [prompt]" in table and "0.125" in table
+    assert "whisper-tiny.en [text]" in table and "0.125" in table
 
 
 def test_evaluate_a_mixture_manifest_reports_cpwer(mixture_corpus, use_engine, tmp_path):

@@ -1,4 +1,5 @@
-"""A speech-LLM checkpoint through the user-facing paths: `transcribe()`, `get_engine`, the CLI."""
+"""A speech-LLM checkpoint through the user-facing paths: `transcribe()`, `load_recognizer`, the
+CLI."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import torch
 import susurrus
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.cli.main import main as cli
-from susurrus.infer import get_engine
-from susurrus.infer.speech_llm_engine import is_speech_llm
+from susurrus.errors import IncompatibleOptionError
+from susurrus.infer import load_recognizer
+from susurrus.models.family import model_family
 from susurrus.models.speech_llm.build import build_speech_llm
 from susurrus.models.speech_llm.checkpoint import save_checkpoint
 from susurrus.models.speech_llm.config import LoraConfig, ModelConfig
@@ -32,8 +34,9 @@ def checkpoint(one_thread, tiny_whisper_dir, tiny_llm_dir, tmp_path_factory):
 
 
 def test_a_run_folder_is_recognized_and_a_whisper_name_is_not(checkpoint, tmp_path):
-    assert is_speech_llm(str(checkpoint)) and is_speech_llm(str(checkpoint / "model"))
-    assert not is_speech_llm("whisper-tiny.en") and not is_speech_llm(str(tmp_path))
+    assert model_family(str(checkpoint)) == model_family(str(checkpoint / "model")) == \
+        "speech_llm"
+    assert model_family("whisper-tiny.en") == model_family(str(tmp_path)) == "whisper"
 
 
 def test_long_audio_comes_back_whole_in_windows(checkpoint):
@@ -51,8 +54,19 @@ def test_long_audio_comes_back_whole_in_windows(checkpoint):
 
 
 def test_faster_whisper_cannot_run_a_speech_llm(checkpoint):
-    with pytest.raises(ValueError, match="torch engine only"):
-        get_engine(str(checkpoint), "faster-whisper")
+    with pytest.raises(IncompatibleOptionError, match="engine 'faster-whisper'.*torch engine only"):
+        load_recognizer(str(checkpoint), "faster-whisper")
+
+
+def test_a_prompt_to_a_speech_llm_is_refused_before_decoding(checkpoint):
+    recognizer = load_recognizer(str(checkpoint))
+    assert not recognizer.capabilities.prompt
+    assert recognizer.capabilities.contexts == ("none", "text", "raw")  # no abstract: untrained
+    with pytest.raises(IncompatibleOptionError, match="prompt: .* takes no text prompt"):
+        susurrus.transcribe(np.full(SAMPLE_RATE, 0.01, dtype=np.float32),
+                            sample_rate=SAMPLE_RATE, model=str(checkpoint), prompt="Siobhan")
+    with pytest.raises(IncompatibleOptionError, match="context 'abstract'.*none \\| text \\| raw"):
+        recognizer.session("abstract")
 
 
 def test_eval_refuses_a_text_prompt_for_a_speech_llm(checkpoint, tmp_path, capsys):

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from susurrus.context import context_label
 from susurrus.data.manifest import Utterance, group_sessions
 from susurrus.evaluate.decode import DecodeConfig, Hypothesis, decode_manifest
 from susurrus.metrics.bootstrap import bootstrap_wer, interval
@@ -121,7 +122,7 @@ def score(
     latency: dict[int, list[float]] = {}
     for u in utts:
         latency.setdefault(by_id[u.id].turn_index + 1, []).append(by_id[u.id].wall_seconds)
-    context = config.context + (" (oracle)" if config.oracle_context else "")
+    context = context_label(config.context, config.oracle)
     return EvalResult(
         model=config.model, context=context, engine=config.engine, manifest=manifest,
         n_utterances=len(utts), n_words=wer_c.ref_words, wer=wer_c.rate,
