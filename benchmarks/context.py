@@ -106,15 +106,15 @@ def measure_latency(model: str, context: str, test_dir: Path, turns: int, rotati
 
 
 def _whisper_latency(model: str, context: str, chain: list) -> list[float]:
-    from susurrus.infer import get_engine
+    from susurrus.infer import load_recognizer
 
-    engine = get_engine(model, "torch")
-    engine.segments(chain[0], None, None)  # warm-up
+    recognizer = load_recognizer(model, "torch")
+    recognizer.recognize([chain[0]])  # warm-up
     prior, seconds = [], []
     for a in chain:
         prompt = " ".join(prior) if context == "text" and prior else None
         t0 = time.perf_counter()
-        text = "".join(s.text for s in engine.segments(a, prompt, None)).strip()
+        text = recognizer.recognize([a], prompt=prompt)[0].text
         seconds.append(time.perf_counter() - t0)
         prior.append(text)
     return seconds

@@ -42,12 +42,12 @@ def engine_loader(model: str, engine: str) -> Callable[[], Decode]:
 
     def load() -> Decode:
         from susurrus.evaluate.decode import warm_up
-        from susurrus.infer.transcribe import get_engine
+        from susurrus.infer import load_recognizer
 
-        get_engine.cache_clear()  # one model in memory at a time
-        eng = get_engine(model, engine)
-        warm_up(eng)
-        return lambda audio: "".join(s.text for s in eng.segments(audio, None, None)).strip()
+        load_recognizer.cache_clear()  # one model in memory at a time
+        recognizer = load_recognizer(model, engine)
+        warm_up(recognizer)
+        return lambda audio: recognizer.recognize([audio])[0].text
 
     return load
 

@@ -98,14 +98,14 @@ def main() -> None:
     paths, refs = make_audio(args.work, args.minutes)
 
     from susurrus.audio import load_audio
-    from susurrus.infer import LongFormOptions, get_engine
-    from susurrus.infer.transcribe import FasterWhisperEngine
+    from susurrus.infer import LongFormOptions, load_recognizer
+    from susurrus.infer.whisper import FasterWhisperRecognizer
 
     opts = LongFormOptions()
-    torch_engine = get_engine("whisper-tiny.en", "torch", "cpu", opts)
+    torch_engine = load_recognizer("whisper-tiny.en", "torch", "cpu", opts)
 
     def torch_fn(a):
-        return "".join(s.text for s in torch_engine.segments(a, None))
+        return "".join(s.text for s in torch_engine.recognize([a])[0].segments)
 
     def torch_bf16_fn(a):
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -113,7 +113,7 @@ def main() -> None:
 
     systems = {"susurrus torch fp32": torch_fn, "susurrus torch bf16-autocast": torch_bf16_fn}
     for ct in ("float32", "int8"):
-        fw = FasterWhisperEngine("whisper-tiny.en", "cpu", opts, compute_type=ct)
+        fw = FasterWhisperRecognizer("whisper-tiny.en", "cpu", opts, compute_type=ct)
         systems[f"faster-whisper {ct}"] = (
             lambda a, fw=fw: "".join(s.text for s in fw.segments(a, None)))
     audios = [load_audio(p) for p in paths]

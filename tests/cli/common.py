@@ -35,9 +35,10 @@ class Slow:
             time.sleep(60)
         return [Segment(0.0, 1.0, f" utt{n}")]
 
-engine = Slow()
-susurrus.infer.get_engine = lambda *a, **k: engine
-importlib.import_module("susurrus.infer.transcribe").get_engine = lambda *a, **k: engine
+from susurrus.testing.fakes import SegmentsRecognizer
+recognizer = SegmentsRecognizer(Slow())
+susurrus.infer.load_recognizer = lambda *a, **k: recognizer
+importlib.import_module("susurrus.infer.transcribe").load_recognizer = lambda *a, **k: recognizer
 from susurrus.cli.main import main
 sys.exit(main())
 """

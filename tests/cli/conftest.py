@@ -24,8 +24,9 @@ def manifest(tmp_path) -> Path:
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """`get_engine` (of `eval` and of `transcribe`) returns an engine that echoes a fixed text
-    and records (samples, prompt) of each call (eval's first call is the warm-up)."""
+    """`load_recognizer` (of `eval` and of `transcribe`) returns, as a recognizer, an engine that
+    echoes a fixed text and records (samples, prompt) of each call (eval's first call is the
+    warm-up)."""
 
     class Echo:
         name = "echo"
@@ -37,8 +38,11 @@ def fake_engine(monkeypatch):
             self.calls.append((audio.shape[0], prompt))
             return [Segment(0.0, 1.0, " hello there")]
 
+    from susurrus.testing.fakes import SegmentsRecognizer
+
     engine = Echo()
-    monkeypatch.setattr("susurrus.infer.get_engine", lambda *a, **k: engine)
-    monkeypatch.setattr(importlib.import_module("susurrus.infer.transcribe"), "get_engine",
-                        lambda *a, **k: engine)
+    recognizer = SegmentsRecognizer(engine)
+    monkeypatch.setattr("susurrus.infer.load_recognizer", lambda *a, **k: recognizer)
+    monkeypatch.setattr(importlib.import_module("susurrus.infer.transcribe"), "load_recognizer",
+                        lambda *a, **k: recognizer)
     return engine

@@ -88,7 +88,10 @@ def test_ctrl_c_in_eval_without_out_says_nothing_was_kept(manifest, monkeypatch,
                 raise KeyboardInterrupt
             return []
 
-    monkeypatch.setattr("susurrus.infer.get_engine", lambda *a, **k: Stops())
+    from susurrus.testing.fakes import SegmentsRecognizer
+
+    recognizer = SegmentsRecognizer(Stops())
+    monkeypatch.setattr("susurrus.infer.load_recognizer", lambda *a, **k: recognizer)
     assert main(["eval", "--manifest", str(manifest), "--quiet", "--no-ner"]) == 130
     assert capsys.readouterr().err == ("interrupted: nothing kept: without --out no hypotheses "
                                        "are written; add --out FILE to make a run resumable\n")
@@ -107,8 +110,12 @@ def test_ctrl_c_while_printing_says_what_was_not_transcribed(tmp_path, monkeypat
                 raise KeyboardInterrupt
             return [Segment(0.0, 1.0, " first")]
 
-    monkeypatch.setattr(importlib.import_module("susurrus.infer.transcribe"), "get_engine",
-                        lambda *a, **k: Stops())
+    from susurrus.testing.fakes import SegmentsRecognizer
+
+    recognizer = SegmentsRecognizer(Stops())
+    monkeypatch.setattr("susurrus.infer.load_recognizer", lambda *a, **k: recognizer)
+    monkeypatch.setattr(importlib.import_module("susurrus.infer.transcribe"), "load_recognizer",
+                        lambda *a, **k: recognizer)
     clips = [str(noise(tmp_path / f"{n}.wav", n)) for n in (4000, 5000)]
     assert main(["transcribe", *clips, "--quiet"]) == 130
     captured = capsys.readouterr()

@@ -1,12 +1,19 @@
 """Fixtures for the decode/evaluate tests: a tiny conversational corpus and a fake engine
-installed in place of `susurrus.infer.get_engine` (see `fakes.py`)."""
+installed, as a recognizer, in place of `susurrus.infer.load_recognizer` (see `fakes.py`)."""
 
 from __future__ import annotations
 
 import pytest
 
 from susurrus.data.manifest import Talker, Utterance, write_manifest
-from susurrus.testing.fakes import HYPS, TURNS, Corpus, FakeEngine, noise_clip
+from susurrus.testing.fakes import (
+    HYPS,
+    TURNS,
+    Corpus,
+    FakeEngine,
+    SegmentsRecognizer,
+    noise_clip,
+)
 
 
 @pytest.fixture
@@ -36,16 +43,20 @@ def mixture_corpus(tmp_path) -> Corpus:
 
 @pytest.fixture
 def use_engine(monkeypatch):
-    """Make `susurrus.infer.get_engine` (looked up by `decode_manifest` at call time) return
-    the given fake; returns the list of (model, engine) it was asked for."""
+    """Make `susurrus.infer.load_recognizer` (looked up by `decode_manifest` at call time)
+    return the given fake engine as a recognizer (`install.recognizer`, batching if `batch`);
+    `install.asked` lists the (model, engine) it was asked for."""
     asked: list[tuple[str, str]] = []
 
-    def install(engine: FakeEngine) -> FakeEngine:
-        def get_engine(model, engine_name="torch", *args, **kwargs):
-            asked.append((model, engine_name))
-            return engine
+    def install(engine: FakeEngine, batch: bool = False, count=None) -> FakeEngine:
+        recognizer = SegmentsRecognizer(engine, batch=batch, count=count)
 
-        monkeypatch.setattr("susurrus.infer.get_engine", get_engine)
+        def load_recognizer(model, engine_name="torch", *args, **kwargs):
+            asked.append((model, engine_name))
+            return recognizer
+
+        monkeypatch.setattr("susurrus.infer.load_recognizer", load_recognizer)
+        install.recognizer = recognizer  # type: ignore[attr-defined]
         return engine
 
     install.asked = asked  # type: ignore[attr-defined]

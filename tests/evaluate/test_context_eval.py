@@ -90,14 +90,28 @@ def test_an_interrupted_context_eval_resumes_to_the_same_hypotheses(manifest, ch
 def test_context_modes_are_checked_against_the_model(manifest, checkpoint, capsys) -> None:
     assert cli(["eval", "--manifest", str(manifest), "--context", "abstract"]) == 2
     assert "is a Whisper model" in capsys.readouterr().err
+    assert cli(["eval", "--manifest", str(manifest), "--context", "raw"]) == 2
+    assert "reads context none | text" in capsys.readouterr().err
     assert cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
-                "--context", "oracle-prompt"]) == 2
-    assert "--context none | text | raw | abstract" in capsys.readouterr().err
-    assert cli(["eval", "--manifest", str(manifest), "--context", "prompt",
+                "--context", "abstract", "--engine", "faster-whisper"]) == 2
+    assert "torch engine only" in capsys.readouterr().err
+    # oracle needs a context to read the references with ('prompt' + oracle is oracle-prompt)
+    assert cli(["eval", "--manifest", str(manifest), "--context", "none",
                 "--oracle-context"]) == 2
+    assert "oracle" in capsys.readouterr().err
     assert cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
                 "--context", "abstract", "--max-context-turns", "0"]) == 2
-    assert "use --context none" in capsys.readouterr().err
+    assert "use context 'none'" in capsys.readouterr().err
+
+
+def test_the_old_oracle_prompt_is_text_with_oracle_for_a_speech_llm_too(manifest, checkpoint,
+                                                                         tmp_path) -> None:
+    """One ContextMode: 'oracle-prompt' (Whisper's old name) is text + oracle for any model."""
+    old = evaluate(manifest, checkpoint, tmp_path / "old.json", "--context", "oracle-prompt")
+    new = evaluate(manifest, checkpoint, tmp_path / "new.json", "--context", "text",
+                   "--oracle-context")
+    assert (old["context"], old["oracle"]) == ("text", True)
+    assert old["wer"] == new["wer"]
 
 
 def test_transcribe_session_goes_on_from_its_saved_state(manifest, checkpoint, tmp_path,

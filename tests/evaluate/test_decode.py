@@ -1,4 +1,5 @@
-"""`decode_manifest`: what context each turn sees, and resuming an interrupted run."""
+"""`decode_manifest`: what context each turn sees, batches without context, refusing what the
+recognizer cannot do, and resuming an interrupted run."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from dataclasses import asdict
 
 import pytest
 
+from susurrus.errors import IncompatibleOptionError
 from susurrus.evaluate.decode import DecodeConfig, decode_manifest, manifest_fingerprint
 from susurrus.testing.fakes import HYPS, WARM_UP, Interrupted
 
 ORDER = ["a0", "a1", "a2", "b0", "b1"]  # session A's turns, then B's (first appearance)
 
 
-def _decode(corpus, use_engine, hyp_file=None, fail_on=None, **config):
-    engine = use_engine(corpus.engine(fail_on))
+def _decode(corpus, use_engine, hyp_file=None, fail_on=None, batch=False, **config):
+    engine = use_engine(corpus.engine(fail_on), batch=batch)
     hyps = decode_manifest(corpus.utterances, DecodeConfig(**config), hyp_file, progress=False)
     return hyps, engine
 
@@ -35,8 +37,9 @@ def test_no_context_gives_no_prompts_and_the_engines_texts(corpus, use_engine):
         assert by_id[h.id].id == h.id and h.wall_seconds >= 0
 
 
-def test_prompt_is_the_sessions_previous_hypotheses_only(corpus, use_engine):
-    hyps, engine = _decode(corpus, use_engine, context="prompt")
+@pytest.mark.parametrize("context", ["text", "prompt"])  # 'prompt': the legacy name of text
+def test_prompt_is_the_sessions_previous_hypotheses_only(corpus, use_engine, context):
+    hyps, engine = _decode(corpus, use_engine, context=context)
     assert engine.prompts == {
         "a0": None,
         "a1": "hi siobhan",
@@ -46,10 +49,15 @@ def test_prompt_is_the_sessions_previous_hypotheses_only(corpus, use_engine):
     }
     # no tokenizer on the fake engine: prompt words are counted
     assert [h.context_tokens for h in hyps] == [0, 2, 6, 0, 3]
+    assert [h.prior_turns for h in hyps] == [0, 1, 2, 0, 1]
+    assert [h.turn_index for h in hyps] == [0, 1, 2, 0, 1]
 
 
-def test_oracle_prompt_is_the_sessions_previous_references(corpus, use_engine):
-    _, engine = _decode(corpus, use_engine, context="oracle-prompt")
+@pytest.mark.parametrize("config", [dict(context="oracle-prompt"),
+                                    dict(context="text", oracle=True),
+                                    dict(context="prompt", oracle=True)])
+def test_oracle_prompt_is_the_sessions_previous_references(corpus, use_engine, config):
+    _, engine = _decode(corpus, use_engine, **config)
     assert engine.prompts == {
         "a0": None,
         "a1": "Hi Siobhan.",
@@ -72,20 +80,61 @@ def test_limit_sessions_decodes_the_first_sessions_only(corpus, use_engine):
     assert [h.id for h in hyps] == engine.decoded == ["a0", "a1", "a2"]
 
 
-def test_context_tokens_come_from_the_tokenizer_capped_at_whispers_223(corpus, use_engine):
-    class Tokenizer:  # one token per character
-        def encode(self, text, add_special_tokens=True):
-            assert not add_special_tokens
-            return list(text)
-
-    engine = corpus.engine()
-    engine.decoder = type("Decoder", (), {"tokenizer": Tokenizer()})()
-    engine.hyps["a0"] = "x" * 400
-    use_engine(engine)
-    hyps = decode_manifest(corpus.utterances, DecodeConfig(context="prompt"), progress=False)
+def test_context_tokens_are_what_the_recognizer_counts(corpus, use_engine):
+    engine = use_engine(corpus.engine(), count=len)  # one token per character
+    hyps = decode_manifest(corpus.utterances, DecodeConfig(context="text"), progress=False)
     by_id = {h.id: h for h in hyps}
-    assert by_id["b1"].context_tokens == len(" good evening siobhan")
-    assert by_id["a1"].context_tokens == 223
+    assert by_id["b1"].context_tokens == len("good evening siobhan")
+    assert by_id["a2"].context_tokens == len("hi siobhan shivaun flew to paris")
+    assert engine.prompts["b1"] == "good evening siobhan"
+
+
+def test_legacy_context_names_normalize_to_one_mode_and_the_oracle_flag():
+    assert DecodeConfig(context="prompt") == DecodeConfig(context="text")
+    assert DecodeConfig(context="oracle-prompt") == DecodeConfig(context="text", oracle=True)
+    assert DecodeConfig(context="abstract", oracle=True) == \
+        DecodeConfig(context="abstract", oracle=True)
+    assert DecodeConfig(context="raw (oracle)") == DecodeConfig(context="raw", oracle=True)
+    assert asdict(DecodeConfig(context="oracle-prompt"))["context"] == "text"
+    with pytest.raises(IncompatibleOptionError, match="oracle"):
+        DecodeConfig(context="none", oracle=True)
+
+
+@pytest.mark.parametrize("context", ["raw", "abstract"])
+def test_a_context_the_recognizer_cannot_read_is_refused_before_decoding(corpus, use_engine,
+                                                                        tmp_path, context):
+    engine = use_engine(corpus.engine())
+    with pytest.raises(IncompatibleOptionError, match=rf"context '{context}'.*none \| text"):
+        decode_manifest(corpus.utterances, DecodeConfig(context=context),
+                        tmp_path / "hyps.jsonl", progress=False)
+    assert engine.calls == [] and not (tmp_path / "hyps.jsonl").exists()
+
+
+def test_without_context_a_batching_recognizer_gets_batches_with_the_same_results(
+        corpus, use_engine):
+    alone, _ = _decode(corpus, use_engine)
+    batched, engine = _decode(corpus, use_engine, batch=True, batch_size=2)
+    lengths = {uid: n for n, uid in corpus.by_length.items()}
+    # warm-up, then two utterances per call in session/turn order
+    assert use_engine.recognizer.batches == [[16_000]] + [[lengths[i] for i in ids] for ids in
+                                                          (["a0", "a1"], ["a2", "b0"], ["b1"])]
+    assert engine.decoded == ORDER
+
+    def same(hyps):
+        return [(h.id, h.text, h.streams, h.audio_seconds, h.turn_index) for h in hyps]
+
+    assert same(batched) == same(alone)
+    # a batch's wall time is shared by audio length: the sum is the batches' time
+    assert all(h.wall_seconds >= 0 for h in batched)
+
+
+def test_a_batch_cut_by_an_interruption_is_decoded_again(corpus, use_engine, tmp_path):
+    hyp_file = tmp_path / "hyps.jsonl"
+    with pytest.raises(Interrupted):  # in the second batch (a2, b0)
+        _decode(corpus, use_engine, hyp_file, fail_on="b0", batch=True, batch_size=2)
+    assert [json.loads(x)["id"] for x in hyp_file.read_text().splitlines()[1:]] == ["a0", "a1"]
+    hyps, engine = _decode(corpus, use_engine, hyp_file, batch=True, batch_size=2)
+    assert engine.decoded == ["a2", "b0", "b1"] and [h.id for h in hyps] == ORDER
 
 
 def test_interrupted_run_resumes_and_gives_the_same_results(corpus, use_engine, tmp_path):
@@ -96,7 +145,8 @@ def test_interrupted_run_resumes_and_gives_the_same_results(corpus, use_engine, 
         _decode(corpus, use_engine, hyp_file, fail_on="a2", context="prompt")
     lines = hyp_file.read_text().splitlines()
     assert json.loads(lines[0]) == {"config": asdict(DecodeConfig(context="prompt")),
-                                    "manifest": manifest_fingerprint(corpus.utterances)}
+                                    "manifest": manifest_fingerprint(corpus.utterances),
+                                    "context_turns": None}  # the window read: all turns
     assert [json.loads(line)["id"] for line in lines[1:]] == ["a0", "a1"]
 
     resumed, engine = _decode(corpus, use_engine, hyp_file, context="prompt")
@@ -130,7 +180,7 @@ def test_hypotheses_of_another_config_are_not_reused(corpus, use_engine, tmp_pat
     assert engine.decoded == ORDER  # everything again
     assert engine.prompts["a1"] == "hi siobhan"
     header = json.loads(hyp_file.read_text().splitlines()[0])
-    assert header["config"]["context"] == "prompt"
+    assert header["config"]["context"] == "text"  # the legacy "prompt", normalized
     _, other_model = _decode(corpus, use_engine, hyp_file, context="prompt", model="other")
     assert other_model.decoded == ORDER
 

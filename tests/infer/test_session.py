@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from susurrus.errors import BadSessionError, IncompatibleOptionError, UsageError
 from susurrus.infer.session import ConversationSession, SessionError
+from susurrus.models.speech_llm.generation import GenerateOptions
 from susurrus.testing.speech_llm import build, load_parts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -127,13 +129,43 @@ def test_restoring_into_another_model_or_from_a_bad_file_is_refused(plain, abstr
         ConversationSession.restore(tmp_path / "missing.session", abstract)
 
 
+def test_restoring_into_a_model_that_cannot_read_the_saved_context_is_a_session_error(
+        plain, abstract, tmp_path) -> None:
+    session = ConversationSession(abstract)
+    session.transcribe_turn(turns(1)[0])
+    path = session.save(tmp_path / "s.session")
+    with pytest.raises(BadSessionError, match=r"s\.session: saved with context 'abstract', "
+                                              r"which this model cannot read \(it reads none, "
+                                              r"text, raw\)"):
+        ConversationSession.restore(path, plain)
+
+
+def test_a_session_of_a_model_that_is_no_speech_llm_is_refused() -> None:
+    with pytest.raises(IncompatibleOptionError, match="'whisper-tiny.en' is a whisper model, "
+                                                      "not a speech LLM"):
+        ConversationSession("whisper-tiny.en")
+
+
+def test_a_turn_uses_the_cache_api_transformers_names(abstract) -> None:
+    """transformers 5.x warns that `past_key_values` goes in 5.40: the session passes `cache`."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        session = ConversationSession(abstract)
+        for audio in turns(2):
+            session.transcribe_turn(audio)
+
+
 def test_bad_requests_get_clear_errors(plain) -> None:
-    with pytest.raises(ValueError, match="needs a model trained with it"):
+    with pytest.raises(IncompatibleOptionError, match="needs a model trained with it"):
         ConversationSession(plain, context="abstract")
-    with pytest.raises(ValueError, match="max_turns"):
+    with pytest.raises(UsageError, match="max_turns 0 reads no earlier turn: use context 'none'"):
         ConversationSession(plain, context="text", max_turns=0)
-    with pytest.raises(ValueError, match=r"None \(all\) or 'trained'.*got 'all'"):
+    with pytest.raises(UsageError, match=r"None \(all\) or 'trained'.*got 'all'"):
         ConversationSession(plain, context="text", max_turns="all")
+    with pytest.raises(IncompatibleOptionError, match="num_beams=1"):
+        ConversationSession(plain, context="text", options=GenerateOptions(num_beams=2))
     session = ConversationSession(plain, context="text")
     with pytest.raises(ValueError, match=r"lasts 31\.0 s.*at most 30 s"):
         session.transcribe_turn(np.zeros(31 * SR, dtype=np.float32))

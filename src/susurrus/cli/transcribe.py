@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from susurrus.cli.common import ENGINE_NAMES, OUTPUT_FORMATS, Interrupted, check_speech_llm
+from susurrus.cli.common import ENGINE_NAMES, OUTPUT_FORMATS, Interrupted
 from susurrus.context import CONTEXT_MODES
 from susurrus.errors import OutputExistsError, UsageError, UserError
 from susurrus.pretrained.registry import DEFAULT_MODEL
@@ -113,15 +113,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--context, --max-context-turns and --session-state go with --session")
     formats = _formats(args)
     _check_outputs(args)
-    check_speech_llm(args.model, args.engine, "--prompt" if args.prompt else None,
-                     "drop --prompt")
     args.device = resolve_device(args.device, "--device")
-    from susurrus.infer import LongFormOptions
+    from susurrus.infer import LongFormOptions, load_recognizer
+    from susurrus.infer.recognizer import check_prompt
 
     options = LongFormOptions(
         condition_on_previous_text=not args.no_condition_on_previous_text,
         temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,
     )
+    # what the model cannot do (another engine, a prompt) is refused before any file is read
+    check_prompt(load_recognizer(args.model, args.engine, args.device, options), args.prompt)
     failed, done = 0, 0
     for i, path in enumerate(args.files):
         try:

@@ -1,13 +1,17 @@
 """Run a recognizer over a manifest, session by session, with the chosen context.
 
-The Whisper baseline is a system like any other: with `context="prompt"` each turn's prompt is
-the session's previous hypotheses (what a deployed system would have), with `"oracle-prompt"` the
-previous references (the ceiling of that kind of context).
+Every system is a `Recognizer` (susurrus.infer), and this module only calls that interface:
 
-A speech LLM reads earlier turns as conversational context (paper 000) through a
-`ConversationSession`: `text` (their transcripts), `raw` (their audio tokens and transcripts) or
-`abstract` (K latent tokens each, and transcripts). The transcripts are the session's own earlier
-hypotheses, or with `oracle_context` the references (the gap between the two is exposure bias).
+- context `none`: each utterance alone; `batch_size` of them are decoded together where the
+  recognizer decodes batches (Whisper on torch, a speech LLM), one by one otherwise;
+- any other context (`susurrus.context`): one recognizer session per conversation, turn by turn.
+  A Whisper reads `text` as its prompt (the session's previous hypotheses: what a deployed
+  system would have); a speech LLM reads `text`, `raw` or `abstract` (paper 000). With `oracle`
+  the earlier transcripts are the references instead (the ceiling of that context; the gap to it
+  is exposure bias).
+
+Results written before this module spelled Whisper's text context `prompt` and its oracle form
+`oracle-prompt`; `DecodeConfig` still reads them (as `text`, and `text` with `oracle`).
 
 Hypotheses are appended to a JSONL file as they come, so an interrupted evaluation resumes where
 it stopped.
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,13 +29,12 @@ from typing import Literal
 import numpy as np
 
 from susurrus.audio.io import SAMPLE_RATE, load_audio
+from susurrus.context import CONTEXT_MODES, ContextMode, parse_context
 from susurrus.data.manifest import Utterance, group_sessions
+from susurrus.errors import IncompatibleOptionError, UsageError
 
-ContextMode = Literal["none", "prompt", "oracle-prompt", "text", "raw", "abstract"]
-CONTEXT_MODES: tuple[ContextMode, ...] = ("none", "prompt", "oracle-prompt", "text", "raw",
-                                          "abstract")
-WHISPER_CONTEXTS = ("none", "prompt", "oracle-prompt")
-SPEECH_LLM_CONTEXTS = ("none", "text", "raw", "abstract")
+# The context spellings of the CLI before recognizers; the CLI should offer CONTEXT_MODES and an
+# oracle flag instead, and let the recognizer refuse what it cannot read.
 
 
 @dataclass(frozen=True)
@@ -40,23 +43,31 @@ class DecodeConfig:
 
     model: str = "whisper-tiny.en"  # embedded name, local folder or hub id
     engine: Literal["torch", "faster-whisper"] = "torch"
-    context: ContextMode = "none"  # what each turn's prompt holds (see the module doc)
+    # none | text | raw | abstract (susurrus.context); the legacy 'prompt' and 'oracle-prompt'
+    # are read as text (oracle-prompt: with oracle) and stored normalized
+    context: ContextMode = "none"
     # prior turns in the context; None = Whisper: all that fit its prompt, a speech LLM: the N
     # it was trained with (its recipe's model.context_turns)
     max_context_turns: int | None = None
     limit_sessions: int | None = None  # evaluate the first N sessions only (quick looks)
-    oracle_context: bool = False  # text/raw/abstract: prior transcripts are the references
+    oracle: bool = False  # earlier transcripts in the context are the references
+    batch_size: int = 8  # context none: utterances decoded together (recognizers that batch)
 
     def __post_init__(self) -> None:
-        if self.context not in CONTEXT_MODES:
-            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {self.context!r}")
-        if self.oracle_context and self.context not in ("text", "raw", "abstract"):
-            raise ValueError("oracle context applies to the context modes text, raw and "
-                             f"abstract, not {self.context!r} (Whisper: use oracle-prompt)")
+        oracle = self.oracle
+        if oracle and self.context == "none":
+            raise IncompatibleOptionError(
+                "oracle: the references are read through a context; choose context "
+                f"{' | '.join(CONTEXT_MODES[1:])} with it, or drop oracle")
+        mode, oracle = parse_context(self.context, oracle)
+        object.__setattr__(self, "context", mode)
+        object.__setattr__(self, "oracle", oracle)
         if self.max_context_turns is not None and self.max_context_turns < 0:
-            raise ValueError(f"max_context_turns must be >= 0, got {self.max_context_turns}")
+            raise UsageError(f"max_context_turns must be >= 0, got {self.max_context_turns}")
         if self.limit_sessions is not None and self.limit_sessions < 1:
-            raise ValueError(f"limit_sessions must be >= 1, got {self.limit_sessions}")
+            raise UsageError(f"limit_sessions must be >= 1, got {self.limit_sessions}")
+        if self.batch_size < 1:
+            raise UsageError(f"batch_size must be >= 1, got {self.batch_size}")
 
 
 @dataclass
@@ -75,23 +86,6 @@ class Hypothesis:
     context_audio_tokens: int = 0  # audio tokens of those earlier turns
 
 
-def _prompt(prior: list[str], config: DecodeConfig) -> str | None:
-    if config.context == "none" or not prior:
-        return None
-    if config.max_context_turns is not None:
-        prior = prior[len(prior) - config.max_context_turns :] if config.max_context_turns else []
-    return " ".join(p.strip() for p in prior if p.strip()) or None
-
-
-def _context_tokens(prompt: str | None, tokenizer) -> int:
-    """Prompt tokens the decoder actually reads (Whisper keeps the last 223)."""
-    if not prompt:
-        return 0
-    if tokenizer is None:
-        return len(prompt.split())
-    return min(len(tokenizer.encode(" " + prompt, add_special_tokens=False)), 223)
-
-
 def manifest_fingerprint(utterances: list[Utterance]) -> str:
     """What the hypotheses depend on besides the config: audio spans and references."""
     import hashlib
@@ -100,10 +94,6 @@ def manifest_fingerprint(utterances: list[Utterance]) -> str:
     for u in utterances:
         h.update(json.dumps([u.id, str(u.audio), u.start, u.duration, u.reference]).encode())
     return h.hexdigest()[:16]
-
-
-def _header(config: DecodeConfig, utterances: list[Utterance]) -> dict:
-    return {"config": asdict(config), "manifest": manifest_fingerprint(utterances)}
 
 
 def _load_done(path: Path | None, header: dict) -> dict[str, Hypothesis]:
@@ -127,11 +117,17 @@ def _load_done(path: Path | None, header: dict) -> dict[str, Hypothesis]:
     return done
 
 
-def warm_up(engine) -> None:
+def warm_up(recognizer) -> None:
     """One untimed decode of 1 s of faint noise: lazy initialisation must not be billed to the
     first utterance timed."""
     warm = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.01
-    engine.segments(warm, None, None)
+    recognizer.recognize([warm])
+
+
+def _session(recognizer, config: DecodeConfig):
+    """A recognizer session for one conversation, read as `config` asks."""
+    window = "trained" if config.max_context_turns is None else config.max_context_turns
+    return recognizer.session(config.context, window)
 
 
 def decode_manifest(
@@ -140,22 +136,20 @@ def decode_manifest(
     hyp_file: Path | None = None,
     progress: bool = True,
 ) -> list[Hypothesis]:
-    """Decode every utterance (in session/turn order); resumes from `hyp_file` if it matches."""
+    """Decode every utterance (in session/turn order); resumes from `hyp_file` if it matches.
+
+    What the recognizer cannot do (a context mode it cannot read, another engine) is refused
+    with IncompatibleOptionError before anything is decoded.
+    """
     from tqdm import tqdm
 
-    from susurrus.infer import get_engine
+    from susurrus import infer  # looked up at call time: tests install a fake recognizer
 
-    engine = get_engine(config.model, config.engine)
-    allowed = SPEECH_LLM_CONTEXTS if engine.name == "speech-llm" else WHISPER_CONTEXTS
-    if config.context not in allowed:
-        kind = "a speech LLM" if engine.name == "speech-llm" else "a Whisper model"
-        raise ValueError(f"{config.model} is {kind}: its context modes are {', '.join(allowed)}, "
-                         f"not {config.context!r}")
-    warm_up(engine)
-    tokenizer = getattr(getattr(engine, "decoder", None), "tokenizer", None)
-    header = _header(config, utterances)
-    if engine.name == "speech-llm" and config.context != "none":  # the window actually read
-        header["context_turns"] = _speech_llm_window(config, engine)
+    recognizer = infer.load_recognizer(config.model, config.engine)
+    header = {"config": asdict(config), "manifest": manifest_fingerprint(utterances)}
+    if config.context != "none":  # refused here if unreadable; the window actually read
+        header["context_turns"] = _session(recognizer, config).max_turns
+    warm_up(recognizer)
     done = _load_done(hyp_file, header)
     sessions = list(group_sessions(utterances).values())[: config.limit_sessions]
     total = sum(len(s) for s in sessions)
@@ -165,10 +159,16 @@ def decode_manifest(
         hyp_file.parent.mkdir(parents=True, exist_ok=True)
         sink = open(hyp_file, "w", encoding="utf-8")
         sink.write(json.dumps(header) + "\n")
+    if config.context == "none":
+        batch = config.batch_size if recognizer.capabilities.batch else 1
+        hyps = _decode_alone(sessions, recognizer, batch, done)
+    else:
+        hyps = _decode_conversations(sessions, recognizer, config, done)
     try:
-        with tqdm(total=total, desc=f"{config.model} [{config.context}]", unit="utt",
+        label = config.context + (" (oracle)" if config.oracle else "")
+        with tqdm(total=total, desc=f"{config.model} [{label}]", unit="utt",
                   disable=not progress, leave=False) as bar:
-            for hyp in _decode_sessions(sessions, config, engine, tokenizer, done):
+            for hyp in hyps:
                 out.append(hyp)
                 if sink is not None:
                     sink.write(json.dumps(asdict(hyp), ensure_ascii=False) + "\n")
@@ -180,52 +180,53 @@ def decode_manifest(
     return out
 
 
-def _decode_sessions(sessions, config, engine, tokenizer, done) -> Iterator[Hypothesis]:
-    if engine.name == "speech-llm" and config.context != "none":
-        yield from _conversation_sessions(sessions, config, engine, done)
+def _decode_alone(sessions: list[list[Utterance]], recognizer, batch: int,
+                  done: dict[str, Hypothesis]) -> Iterator[Hypothesis]:
+    """Context none: every utterance alone, `batch` of them per `recognize` call.
+
+    A batch's wall time is shared by its utterances in proportion to their audio, so the
+    real-time factor is that of the batch.
+    """
+    turns = [(i, u) for s in sessions for i, u in enumerate(s)]
+    pending: list[tuple[int, Utterance]] = []
+    for k, (i, u) in enumerate(turns):
+        if u.id in done:
+            yield from _recognized(pending, recognizer)
+            pending = []
+            yield done[u.id]
+            continue
+        pending.append((i, u))
+        if len(pending) == batch or k == len(turns) - 1:
+            yield from _recognized(pending, recognizer)
+            pending = []
+
+
+def _recognized(pending: Sequence[tuple[int, Utterance]], recognizer) -> Iterator[Hypothesis]:
+    if not pending:
         return
-    for turns in sessions:
-        prior: list[str] = []
-        for u in turns:
-            if u.id in done:
-                hyp = done[u.id]
-            else:
-                prompt = _prompt(prior, config)
-                audio = load_audio(u.audio, u.start, u.duration)
-                t0 = time.perf_counter()
-                segs = engine.segments(audio, prompt, None)
-                wall = time.perf_counter() - t0
-                text = "".join(s.text for s in segs).strip()
-                n_ctx = _context_tokens(prompt, tokenizer)
-                n_audio = sum(s.audio_tokens for s in segs)
-                hyp = Hypothesis(u.id, text, [text], audio.shape[0] / SAMPLE_RATE, wall, n_ctx,
-                                 n_audio, turn_index=len(prior))
-            prior.append(u.reference if config.context == "oracle-prompt" else hyp.text)
-            yield hyp
+    audio = [load_audio(u.audio, u.start, u.duration) for _, u in pending]
+    t0 = time.perf_counter()
+    recognized = recognizer.recognize(audio)
+    wall = time.perf_counter() - t0
+    total = sum(a.shape[0] for a in audio)
+    for (i, u), a, r in zip(pending, audio, recognized, strict=True):
+        yield Hypothesis(u.id, r.text, [s.text for s in r.streams], a.shape[0] / SAMPLE_RATE,
+                         wall * a.shape[0] / total if total else 0.0, 0, r.audio_tokens,
+                         turn_index=i)
 
 
-def _speech_llm_window(config: DecodeConfig, engine) -> int | None:
-    """Earlier turns a speech LLM reads: as asked, else as many as it was trained with."""
-    if config.max_context_turns is None:
-        return engine.model.context_turns
-    return config.max_context_turns
-
-
-def _conversation_sessions(sessions, config, engine, done) -> Iterator[Hypothesis]:
-    """A speech LLM with context: one `ConversationSession` per session, turn by turn.
+def _decode_conversations(sessions: list[list[Utterance]], recognizer, config: DecodeConfig,
+                          done: dict[str, Hypothesis]) -> Iterator[Hypothesis]:
+    """Any context: one recognizer session per conversation, turn by turn.
 
     A turn decoded before an interruption is not decoded again: it re-enters the context as it
     was kept (its hypothesis, or the reference with oracle context).
     """
-    from susurrus.infer.session import ConversationSession
-
     for turns in sessions:
-        session = ConversationSession(engine.model, context=config.context,
-                                      max_turns=_speech_llm_window(config, engine),
-                                      options=engine.options)
+        session = _session(recognizer, config)
         for i, u in enumerate(turns):
             audio = load_audio(u.audio, u.start, u.duration)
-            keep = u.reference if config.oracle_context else None
+            keep = u.reference if config.oracle else None
             if u.id in done:
                 hyp = done[u.id]
                 session.add_turn(audio, keep if keep is not None else hyp.text)

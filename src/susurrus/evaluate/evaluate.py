@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from susurrus.context import ContextMode, parse_context
 from susurrus.data.manifest import Utterance, group_sessions
 from susurrus.evaluate.decode import DecodeConfig, Hypothesis, decode_manifest
 from susurrus.evaluate.results import BadResultsError, EvalCounts, EvalResult
@@ -33,14 +32,6 @@ from susurrus.metrics.scores import (
 
 __all__ = ["BadResultsError", "EvalCounts", "EvalResult", "count", "evaluate", "format_table",
            "score"]
-
-
-def _context_of(config: DecodeConfig) -> tuple[ContextMode, bool]:
-    """The (mode, oracle) a config decodes with. `parse_context` reads every spelling: the
-    Whisper names of before issue 15 ('prompt', 'oracle-prompt') and its `oracle_context` flag
-    as well as the one `oracle` flag."""
-    oracle = getattr(config, "oracle", getattr(config, "oracle_context", False))
-    return parse_context(config.context, oracle)
 
 
 def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
@@ -96,10 +87,9 @@ def score(
     latency: dict[int, list[float]] = {}
     for u in utts:
         latency.setdefault(by_id[u.id].turn_index + 1, []).append(by_id[u.id].wall_seconds)
-    context, oracle = _context_of(config)
     return EvalResult(
         model=config.model, engine=config.engine, manifest=manifest, counts=counts,
-        context=context, oracle=oracle,
+        context=config.context, oracle=config.oracle,
         latency_by_turn={k: sum(v) / len(v) for k, v in sorted(latency.items())},
         wer_ci95=wer_ci95,
     )
@@ -115,14 +105,20 @@ def evaluate(
     interruption decodes only what is missing.
     """
     from susurrus.data.lhotse_io import load_utterances
+    from susurrus.errors import BadManifestError
+    from susurrus.files import write_text_atomic
+    from susurrus.preflight import check_output_file
 
+    if out is not None:  # before any decoding: a folder here would be found only at the end
+        check_output_file(Path(out), "out")
     utterances = load_utterances(manifest)
+    if not utterances:
+        raise BadManifestError(f"{manifest}: holds no utterance to evaluate")
     hyp_file = Path(str(out) + ".hyps.jsonl") if out is not None else None
     hyps = decode_manifest(utterances, config, hyp_file, progress)
     result = score(utterances, hyps, config, str(manifest), with_ner)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(result.to_json() + "\n", encoding="utf-8")
+        write_text_atomic(result.to_json() + "\n", Path(out))
     return result
 
 

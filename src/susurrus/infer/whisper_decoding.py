@@ -4,18 +4,25 @@ Follows openai/whisper `decoding.py` (the same rules faster-whisper/CTranslate2 
 token ids match faster-whisper's on the same weights: the rules are small strategy classes applied
 in order to the next-token logits.
 
-Shapes: B batch (here 1), V vocabulary, N tokens so far, T' encoder frames (1500), D width.
+Several windows decode as one batch (`decode_batch`): they share the prefix, each row keeps its
+own rules, budget and sampling seed, and a row that has finished leaves the batch (its cache rows
+are dropped), so every row's tokens are those it gets decoded alone.
+
+Shapes: B batch, V vocabulary, N tokens so far, T' encoder frames (1500), D width.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutput
+
+from susurrus.models.kv_cache import cache_kwargs, returned_cache
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp may not be later than this
@@ -175,38 +182,90 @@ class WindowDecoder:
         self, encoded: torch.Tensor, prompt_tokens: list[int], options: DecodingOptions
     ) -> DecodingResult:
         """encoded (1, T', D) -> the window's tokens; stops at eot or options.max_new_tokens."""
-        prefix = self.prefix(prompt_tokens, options.timestamps)
-        sot_index = prefix.index(self.tk.sot)
-        budget = min(options.max_new_tokens, self.n_ctx - len(prefix))
+        return self.decode_batch(encoded, prompt_tokens, [options])[0]
+
+    def _row(self, options: DecodingOptions, prefix_len: int) -> _Row:
         filters: list[LogitFilter] = [SuppressTokens(self.tk.suppress)]
         if options.suppress_blank:
             filters.insert(0, SuppressBlank(self.tk.suppress_begin))
         if options.timestamps:
             filters.append(TimestampRules(self.tk, round(MAX_INITIAL_TIMESTAMP / TIME_PRECISION)))
-        gen = torch.Generator().manual_seed(options.seed)
-        enc = BaseModelOutput(last_hidden_state=encoded)
-        ids = torch.tensor([prefix], device=encoded.device)
-        out = self.model(encoder_outputs=enc, decoder_input_ids=ids, use_cache=True)
-        no_speech = F.softmax(out.logits[0, sot_index].float(), -1)[self.tk.no_speech].item()
-        tokens: list[int] = []
-        sum_logprob = 0.0
-        for _ in range(budget):
-            logits = out.logits[0, -1].float().clone()  # (V,)
-            for f in filters:
-                f.apply(logits, tokens)
-            logprobs = F.log_softmax(logits, -1)
-            if options.temperature == 0:
-                nxt = int(logits.argmax())
-            else:
-                probs = F.softmax(logits / options.temperature, -1)
-                nxt = int(torch.multinomial(probs.cpu(), 1, generator=gen))
-            sum_logprob += float(logprobs[nxt])
-            if nxt == self.tk.eot:
+        return _Row(filters, options, min(options.max_new_tokens, self.n_ctx - prefix_len),
+                    torch.Generator().manual_seed(options.seed), self.tk.eot)
+
+    @torch.inference_mode()
+    def decode_batch(
+        self, encoded: torch.Tensor, prompt_tokens: list[int], options: Sequence[DecodingOptions]
+    ) -> list[DecodingResult]:
+        """encoded (B, T', D), one options per row -> each row's result (rows share the prompt).
+
+        A row stops at eot or its max_new_tokens and then leaves the batch.
+        """
+        B = encoded.shape[0]
+        assert len(options) == B, f"expected {B} options, got {len(options)}"
+        assert len({o.timestamps for o in options}) == 1, "rows share the prefix: one timestamps"
+        prefix = self.prefix(prompt_tokens, options[0].timestamps)
+        sot_index = prefix.index(self.tk.sot)
+        rows = [self._row(o, len(prefix)) for o in options]
+        enc = encoded
+        ids = torch.tensor([prefix] * B, device=encoded.device)
+        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=enc),
+                         decoder_input_ids=ids, use_cache=True)
+        no_speech = F.softmax(out.logits[:, sot_index].float(), -1)[:, self.tk.no_speech]
+        active = list(range(B))  # the batch rows still decoding, in the cache's order
+        while True:
+            logits = out.logits[:, -1]  # (B', V)
+            chosen = [rows[b].step(logits[j]) for j, b in enumerate(active)]
+            keep = [j for j, tok in enumerate(chosen) if tok is not None]
+            if not keep:
                 break
-            tokens.append(nxt)
-            step = torch.tensor([[nxt]], device=encoded.device)
-            out = self.model(encoder_outputs=enc, decoder_input_ids=step,
-                             past_key_values=out.past_key_values, use_cache=True)
-        text = self.tokenizer.decode([t for t in tokens if t < self.tk.eot])
-        return DecodingResult(tokens, sum_logprob, no_speech, options.temperature, text,
-                              compression_ratio(text))
+            cache = returned_cache(out)
+            if len(keep) < len(active):  # finished rows leave the batch
+                index = torch.tensor(keep, device=enc.device)
+                cache.batch_select_indices(index)
+                enc, active = enc[index], [active[j] for j in keep]
+            step = torch.tensor([[chosen[j]] for j in keep], device=enc.device)
+            out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=enc),
+                             decoder_input_ids=step, use_cache=True,
+                             **cache_kwargs(self.model, cache))
+        results = []
+        for row, p in zip(rows, no_speech.tolist(), strict=True):
+            text = self.tokenizer.decode([t for t in row.tokens if t < self.tk.eot])
+            results.append(DecodingResult(row.tokens, row.sum_logprob, p,
+                                          row.options.temperature, text, compression_ratio(text)))
+        return results
+
+
+@dataclass
+class _Row:
+    """One window's decoding state within a batch: its rules, budget and sampler."""
+
+    filters: list[LogitFilter]
+    options: DecodingOptions
+    budget: int  # tokens it may choose, eot included
+    generator: torch.Generator  # its own sampler: a row samples as it would alone
+    eot: int
+    tokens: list[int] = field(default_factory=list)  # chosen so far, eot excluded
+    sum_logprob: float = 0.0
+    picks: int = 0  # tokens chosen so far, eot included
+
+    def step(self, logits: torch.Tensor) -> int | None:
+        """Choose the next token from the (V,) logits; None once the row is finished."""
+        if self.picks >= self.budget:
+            return None
+        logits = logits.float().clone()
+        for f in self.filters:
+            f.apply(logits, self.tokens)
+        logprobs = F.log_softmax(logits, -1)
+        if self.options.temperature == 0:
+            nxt = int(logits.argmax())
+        else:
+            probs = F.softmax(logits / self.options.temperature, -1)
+            nxt = int(torch.multinomial(probs.cpu(), 1, generator=self.generator))
+        self.sum_logprob += float(logprobs[nxt])
+        self.picks += 1
+        if nxt == self.eot:
+            self.picks = self.budget  # finished: no further pick
+            return None
+        self.tokens.append(nxt)
+        return nxt

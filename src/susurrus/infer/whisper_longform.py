@@ -4,11 +4,15 @@ The seek loop of openai/whisper `transcribe()`, kept small: decode a window with
 into segments at the timestamp pairs, move the seek to the end of the last complete segment (or
 the whole window), and carry the previous text as the next window's prompt. The loop always
 advances, so every second of the input is decoded: nothing is silently truncated.
+
+`transcribe_batch` decodes the first windows of several inputs greedily as one batch; each input
+then goes on alone from there (a hotter retry of its first window, its later windows), so its
+segments are those `transcribe_longform` gives it alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,15 +60,27 @@ def token_budget(seconds: float) -> int:
     return max(16, min(224, round(TOKENS_PER_SECOND * seconds) + 24))
 
 
+def _window_options(opts: LongFormOptions, attempt: int, seconds: float) -> DecodingOptions:
+    """How attempt `attempt` (0 = the first temperature) of a window of `seconds` decodes."""
+    return DecodingOptions(temperature=opts.temperatures[attempt], timestamps=opts.timestamps,
+                           seed=opts.seed + attempt, max_new_tokens=token_budget(seconds))
+
+
 def _decode_with_fallback(
-    decoder: WindowDecoder, encoded: torch.Tensor, prompt: list[int], opts: LongFormOptions,
-    seconds: float,
+    decoder: WindowDecoder, encode: Callable[[], torch.Tensor], prompt: list[int],
+    opts: LongFormOptions, seconds: float, first: DecodingResult | None = None,
 ) -> DecodingResult:
+    """Decode a window at each temperature in turn until the result is acceptable.
+
+    `first` is the first temperature's result when it was decoded already (in a batch);
+    `encode` gives the window's encoder states, and is called only if a decode is needed.
+    """
     result = None
-    for i, temperature in enumerate(opts.temperatures):
-        d = DecodingOptions(temperature=temperature, timestamps=opts.timestamps,
-                            seed=opts.seed + i, max_new_tokens=token_budget(seconds))
-        result = decoder.decode(encoded, prompt, d)
+    for i in range(len(opts.temperatures)):
+        if i == 0 and first is not None:
+            result = first
+        else:
+            result = decoder.decode(encode(), prompt, _window_options(opts, i, seconds))
         too_repetitive = result.compression_ratio > opts.compression_ratio_threshold
         too_unlikely = result.avg_logprob < opts.logprob_threshold
         silent = result.no_speech_prob > opts.no_speech_threshold and too_unlikely
@@ -114,30 +130,50 @@ def _split_segments(
     return [seg(start, end, body)], None
 
 
+def _features(decoder: WindowDecoder, audio: np.ndarray) -> tuple[torch.Tensor, int]:
+    """Log-mel of the whole input plus 30 s of padding, and its real length in frames.
+
+    As openai/whisper does: the last window is then a real slice, padded with the log-mel of
+    silence rather than zeros.
+    """
+    n_mels = decoder.model.config.num_mel_bins
+    mel = log_mel_spectrogram(audio, n_mels=n_mels, padding=N_SAMPLES_CHUNK)
+    return mel, audio.shape[0] * FRAMES_PER_SECOND // 16_000
+
+
+def _prompt_ids(decoder: WindowDecoder, initial_prompt: str | None) -> list[int]:
+    if not initial_prompt:
+        return []
+    return decoder.tokenizer.encode(" " + initial_prompt.strip(), add_special_tokens=False)
+
+
 def transcribe_longform(
     decoder: WindowDecoder,
     audio: np.ndarray,
     initial_prompt: str | None = None,
     options: LongFormOptions | None = None,
     on_progress: Callable[[float], None] | None = None,
+    first: DecodingResult | None = None,
+    features: tuple[torch.Tensor, int] | None = None,
 ) -> list[Segment]:
-    """(T,) 16-kHz samples of any length -> segments covering all of it, in time order."""
+    """(T,) 16-kHz samples of any length -> segments covering all of it, in time order.
+
+    `first` (with `features`, the input's `_features`): the first window's result at the first
+    temperature, decoded already in a batch.
+    """
     opts = options or LongFormOptions()
-    n_mels = decoder.model.config.num_mel_bins
-    # Features over the whole file plus 30 s of padding, as openai/whisper does: the last window
-    # is then a real slice, padded with the log-mel of silence rather than zeros.
-    mel = log_mel_spectrogram(audio, n_mels=n_mels, padding=N_SAMPLES_CHUNK)
-    n_frames = audio.shape[0] * FRAMES_PER_SECOND // 16_000
-    tok = decoder.tokenizer
-    prompt: list[int] = []
-    if initial_prompt:
-        prompt = tok.encode(" " + initial_prompt.strip(), add_special_tokens=False)
+    mel, n_frames = features if features is not None else _features(decoder, audio)
+    prompt = _prompt_ids(decoder, initial_prompt)
     seek, segments = 0, []
     while seek < n_frames:
         window = min(N_FRAMES_CHUNK, n_frames - seek)
         offset = seek / FRAMES_PER_SECOND
-        encoded = decoder.encode(mel[None, :, seek : seek + N_FRAMES_CHUNK])
-        result = _decode_with_fallback(decoder, encoded, prompt, opts, window / FRAMES_PER_SECOND)
+
+        def encode(seek: int = seek) -> torch.Tensor:
+            return decoder.encode(mel[None, :, seek : seek + N_FRAMES_CHUNK])
+
+        result = _decode_with_fallback(decoder, encode, prompt, opts, window / FRAMES_PER_SECOND,
+                                       first if seek == 0 else None)
         skip = (result.no_speech_prob > opts.no_speech_threshold
                 and result.avg_logprob < opts.logprob_threshold)
         consumed = None
@@ -157,3 +193,37 @@ def transcribe_longform(
         if on_progress:
             on_progress(min(seek, n_frames) / FRAMES_PER_SECOND)
     return segments
+
+
+def transcribe_batch(
+    decoder: WindowDecoder,
+    audios: Sequence[np.ndarray],
+    initial_prompt: str | None = None,
+    options: LongFormOptions | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> list[list[Segment]]:
+    """Several inputs -> each one's segments, as `transcribe_longform` gives them one by one.
+
+    The first window of every input is decoded greedily in one batch (when the first fallback
+    temperature is 0); an input whose first window needs a hotter retry, or that has more
+    windows, goes on alone from there. `on_progress` gets the seconds done over all inputs.
+    """
+    opts = options or LongFormOptions()
+    features = [_features(decoder, a) for a in audios]
+    firsts: list[DecodingResult | None] = [None] * len(audios)
+    batched = [i for i, (_, n) in enumerate(features) if n > 0]
+    if len(batched) > 1 and opts.temperatures[0] == 0:
+        encoded = decoder.encode(torch.stack([features[i][0][:, :N_FRAMES_CHUNK] for i in batched]))
+        window_options = [_window_options(opts, 0, min(N_FRAMES_CHUNK, features[i][1])
+                                          / FRAMES_PER_SECOND) for i in batched]
+        results = decoder.decode_batch(encoded, _prompt_ids(decoder, initial_prompt),
+                                       window_options)
+        for i, r in zip(batched, results, strict=True):
+            firsts[i] = r
+    out, done = [], 0.0
+    for audio, feats, first in zip(audios, features, firsts, strict=True):
+        progress = None if on_progress is None else (lambda s, d=done: on_progress(d + s))
+        out.append(transcribe_longform(decoder, audio, initial_prompt, opts, progress, first,
+                                       feats))
+        done += feats[1] / FRAMES_PER_SECOND
+    return out

@@ -2,18 +2,29 @@
 
 The fake engine knows each utterance by its length in samples (every clip has its own), returns
 a fixed hypothesis for it, and records the prompt it was given, so the tests can check exactly
-what context each turn saw without loading a model.
+what context each turn saw without loading a model. `SegmentsRecognizer` puts it (or any object
+with a `segments(audio, prompt, on_progress)` method) behind the `Recognizer` interface.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
+from susurrus.context import ContextMode
 from susurrus.data.manifest import Utterance
+from susurrus.infer.recognizer import (
+    Capabilities,
+    MaxTurns,
+    PromptSession,
+    Recognition,
+    TalkerStream,
+)
 from susurrus.infer.transcript import Segment
 
 SR = 16_000
@@ -48,6 +59,44 @@ class FakeEngine:
         return {uid: p for uid, p in self.calls if uid != WARM_UP}
 
 
+@dataclass
+class SegmentsRecognizer:
+    """An engine with `segments(audio, prompt, on_progress)` as a `Recognizer`.
+
+    It reads a prompt, so its sessions are `PromptSession`s (context none or text); with
+    `batch` it says it decodes batches (the engine still sees one input at a time), and
+    `batches` records the inputs' lengths of every `recognize` call.
+    """
+
+    engine: Any
+    batch: bool = False
+    count: Callable[[str], int] | None = None  # prompt tokens (default: words)
+    model_name: str = "fake"
+    kind: str = "a fake recognizer"
+    batches: list[list[int]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(prompt=True, contexts=("none", "text"), batch=self.batch)
+
+    def recognize(self, audio: Sequence[np.ndarray], prompt: str | None = None,
+                  on_progress=None) -> list[Recognition]:
+        self.batches.append([a.shape[0] for a in audio])
+        return [Recognition([TalkerStream(self.engine.segments(a, prompt, on_progress))])
+                for a in audio]
+
+    def session(self, context: ContextMode | None = None,
+                max_turns: MaxTurns = "trained") -> PromptSession:
+        return PromptSession(self, context or "text", max_turns, self.count)
+
+    def restore_session(self, path, max_turns: MaxTurns | None = None) -> PromptSession:
+        return PromptSession.restore(path, self, max_turns, self.count)
+
+
 # Two sessions, listed out of order. References and hypotheses differ (so "prompt" and
 # "oracle-prompt" differ); session B mentions Siobhan too, a first mention there.
 TURNS = [  # (id, session, turn, reference, hypothesis, entities)
@@ -75,3 +124,6 @@ class Corpus:
 
     def engine(self, fail_on: str | None = None) -> FakeEngine:
         return FakeEngine(dict(self.by_length), dict(self.hyps), fail_on)
+
+    def recognizer(self, fail_on: str | None = None, batch: bool = False) -> SegmentsRecognizer:
+        return SegmentsRecognizer(self.engine(fail_on), batch=batch)

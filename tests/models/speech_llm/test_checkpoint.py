@@ -69,6 +69,24 @@ def test_the_checkpoint_holds_only_the_trained_tensors(trained) -> None:
     assert not any(k.startswith(("encoder.", "llm.model.embed")) for k in stored)
 
 
+def test_the_checkpoint_declares_its_family(trained) -> None:
+    """`family: speech_llm` first in recipe.yaml and in the weights' metadata; the recipe is
+    otherwise the one given."""
+    from safetensors import safe_open
+
+    from susurrus.models.family import model_family
+
+    _, folder = trained
+    text = (folder / RECIPE).read_text()
+    assert text.startswith("family: speech_llm\n")
+    assert {k: v for k, v in yaml.safe_load(text).items() if k != "family"} == \
+        as_recipe(tiny_config(Path(yaml.safe_load(text)["model"]["encoder"]),
+                              Path(yaml.safe_load(text)["model"]["llm"])))
+    with safe_open(str(folder / WEIGHTS), "pt") as f:
+        assert f.metadata()["family"] == "speech_llm"
+    assert model_family(str(folder)) == "speech_llm"
+
+
 def test_round_trip_gives_identical_tensors_and_transcripts(trained) -> None:
     model, folder = trained
     torch.manual_seed(123)  # the rebuilt model's fresh parts differ before loading

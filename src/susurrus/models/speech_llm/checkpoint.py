@@ -3,7 +3,8 @@
 A checkpoint is a folder:
 
     trained.safetensors   compressor, projector and LoRA weights (a few MB; nothing frozen)
-    recipe.yaml           the whole recipe; its `model` section rebuilds the frozen parts
+    recipe.yaml           `family: speech_llm`, then the whole recipe; its `model` section
+                          rebuilds the frozen parts
 
 `--model` accepts such a folder, or a training run's folder (whose `model/` holds the latest
 weights), or the embedded name of the shipped one.
@@ -20,12 +21,16 @@ from typing import Any
 import torch
 import yaml
 
-from susurrus.errors import BadCheckpointError
+from susurrus.errors import BadCheckpointError, IncompatibleOptionError
+from susurrus.models.family import FAMILY_KEY, checkpoint_family, model_family
 from susurrus.models.speech_llm.config import ModelConfig, model_config_from_dict
 from susurrus.models.speech_llm.model import SpeechLLM
+from susurrus.pretrained.registry import EMBEDDED, resolve
 
 WEIGHTS = "trained.safetensors"
 RECIPE = "recipe.yaml"
+FAMILY = "speech_llm"  # what a checkpoint of this family declares (susurrus.models.family)
+METADATA = {"format": "susurrus-speech-llm", FAMILY_KEY: FAMILY}
 
 
 class CheckpointError(BadCheckpointError):
@@ -54,8 +59,9 @@ def save_checkpoint(model: SpeechLLM, folder: str | Path, recipe: dict[str, Any]
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     tensors = {k: (v.to(dtype) if dtype else v).detach().cpu().contiguous()
                for k, v in model.trainable_state_dict().items()}
-    save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "susurrus-speech-llm"})
-    (tmp / RECIPE).write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+    save_file(tensors, str(tmp / WEIGHTS), metadata=METADATA)
+    declared = {FAMILY_KEY: FAMILY} | {k: v for k, v in recipe.items() if k != FAMILY_KEY}
+    (tmp / RECIPE).write_text(yaml.safe_dump(declared, sort_keys=False), encoding="utf-8")
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)  # left by a save killed before its last line
     if folder.exists():
@@ -112,6 +118,27 @@ def load_speech_llm(path: str | Path, dtype: torch.dtype = torch.float32) -> Spe
     return model.eval()
 
 
+def speech_llm_folder(model: str) -> str:
+    """An embedded speech-LLM name -> its installed folder; a folder as given."""
+    return resolve(model, "speech-llm") if model in EMBEDDED else model
+
+
+def load_for_inference(model: str, device: str = "cpu") -> SpeechLLM:
+    """A speech LLM by embedded name, checkpoint or run folder, on `device`, LoRA merged.
+
+    A name or checkpoint of another family is refused before anything loads
+    (IncompatibleOptionError); a folder that is no checkpoint at all is a CheckpointError.
+    """
+    family = model_family(model)
+    if family != FAMILY and (model in EMBEDDED or checkpoint_family(model) is not None):
+        raise IncompatibleOptionError(
+            f"model {model!r} is a {family} model, not a speech LLM; give a speech-LLM "
+            "checkpoint, run folder or embedded name (e.g. speech-llm-tiny-abstract)")
+    loaded = load_speech_llm(speech_llm_folder(model)).to(device)
+    loaded.merge_lora()  # inference only: adapters folded into the weights, no overhead
+    return loaded
+
+
 def export_checkpoint(src: str | Path, dest: str | Path, dtype: torch.dtype = torch.float16,
                       notes: str = "") -> Path:
     """Copy a checkpoint (or a run's latest) to `dest` with weights in `dtype` (to ship it).
@@ -129,7 +156,7 @@ def export_checkpoint(src: str | Path, dest: str | Path, dtype: torch.dtype = to
     dest.mkdir(parents=True)
     state = {k: (v.to(dtype) if v.is_floating_point() else v)
              for k, v in load_file(str(folder / WEIGHTS)).items()}
-    save_file(state, str(dest / WEIGHTS), metadata={"format": "susurrus-speech-llm"})
+    save_file(state, str(dest / WEIGHTS), metadata=METADATA)
     shutil.copyfile(folder / RECIPE, dest / RECIPE)
     if notes:
         (dest / "README.md").write_text(notes, encoding="utf-8")

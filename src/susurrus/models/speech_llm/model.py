@@ -23,21 +23,21 @@ E LLM width, L assembled sequence length, V vocabulary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from susurrus.compression.base import Compressor
+from susurrus.context import CONTEXT_MODES, ContextMode
 from susurrus.models.speech_llm.generation import GenerateOptions, generate_ids
 
 AUDIO_PLACEHOLDER = "<|audio|>"
 TEXT_PLACEHOLDER = "<|transcript|>"
-
-ContextMode = Literal["none", "text", "raw", "abstract"]
-CONTEXT_MODES: tuple[ContextMode, ...] = ("none", "text", "raw", "abstract")
+MIN_SAMPLES = 400  # one STFT frame: a shorter turn is padded with silence to it
 
 
 def prompt_pieces(tokenizer, prompt: str) -> tuple[list[int], list[int]]:
@@ -94,6 +94,17 @@ class PriorTurn:
 
     audio: torch.Tensor  # (n, E): raw audio tokens, K abstract latents, or n = 0 (text)
     text_ids: list[int] = field(default_factory=list)
+    text: str = ""  # the transcript those ids spell (kept for people, not read by the model)
+
+
+@dataclass
+class EncodedTurn:
+    """One turn of a conversation, encoded once: what generating it and remembering it need."""
+
+    feats: torch.Tensor  # (1, T, D) frozen encoder frames
+    lengths: torch.Tensor  # (1,) valid frames
+    audio: torch.Tensor  # (N, E) its audio tokens in LLM space
+    seconds: float  # T / frames per second: what the length limit of generation counts
 
 
 @dataclass
@@ -258,8 +269,8 @@ class SpeechLLM(nn.Module):
     def prior_embeddings(self, prior: PriorTurn) -> torch.Tensor:
         """One prior turn: its context audio, then its transcript as the assistant's reply."""
         p = self.pieces
-        return torch.cat([prior.audio.to(self.embed_ids([]).dtype),
-                          self.embed_ids(p.mid + list(prior.text_ids) + p.sep)])
+        text = self.embed_ids(p.mid + list(prior.text_ids) + p.sep)
+        return torch.cat([prior.audio.to(device=text.device, dtype=text.dtype), text])
 
     def turn_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         """The current turn: its audio tokens (n, E), then the assistant cue."""
@@ -343,3 +354,40 @@ class SpeechLLM(nn.Module):
 
     def decode_text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    # -- a conversation, turn by turn: the whole operations a session calls ---------------------
+    @torch.no_grad()
+    def encode_turn(self, audio: np.ndarray) -> EncodedTurn:
+        """One turn's 16-kHz mono samples (at most 30 s) -> its frames and audio tokens."""
+        if audio.shape[0] < MIN_SAMPLES:
+            audio = np.pad(audio, (0, MIN_SAMPLES - audio.shape[0]))
+        feats, lengths = self.encode_audio([audio])
+        tokens, n = self.audio_embeddings(feats, lengths)  # (1, N, E)
+        return EncodedTurn(feats, lengths, tokens[0, : int(n[0])],
+                           float(lengths[0]) / self.frames_per_second)
+
+    @torch.no_grad()
+    def remember_turn(self, turn: EncodedTurn, text: str, mode: ContextMode) -> PriorTurn:
+        """A finished turn as later turns read it in `mode` (context audio on the CPU).
+
+        raw: all its audio tokens; abstract: K latent tokens; text and none: no audio. The
+        transcript `text` (stripped) is kept as ids either way.
+        """
+        if mode == "raw":
+            audio = turn.audio
+        elif mode == "abstract":
+            audio = self.context_audio(turn.feats, turn.lengths, "abstract")[0]
+        else:
+            audio = turn.audio.new_zeros(0, turn.audio.shape[-1])
+        text = text.strip()
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return PriorTurn(audio.detach().cpu(), ids, text)
+
+    @torch.no_grad()
+    def generate_turn(self, turn: EncodedTurn, priors: Sequence[PriorTurn],
+                      options: GenerateOptions | None = None) -> list[int]:
+        """The turn's token ids read after `priors`, the whole sequence computed afresh.
+
+        `ConversationContext` gives the same ids without recomputing the priors every turn.
+        """
+        return self.generate(turn.feats, turn.lengths, options, [list(priors)])[0]
