@@ -210,3 +210,26 @@ def test_train_with_auto_runs_the_chosen_precision_and_says_so(
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True)
     return path
+
+
+# --- what stays float32 under bf16 autocast -----------------------------------------------------
+
+
+def test_under_bf16_autocast_the_loss_norms_and_gradients_stay_float32(
+        tiny_whisper_dir, tiny_llm_dir):
+    from susurrus.testing.speech_llm import build, load_parts
+
+    model = build(load_parts(tiny_whisper_dir, tiny_llm_dir)).train()
+    norms: list[tuple[torch.dtype, torch.dtype]] = []  # (RMSNorm input as computed, weight)
+    for name, module in model.llm.named_modules():
+        if name.endswith("norm"):
+            module.register_forward_hook(lambda m, i, o: norms.append((o.dtype, m.weight.dtype)))
+    feats, lengths = torch.randn(2, 20, 64), torch.tensor([20, 14])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(feats, lengths, [[11, 12, 13], [14, 15]])
+        loss.backward()
+    assert loss.dtype == torch.float32  # logits upcast: log-softmax, cross-entropy in float32
+    # the LLM's RMSNorm computes in float32 and hands the float32 residual stream on
+    assert norms and all(out == torch.float32 and w == torch.float32 for out, w in norms)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert trained and all(p.dtype == p.grad.dtype == torch.float32 for p in trained)

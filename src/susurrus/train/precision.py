@@ -25,8 +25,9 @@ The rates are cached per machine (CPU model or device name, torch version, probe
 measure again. On CUDA `auto` keeps bf16 where the device supports it, without measuring; on
 other accelerators (e.g. MPS) it stays fp32.
 
-Numerics that need float32 keep it under autocast: the LLM's RMSNorm upcasts to float32 itself,
-the speech LLM computes its logits and cross-entropy in float32, LayerNorm kernels accumulate in
+Numerics that need float32 keep it under autocast (tests/train/test_precision.py checks): the
+LLM's RMSNorm upcasts to float32 itself and the residual stream stays float32, the speech LLM
+upcasts its logits before the log-softmax and cross-entropy, LayerNorm kernels accumulate in
 float32, and the trained weights, their gradients, the gradient norm and AdamW's state stay
 float32 (autocast only lowers the matmuls' operands).
 """
