@@ -46,6 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from common import RECIPE, RESULTS, render_main  # noqa: E402
+from timing import busy_cpus  # noqa: E402
 
 from susurrus.train import precision as P  # noqa: E402
 
@@ -281,6 +282,9 @@ def render(results: dict) -> str:
     out = [f"### Training throughput on {where} (torch {m['torch']})", ""]
     if results.get("quick"):
         out += ["*Quick run: tiny random models, the numbers mean nothing.*", ""]
+    if results["busy_cpus_at_start"] > 0.25:
+        out += [f"*Other work kept {results['busy_cpus_at_start']:.1f} CPUs busy when this run "
+                "started: its times are slower than the machine's.*", ""]
     out += ["| matmul | fp32 TFLOP/s | bf16 TFLOP/s | bf16 / fp32 |", "|---|---|---|---|"]
     for r in results["matmuls"]:
         out.append(f"| {r['matmul']} | {r['fp32_tflops']:.3f} | {r['bf16_tflops']:.3f} | "
@@ -312,7 +316,7 @@ def render(results: dict) -> str:
             f"{a['forward'] / 1e9:,.0f} + {a['backward'] / 1e9:,.0f} GFLOP; the usual "
             f"6 × parameters × positions would claim {a['six_n_t'] / 1e9:,.0f}. \"Of the layer "
             "matmul rate\" divides the achieved rate by the probe's rate in that precision.",
-            "", f"Command: `{results['command']}`", ""]
+            "", f"Command: `{results['command']}` ({results['started']}).", ""]
     return "\n".join(out)
 
 
@@ -321,6 +325,10 @@ def render(results: dict) -> str:
 
 def measure(steps: int, warmup: int, quick: bool, command: str, log=print) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    busy = busy_cpus()
+    if busy > 0.25:
+        log(f"warning: other work keeps {busy:.1f} CPUs busy: these timings will show it")
+    started = time.strftime("%Y-%m-%d %H:%M")
     with tempfile.TemporaryDirectory() as tmp:
         model, config, batch_seconds = load_model(quick, Path(tmp))
     log(f"model: {config.encoder} -> {config.compressor} {dict(config.compressor_options)} -> "
@@ -336,7 +344,8 @@ def measure(steps: int, warmup: int, quick: bool, command: str, log=print) -> di
     analytic = analytic_flops(parameter_counts(model), shape, model.llm.config)
     seconds = time_steps(model, feats, lengths, targets, steps, warmup, device, log)
     return {
-        "quick": quick, "machine": machine_info(device), "matmuls": matmuls,
+        "quick": quick, "started": started, "busy_cpus_at_start": round(busy, 2),
+        "machine": machine_info(device), "matmuls": matmuls,
         "auto": {"precision": P.decide(probe), "margin": P.MARGIN},
         "model": (f"{config.encoder} features → {config.compressor} "
                   f"{dict(config.compressor_options)} → projector → {config.llm} + LoRA "

@@ -12,15 +12,17 @@ without bf16 units runs bf16 slower than fp32. So on a CPU `auto` measures:
 The probe (`PROBE`, about a second) times the LLM's own matmuls: SmolLM2-135M's frozen linear
 layers at ~1k tokens, each forward shape and the transposed one its backward runs to reach the
 activations, in fp32 and in bf16 autocast with the casts a real step makes (autocast casts a
-frozen weight at every call, and q/k/v/gate/up read the float32 residual stream; on a loaded
-AVX-512 machine those casts ate the whole bf16 gain of the forward matmuls). Precisions
+frozen weight at every call, and q/k/v/gate/up read the float32 residual stream: at these
+small shapes, autocast from float32 operands was measured no faster than fp32). Precisions
 alternate round by round so that a busy spell of the machine falls on both, and each matmul's
 fastest time counts. bf16 is chosen only when it is at least `MARGIN` (1.3x) faster: only
-part of a step is matmuls (2.3x faster matmuls gave a 1.3x faster step, so ~45 % of it), so a
-1.3x matmul gain is ~1.1x on the step, the least worth bf16's coarser rounding and more than
-the timing noise of a shared machine.
+about half of a step is these matmuls (on this project's 2-core AMD EPYC with avx512_bf16 the
+probe gave 1.95-2.0x and the default recipe's step was 1.3-1.43x faster in bf16,
+`benchmarks/train_throughput.py`), so a 1.3x probe is ~1.1x on the step, the least worth bf16's
+coarser rounding and above the probe's noise on a quiet machine. (A busy machine measures
+less: the rates are logged, and cached with the load average of the moment.)
 
-The rates are cached per machine (CPU model or device name, torch version, probe version) in
+The rates are cached per machine (CPU model, torch version, probe version) in
 `<susurrus cache>/precision/`, and the decision is made from them; delete the folder to
 measure again. On CUDA `auto` keeps bf16 where the device supports it, without measuring; on
 other accelerators (e.g. MPS) it stays fp32.
@@ -37,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import re
 import time
@@ -241,6 +244,8 @@ def cached_rates(root: Path, measure: Callable[[], Rates] = measure_rates,
         record = {"key": dict(key), "fp32_tflops": rates.fp32, "bf16_autocast_tflops": rates.bf16,
                   "speedup": round(rates.speedup, 3), "margin": MARGIN,
                   "precision": decide(rates), "threads": torch.get_num_threads(),
+                  "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg")
+                  else None,
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (tmp / RATES_FILE).write_text(json.dumps(record, indent=1))
 
