@@ -12,8 +12,7 @@ without bf16 units runs bf16 slower than fp32. So on a CPU `auto` measures:
 The probe (`PROBE`, about a second) times the LLM's own matmuls: SmolLM2-135M's frozen linear
 layers at ~1k tokens, each forward shape and the transposed one its backward runs to reach the
 activations, in fp32 and in bf16 autocast with the casts a real step makes (autocast casts a
-frozen weight at every call, and q/k/v/gate/up read the float32 residual stream: at these
-small shapes, autocast from float32 operands was measured no faster than fp32). Precisions
+frozen weight at every call, and q/k/v/gate/up read the float32 residual stream). Precisions
 alternate round by round so that a busy spell of the machine falls on both, and each matmul's
 fastest time counts. bf16 is chosen only when it is at least `MARGIN` (1.3x) faster: only
 about half of a step is these matmuls (on this project's 2-core AMD EPYC with avx512_bf16 the
