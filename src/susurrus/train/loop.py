@@ -7,7 +7,8 @@ the loss; this loop owns the rest, the same for every kind of model:
   `accelerate launch` (DDP);
 - batches from lhotse's sampler (`susurrus.train.batches`): duration-bucketed, shuffled, and
   sharded by process, each process drawing its own share;
-- AdamW with warmup and cosine decay, gradient accumulation and clipping, `precision: auto`;
+- AdamW with warmup and cosine decay, gradient accumulation and clipping; `precision: auto`
+  measures whether bf16 pays on this machine (`susurrus.train.precision`);
 - a progress bar, `log.jsonl` (the global mean loss over all processes) and the closing result,
   from the first process only;
 - checkpoints (the last two kept) with the optimizer, scheduler, sampler and RNG states needed to
@@ -30,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from susurrus.train.batches import BatchStream
+from susurrus.train.precision import choose_precision
 from susurrus.train.recipe import Recipe, check_recipe, recipe_to_dict
 from susurrus.train.run import (
     KEEP_CHECKPOINTS,
@@ -67,13 +69,6 @@ def lr_lambda(step: int, warmup: int, total: int) -> float:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def precision_of(name: str) -> str:
-    """Recipe precision -> accelerate's mixed_precision (bf16 only where it is faster)."""
-    if name == "auto":
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if name == "bf16" else "no"
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -141,12 +136,16 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
     # A trained part that gets no gradient in some step would stop DDP's reduction unless DDP
     # looks for such parts (an extra pass over the graph: only where the task needs it).
     idle = DistributedDataParallelKwargs(find_unused_parameters=task.idle_parameters(recipe.model))
+    # auto: measured (once per machine, cached; every process reads the same rates)
+    precision = choose_precision(cfg.precision)
     accelerator = Accelerator(
-        mixed_precision=precision_of(cfg.precision), gradient_accumulation_steps=cfg.grad_accum,
+        mixed_precision=precision.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
         kwargs_handlers=[idle])
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
     say = log if main else _quiet
+    if cfg.precision == "auto":
+        say(precision.describe())
     check_run_folder(recipe, overwrite)  # on every process: all refuse, none waits for another
     accelerator.wait_for_everyone()
     out = prepare_run_folder(recipe, overwrite) if main else Path(cfg.out)

@@ -79,7 +79,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     grad_clip: float = 1.0  # max global gradient norm
     grad_accum: int = 1  # batches whose gradients are summed per optimizer step
-    precision: Precision = "fp32"  # fp32, bf16 (autocast), or auto (bf16 where supported)
+    precision: Precision = "fp32"  # fp32, bf16 (autocast), or auto (bf16 where measured faster)
     log_every: int = 10  # steps between log lines
     valid_every: int = 200  # steps between validation passes; 0 = only at the end
     save_every: int = 200  # steps between checkpoints
