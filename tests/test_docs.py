@@ -65,6 +65,9 @@ NOT_RUN = {
     ("benchmarks/README.md", ".venv/bin/python benchmarks/transcribe_baseline.py"),
     ("benchmarks/README.md",
      ".venv/bin/python benchmarks/timing.py --manifest out/demo/corpus/test.jsonl"),
+    ("benchmarks/README.md", ".venv/bin/python benchmarks/train_throughput.py"),
+    ("README.md",
+     "susurrus train recipes/speech_llm/default.yaml train.out=runs/mine train.steps=2000"),
 }
 
 

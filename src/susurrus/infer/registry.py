@@ -17,12 +17,10 @@ from susurrus.infer.speech_llm import SpeechLLMRecognizer
 from susurrus.infer.whisper import FasterWhisperRecognizer, TorchWhisperRecognizer
 from susurrus.infer.whisper_longform import LongFormOptions
 from susurrus.models.family import model_family
+from susurrus.pretrained.registry import DEFAULT_MODEL
 
 EngineName = Literal["torch", "faster-whisper"]
 ENGINES: tuple[EngineName, ...] = ("torch", "faster-whisper")
-# The default stays Whisper tiny.en: the shipped speech LLM (`speech-llm-tiny`) beats it on the
-# synthetic test split it was trained for, but not on held-out voices (see the README).
-DEFAULT_MODEL = "whisper-tiny.en"
 
 
 def _whisper(model: str, engine: str, device: str, options) -> Recognizer:
