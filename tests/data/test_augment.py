@@ -237,3 +237,11 @@ def test_codec_round_trip_keeps_length_and_alignment(name: str) -> None:
     lag = np.argmax(np.correlate(y, x[1000:-1000], mode="valid")) - 1000
     assert abs(lag) <= 2  # no encoder delay left in
     assert 0.0 < snr_db(x, y) < 40.0  # lossy, yet the same signal
+
+
+def test_fingerprint_changes_with_config_and_seed_only() -> None:
+    config = A.AugmentConfig()
+    key = A.fingerprint(config, seed=0)
+    assert key == A.fingerprint(A.AugmentConfig(), seed=0) and len(key) == 16
+    assert key != A.fingerprint(config, seed=1)
+    assert key != A.fingerprint(A.AugmentConfig(snr_db_range=(0.0, 20.0)), seed=0)

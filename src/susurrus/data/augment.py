@@ -27,12 +27,14 @@ to a peak of `PEAK` (a gain change, which keeps SNRs and adds no distortion).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +44,8 @@ import numpy as np
 from susurrus.errors import BadAudioError, BadRecipeError, MissingDependencyError
 
 SAMPLE_RATE = 16_000
+# Bump when a piece's arithmetic changes: cached features of old variants must not be reused.
+VERSION = 1
 PEAK = 0.99  # the peak a chain's output is scaled to when it would exceed 1
 ORDER = ("speed", "tempo", "pitch", "reverb", "noise", "bandlimit", "telephone", "codec")
 NoiseKind = Literal["white", "pink", "babble"]
@@ -286,6 +290,7 @@ def _ffmpeg(args: list[str], stdin: bytes) -> bytes:
     return proc.stdout
 
 
+@functools.lru_cache(maxsize=1)
 def _ffmpeg_encoders() -> str:
     proc = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True)
     return proc.stdout
@@ -372,3 +377,11 @@ def describe(chain: tuple[Step, ...]) -> str:
     """What a chain does, in order, e.g. 'speed(factor=1.1) -> noise(kind=pink, snr_db=12.3)'."""
     return " -> ".join(str(step) for step in chain) if chain else "clean"
 
+
+
+def fingerprint(config: AugmentConfig, seed: int) -> str:
+    """A short stable key of (VERSION, config, seed): with (utterance id, variant) it names one
+    augmented waveform, so a feature cache can key `{utt_id}/{variant}` under this fingerprint."""
+    blob = json.dumps({"version": VERSION, "seed": seed, "config": asdict(config)},
+                      sort_keys=True, default=list)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
