@@ -146,3 +146,72 @@ def test_prior_turns_are_the_sessions_earlier_turns_in_order() -> None:
             u("a2", "a", 2), u("b1", "b", 1)]
     assert prior_turns(utts, None) == [[5], [], [1, 4], [], [1], []]
     assert prior_turns(utts, 1) == [[5], [], [4], [], [1], []]
+
+
+# --- augmented variants (issue 16) --------------------------------------------------------------
+
+# noise and reverb only: numpy/scipy pieces, no sox or ffmpeg needed
+AUG = dict(probabilities={"noise": 1.0, "reverb": 0.5}, snr_db_range=(5.0, 10.0))
+
+
+def test_variant_paths_keep_the_clean_cache_where_it_was(tmp_path, encoder, utts):
+    from susurrus.data.augment import AugmentConfig, fingerprint
+
+    plain = FeatureCache(tmp_path / "cache", "tiny", encoder)
+    config = AugmentConfig(**AUG)
+    aug = FeatureCache(tmp_path / "cache", "tiny", encoder, config, augment_seed=3)
+    u = utts[0]
+    assert aug.path(u) == aug.path(u, 0) == plain.path(u)  # variant 0: today's file
+    key = aug.key(u)
+    assert aug.path(u, 2) == (plain.folder / f"aug-{fingerprint(config, 3)}" / key[:2] / key
+                              / "2.npy")
+    other_seed = FeatureCache(tmp_path / "cache", "tiny", encoder, config, augment_seed=4)
+    assert other_seed.path(u, 1) != aug.path(u, 1)
+    with pytest.raises(ValueError, match="variant 1 needs an augment config"):
+        plain.path(u, 1)
+
+
+def test_an_existing_clean_cache_serves_variant_0_without_encoding(tmp_path, encoder, utts):
+    from susurrus.data.augment import AugmentConfig
+
+    plain = FeatureCache(tmp_path / "cache", "tiny", encoder)
+    plain.prepare(utts, progress=False)
+    stamps = {plain.path(u): plain.path(u).stat().st_mtime_ns for u in utts}
+    aug = FeatureCache(tmp_path / "cache", "tiny", encoder, AugmentConfig(**AUG))
+    assert aug.prepare(utts, progress=False, variants=2) == 2 * len(utts)  # only the new ones
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # the clean files untouched
+    assert aug.prepare(utts, progress=False, variants=2) == 0  # resumable: all there now
+    for u in utts[:2]:
+        torch.testing.assert_close(aug.get(u, 0), reference(encoder, u), atol=2e-3, rtol=2e-3)
+
+
+def test_a_variant_differs_from_the_clean_features_and_reads_back_identical(
+        tmp_path, encoder, utts):
+    from susurrus.data.augment import AugmentConfig, augment
+
+    config = AugmentConfig(**AUG)
+    cache = FeatureCache(tmp_path / "cache", "tiny", encoder, config, augment_seed=1)
+    u = utts[3]
+    first = cache.get(u, 1)  # computed and stored
+    again = FeatureCache(tmp_path / "cache", "tiny", encoder, config, augment_seed=1).get(u, 1)
+    assert torch.equal(first, again)
+    clean, second = cache.get(u, 0), cache.get(u, 2)
+    n = min(len(first), len(clean), len(second))  # reverb lengthens the tail
+    assert (first[:n] - clean[:n]).abs().mean() > 4e-3  # the tiny encoder is nearly flat
+    assert (second[:n] - first[:n]).abs().mean() > 4e-3  # the tiny encoder is nearly flat
+    # what was stored is the encoder's output on the augmented audio
+    audio = augment(load_audio(u.audio), config, 1, u.id, variant=1)
+    with torch.no_grad():
+        direct = encoder(log_mel_spectrogram(audio)[None])[0][0]
+    torch.testing.assert_close(first, direct, atol=2e-3, rtol=2e-3)
+
+
+def test_the_variant_choice_is_deterministic_and_covers_every_variant():
+    from susurrus.train.data import pick_variant
+
+    picks = [[pick_variant(0, epoch, i, 2) for i in range(50)] for epoch in range(4)]
+    assert picks == [[pick_variant(0, epoch, i, 2) for i in range(50)] for epoch in range(4)]
+    assert set(sum(picks, [])) == {0, 1, 2}
+    assert picks[0] != picks[1]  # a new draw each epoch
+    assert [pick_variant(1, 0, i, 2) for i in range(50)] != picks[0]  # and per seed
+    assert {pick_variant(0, e, i, 0) for e in range(3) for i in range(20)} == {0}  # off

@@ -4,6 +4,12 @@ The encoder is frozen, so its output for an utterance never changes: it is compu
 stored as float16 under `root/<encoder fingerprint>/<key[:2]>/<key>.npy`. The key covers the audio
 file's identity (path, size, mtime) and the segment, so an edited file gets new features.
 
+Augmented variants (issue 16): variant 0 is the clean audio at the path above; variant k >= 1 is
+`augment.augment(audio, config, seed, utt.id, variant=k)` encoded the same way, stored under
+`root/<encoder fingerprint>/aug-<augment.fingerprint(config, seed)>/<key[:2]>/<key>/<k>.npy`, so
+another augmentation config or seed never reuses them. A variant whose augmented audio outgrows
+the encoder's window (slowed down) falls back to the clean audio rather than losing words.
+
 Batches of them come from `susurrus.train.batches` (lhotse's sampler).
 
 Shapes: B batch, M mel bins, T mel frames (100/s), T' encoder frames (50/s), D encoder width.
@@ -25,6 +31,7 @@ from tqdm import tqdm
 
 from susurrus.audio.features import FRAMES_PER_SECOND, N_FFT, log_mel_spectrogram
 from susurrus.audio.io import SAMPLE_RATE, AudioFileNotFoundError, load_audio
+from susurrus.data.augment import AugmentConfig
 from susurrus.data.manifest import Utterance
 from susurrus.encoders.whisper import AnyLengthWhisperEncoder
 
@@ -52,11 +59,18 @@ def encoder_fingerprint(encoder_name: str, encoder: torch.nn.Module) -> str:
 class FeatureCache:
     """Frozen encoder outputs of utterances, computed once and kept on disk as float16."""
 
-    def __init__(self, root: Path, encoder_name: str, encoder: AnyLengthWhisperEncoder) -> None:
+    def __init__(self, root: Path, encoder_name: str, encoder: AnyLengthWhisperEncoder,
+                 augment: AugmentConfig | None = None, augment_seed: int = 0) -> None:
         self.encoder_name = encoder_name
         self.encoder = encoder
         self.folder = Path(root) / encoder_fingerprint(encoder_name, encoder)
         self.max_seconds = encoder.max_frames / FRAMES_PER_SECOND  # 30 s for Whisper
+        self.augment, self.augment_seed = augment, augment_seed
+        self.augment_folder = None
+        if augment is not None:
+            from susurrus.data.augment import fingerprint
+
+            self.augment_folder = self.folder / f"aug-{fingerprint(augment, augment_seed)}"
 
     def key(self, utt: Utterance) -> str:
         """sha256 of the encoder name, the audio file's identity and the segment."""
@@ -68,23 +82,30 @@ class FeatureCache:
                  utt.duration]
         return hashlib.sha256(json.dumps(ident).encode()).hexdigest()
 
-    def path(self, utt: Utterance) -> Path:
-        """Where the utterance's features are (or will be) stored."""
+    def path(self, utt: Utterance, variant: int = 0) -> Path:
+        """Where the utterance's features (of augmented `variant`; 0 = clean) are stored."""
         key = self.key(utt)
-        return self.folder / key[:2] / f"{key}.npy"
+        if variant == 0:
+            return self.folder / key[:2] / f"{key}.npy"
+        if self.augment_folder is None or variant < 0:
+            raise ValueError(f"utterance {utt.id}: variant {variant} needs an augment config "
+                             "(variants are 1..K; 0 is the clean audio)")
+        return self.augment_folder / key[:2] / key / f"{variant}.npy"
 
-    def get(self, utt: Utterance) -> torch.Tensor:
-        """(T', D) float32 encoder output of the utterance, from disk or computed and stored."""
-        path = self.path(utt)
+    def get(self, utt: Utterance, variant: int = 0) -> torch.Tensor:
+        """(T', D) float32 encoder output of the utterance's `variant`, from disk or computed."""
+        path = self.path(utt, variant)
         cached = _read(path)
         if cached is not None:
             return cached
-        return self._encode_and_store([utt], [path])[0]
+        return self._encode_and_store([(utt, variant)], [path])[0]
 
     def prepare(
-        self, utterances: Sequence[Utterance], progress: bool = True, batch_size: int = 8
+        self, utterances: Sequence[Utterance], progress: bool = True, batch_size: int = 8,
+        variants: int = 0,
     ) -> int:
-        """Compute the features of every utterance not yet cached; returns how many were computed.
+        """Compute the features of every utterance (variants 0..`variants`) not yet cached;
+        returns how many were computed.
 
         Utterances are encoded in batches of similar duration (padding is masked, so a batch
         gives each one the output it gets alone). Interrupted, it resumes where it stopped.
@@ -94,12 +115,13 @@ class FeatureCache:
         for utt in utterances:  # refuse before hours of work, not after
             if utt.duration is not None:
                 self._check_length(utt, utt.duration)
-        missing: dict[Path, Utterance] = {}
+        missing: dict[Path, tuple[Utterance, int]] = {}
         for utt in utterances:
-            path = self.path(utt)
-            if path not in missing and not path.is_file():
-                missing[path] = utt
-        order = sorted(missing, key=lambda p: _duration(missing[p]))
+            for k in range(variants + 1):
+                path = self.path(utt, k)
+                if path not in missing and not path.is_file():
+                    missing[path] = (utt, k)
+        order = sorted(missing, key=lambda p: _duration(missing[p][0]))
         with tqdm(total=len(order), desc="encoder features", unit="utt",
                   disable=not progress) as bar:
             for i in range(0, len(order), batch_size):
@@ -116,9 +138,15 @@ class FeatureCache:
                 f"{self.max_seconds:.0f} s (start/duration in the manifest)"
             )
 
-    def _mel(self, utt: Utterance) -> torch.Tensor:
-        """(M, T) log-mel of the utterance's audio."""
+    def _mel(self, utt: Utterance, variant: int = 0) -> torch.Tensor:
+        """(M, T) log-mel of the utterance's audio (augmented `variant`; 0 = clean)."""
         audio = load_audio(utt.audio, utt.start, utt.duration)
+        if variant and audio.size > N_FFT:
+            from susurrus.data.augment import augment
+
+            augmented = augment(audio, self.augment, self.augment_seed, utt.id, variant=variant)
+            if augmented.size <= self.max_seconds * SAMPLE_RATE:  # else keep the words: clean
+                audio = augmented
         if audio.size <= N_FFT:
             raise ValueError(f"utterance {utt.id}: only {audio.size} samples, too short to encode")
         mel = log_mel_spectrogram(audio, n_mels=self.encoder.n_mels)  # (M, T)
@@ -127,10 +155,11 @@ class FeatureCache:
         return mel
 
     def _encode_and_store(
-        self, utts: Sequence[Utterance], paths: Sequence[Path]
+        self, items: Sequence[tuple[Utterance, int]], paths: Sequence[Path]
     ) -> list[torch.Tensor]:
-        """Encode a batch, store each output, return them as (T', D) float32 tensors."""
-        mels = [self._mel(u) for u in utts]
+        """Encode a batch of (utterance, variant), store each output, return them as (T', D)
+        float32 tensors."""
+        mels = [self._mel(u, k) for u, k in items]
         lengths = torch.tensor([m.shape[1] for m in mels])  # (B,)
         batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))  # (B, M, T)
         for b, m in enumerate(mels):
@@ -201,6 +230,14 @@ def prior_turns(utterances: Sequence[Utterance], max_turns: int | None) -> list[
             start = 0 if max_turns is None else max(0, n - max_turns)
             out[i] = order[start:n]
     return out
+
+
+def pick_variant(seed: int, epoch: int, example: int, variants: int) -> int:
+    """The feature variant (0 = clean, 1..`variants` augmented) example `example` trains on in
+    `epoch`: drawn from (seed, epoch, example) alone, so a resumed run draws the same ones."""
+    if variants <= 0:
+        return 0
+    return int(np.random.default_rng([seed, epoch, example]).integers(variants + 1))
 
 
 def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -203,6 +203,8 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
             drawn = []
             for _ in range(cfg.grad_accum):
                 batch = next(stream)  # this process's share (lhotse deals by rank)
+                if hasattr(task, "set_epoch"):  # e.g. to pick each example's augmented variant
+                    task.set_epoch(stream.epoch)
                 drawn.append([examples[i].id for i in batch])
                 with accelerator.accumulate(model), accelerator.autocast():
                     loss = task.loss(model, batch, accelerator.device)

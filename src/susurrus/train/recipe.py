@@ -17,6 +17,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
@@ -60,6 +61,9 @@ class DataConfig:
     max_duration: float = 30.0  # seconds; longer utterances are refused at load, not cut
     batch_seconds: float = 60.0  # padded audio seconds per batch (duration-bucketed batches)
     valid_limit: int = 64  # utterances of the valid set scored by WER during training
+    # augmented copies of each training utterance, each with its own cached encoder features:
+    # {variants: K, seed: S, <AugmentConfig fields>}; empty or variants 0 = off (`augment_settings`)
+    augment: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         raise_problems(check_fields(self, {"synth_hours": (0.0, True), "max_duration": (0.0, True),
@@ -349,11 +353,77 @@ def _task_config(name: Any, problems: list[str]) -> type | None:
         return None
 
 
+AUGMENT_KEYS = ("variants", "seed")  # data.augment's own keys; the others are AugmentConfig's
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """`data.augment` read: K augmented variants per training utterance (0 = off), drawn with
+    `seed` from `config` (`susurrus.data.augment`); variant 0 is always the clean audio."""
+
+    variants: int = 0
+    seed: int = 0
+    config: Any = None  # an AugmentConfig when variants > 0
+
+
+def _augment_value(key: str, value: Any, default: Any) -> tuple[Any, str | None]:
+    """A data.augment value shaped like the AugmentConfig default it replaces, or a problem."""
+    if isinstance(default, dict):
+        if not isinstance(value, Mapping) or not all(
+                _number(v, float) is not None for v in value.values()):
+            return None, f"expected a mapping of piece names to probabilities, got {value!r}"
+        return {str(k): _number(v, float) for k, v in value.items()}, None
+    items = value if isinstance(value, (list, tuple)) else None
+    if items is None or not default:
+        return None, f"expected a list like {list(default)}, got {value!r}"
+    if isinstance(default[0], str):
+        if not all(isinstance(i, str) for i in items):
+            return None, f"expected a list of names like {list(default)}, got {value!r}"
+        return tuple(items), None
+    numbers = [_number(i, float) for i in items]
+    if any(n is None for n in numbers):
+        return None, f"expected a list of numbers like {list(default)}, got {value!r}"
+    return tuple(numbers), None
+
+
+def augment_settings(augment: Mapping[str, Any]) -> tuple[AugmentSettings, list[str]]:
+    """`data.augment` as AugmentSettings, and its problems (each naming its dotted key)."""
+    from susurrus.data.augment import AugmentConfig
+
+    defaults = {f.name: _default(AugmentConfig, f.name) for f in fields(AugmentConfig)}
+    problems, kwargs, own = [], {}, {}
+    for key, value in augment.items():
+        dotted = f"data.augment.{key}"
+        if key in AUGMENT_KEYS:
+            number = _number(value, int)
+            if number is None or number < 0:
+                problems.append(f"{dotted}: expected an integer >= 0, got {value!r}")
+            else:
+                own[key] = number
+        elif key in defaults:
+            kwargs[key], problem = _augment_value(key, value, defaults[key])
+            if problem:
+                problems.append(f"{dotted}: {problem}")
+        else:
+            problems.append(f"{dotted}: unknown key {key!r}; valid keys in data.augment: "
+                            f"{', '.join([*AUGMENT_KEYS, *defaults])}")
+    if problems:
+        return AugmentSettings(), problems
+    try:
+        config = AugmentConfig(**kwargs)
+    except BadRecipeError as e:  # "augment: a: ...; b: ..." -> one line per field
+        text = str(e).removeprefix("augment: ")
+        return AugmentSettings(), [f"data.augment.{p}"
+                                   for p in re.split(r"; (?=[\w.]+: )", text)]
+    variants = own.get("variants", 0)
+    return AugmentSettings(variants, own.get("seed", 0), config if variants else None), []
+
+
 def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
     """What is wrong with a recipe beyond its fields' types: its task, the task's builders and
     their options (checked without loading weights), and with `data_paths` the files it names
     (manifests, `train.init`)."""
-    problems: list[str] = []
+    problems: list[str] = augment_settings(recipe.data.augment)[1]
     config = _task_config(recipe.task, problems)
     if config is not None and not isinstance(recipe.model, config):
         problems.append(f"model: task {recipe.task!r} takes a {config.__name__}, "

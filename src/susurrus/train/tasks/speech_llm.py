@@ -3,6 +3,10 @@
 What the generic loop leaves to it:
 - the data: the frozen encoder runs once per utterance (`FeatureCache`, kept in RAM as float16)
   and each transcript becomes the LLM tokenizer's ids;
+- augmentation (`data.augment.variants` = K > 0): K augmented variants of each training
+  utterance are encoded and cached too; each epoch, each example trains on one of its K + 1
+  variants (0 = clean), drawn from (train.seed, epoch, example) so exact resume holds. Prior
+  turns (context), the alignment warm-up and validation read the clean features;
 - multi-turn samples (paper 000): each turn reads its session's earlier turns as context, with
   their reference transcripts; batches are still bucketed by the current turn;
 - its first phase on a fresh run: `train.init` (start from another checkpoint's trained parts,
@@ -24,7 +28,13 @@ import torch
 
 from susurrus.models.speech_llm.config import ModelConfig
 from susurrus.models.speech_llm.model import SpeechLLM
-from susurrus.train.data import FeatureCache, load_split, pad_features, prior_turns
+from susurrus.train.data import (
+    FeatureCache,
+    load_split,
+    pad_features,
+    pick_variant,
+    prior_turns,
+)
 from susurrus.train.task import Example, Run
 
 
@@ -36,6 +46,9 @@ class SpeechLLMTask:
 
     def __init__(self) -> None:
         self.feats: list[torch.Tensor] = []  # (T', D) float16 encoder output per utterance
+        self.augmented: list[list[torch.Tensor]] = []  # per utterance, variants 1..K likewise
+        self.epoch = 0  # of the batch `loss` is given (set by the loop through `set_epoch`)
+        self.seed = 0  # train.seed: with the epoch, picks each example's variant
         self.targets: list[list[int]] = []  # LLM token ids of each reference
         self.priors: list[list[int]] = []  # indices of each utterance's prior turns
         self.valid: list = []  # validation utterances
@@ -79,16 +92,25 @@ class SpeechLLMTask:
 
     def prepare(self, model: SpeechLLM, run: Run) -> list[Example]:
         from susurrus.pretrained.cache import cache_root
+        from susurrus.train.recipe import augment_settings
 
         recipe = run.recipe
         with run.main_process_first():  # the first process synthesizes a missing corpus
             train_utts = load_split(recipe.data, "train", run.log)
             self.valid = load_split(recipe.data, "valid", run.log)[: recipe.data.valid_limit]
+        aug = augment_settings(recipe.data.augment)[0]  # validated with the recipe
         self.cache = FeatureCache(run.cache_root or cache_root() / "features",
-                                  recipe.model.encoder, model.encoder)
+                                  recipe.model.encoder, model.encoder, aug.config, aug.seed)
         with run.main_process_first():  # the first computes the features, the others read them
-            self.cache.prepare(train_utts + self.valid, progress=run.progress)
+            self.cache.prepare(train_utts, progress=run.progress, variants=aug.variants)
+            self.cache.prepare(self.valid, progress=run.progress)
         self.feats = [self.cache.get(u).to(torch.float16) for u in train_utts]
+        self.augmented = [[self.cache.get(u, k).to(torch.float16)
+                           for k in range(1, aug.variants + 1)] for u in train_utts]
+        self.seed = recipe.train.seed
+        if aug.variants:
+            run.log(f"augmentation: {aug.variants} variants per training utterance "
+                    f"(features in {self.cache.augment_folder})")
         self.targets = [model.tokenizer(u.text.strip(), add_special_tokens=False)["input_ids"]
                         for u in train_utts]
         self.context = context = recipe.model.context
@@ -132,9 +154,19 @@ class SpeechLLMTask:
                 "align_token_error_rate": round(aligned.token_error_rate, 5),
                 "align_seconds": round(aligned.seconds, 1)}
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch of the batches `loss` is given next (picks the augmented variants)."""
+        self.epoch = epoch
+
+    def features(self, i: int) -> torch.Tensor:
+        """(T', D) features example `i` trains on this epoch: clean or one augmented variant."""
+        k = pick_variant(self.seed, self.epoch, i, len(self.augmented[i]) if self.augmented
+                         else 0)
+        return self.feats[i] if k == 0 else self.augmented[i][k - 1]
+
     def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
              ) -> torch.Tensor:
-        x, lengths = pad_features([self.feats[i] for i in batch])  # (B, T', D), (B,)
+        x, lengths = pad_features([self.features(i) for i in batch])  # (B, T', D), (B,)
         ctx = None
         if self.context != "none":  # each row's prior turns: (frames, reference ids)
             ctx = [[(self.feats[j].to(device, torch.float32), self.targets[j])
