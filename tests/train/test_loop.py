@@ -243,3 +243,18 @@ def test_a_run_folder_from_before_tasks_and_lhotse_resumes(tmp_path: Path, overr
     assert any(re.search(r"resuming .* at step 3\b", m) for m in messages), messages
     assert result.steps == 6 and sorted(losses(out)) == [1, 2, 3, 4, 5, 6]
     assert load_speech_llm(out).context == "none"
+
+
+def test_an_augmented_run_trains_on_its_variants_and_resumes_exactly(
+        tmp_path: Path, overrides, features) -> None:
+    aug = ["data.augment.variants=2", "data.augment.probabilities={noise: 1.0}"]
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    whole, messages = run(out_a, overrides, features, *aug)
+    assert any("augmentation: 2 variants" in m for m in messages), messages
+    assert list(features.glob("*/aug-*/*/*/2.npy"))  # the variants are cached
+    run(out_b, overrides, features, *aug, "train.steps=3")
+    resumed, _ = run(out_b, overrides, features, *aug, "train.steps=6")
+    a, b = losses(out_a), losses(out_b)
+    for step in (1, 2, 3, 4, 5, 6):
+        assert b[step] == pytest.approx(a[step], abs=1e-6), (step, a, b)
+    assert resumed.final_loss == pytest.approx(whole.final_loss, abs=1e-6)

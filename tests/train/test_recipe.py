@@ -193,3 +193,29 @@ def test_fingerprint_follows_model_and_data_not_train():
     assert base != recipe_fingerprint(Recipe(), sections=("model", "data", "train"))
     with pytest.raises(ValueError, match="unknown recipe sections"):
         recipe_fingerprint(Recipe(), sections=("optim",))
+
+
+def test_bad_augment_keys_and_values_are_refused_with_their_dotted_key(tmp_path) -> None:
+    from susurrus.train.loop import train
+    from susurrus.train.recipe import augment_settings
+
+    assert augment_settings(Recipe().data.augment)[0].variants == 0  # off by default
+    ok = load_recipe(None, ["data.augment.variants=2", "data.augment.tempo_range=[0.9, 1.1]"])
+    settings, problems = augment_settings(ok.data.augment)
+    assert problems == [] and settings.variants == 2 and settings.config.tempo_range == (0.9, 1.1)
+    with pytest.raises(RecipeError) as e:
+        load_recipe(None, ["data.augment.variants=2", "data.augment.colour=red",
+                           "data.augment.tempo_range=[3, 1]", "data.augment.seed=-1",
+                           "data.augment.probabilities.zap=0.5"])
+    text = str(e.value)
+    assert "data.augment.colour: unknown key 'colour'" in text
+    assert "data.augment.tempo_range: a (low, high) pair" in text
+    assert "data.augment.seed: expected an integer >= 0" in text
+    assert "data.augment.probabilities.zap: unknown piece" in text
+    out = tmp_path / "run"
+    bad = dataclasses.replace(Recipe(), data=dataclasses.replace(
+        Recipe().data, augment={"variants": 1, "codecs": ["aac"]}),
+        train=dataclasses.replace(Recipe().train, out=str(out)))
+    with pytest.raises(RecipeError, match=r"data\.augment\.codecs: some of opus, mp3"):
+        train(bad, progress=False)
+    assert not out.exists()

@@ -407,14 +407,13 @@ def augment_settings(augment: Mapping[str, Any]) -> tuple[AugmentSettings, list[
         else:
             problems.append(f"{dotted}: unknown key {key!r}; valid keys in data.augment: "
                             f"{', '.join([*AUGMENT_KEYS, *defaults])}")
-    if problems:
-        return AugmentSettings(), problems
-    try:
-        config = AugmentConfig(**kwargs)
+    try:  # the values of well-formed keys are checked too: every problem at once
+        config = AugmentConfig(**{k: v for k, v in kwargs.items() if v is not None})
     except BadRecipeError as e:  # "augment: a: ...; b: ..." -> one line per field
         text = str(e).removeprefix("augment: ")
-        return AugmentSettings(), [f"data.augment.{p}"
-                                   for p in re.split(r"; (?=[\w.]+: )", text)]
+        problems += [f"data.augment.{p}" for p in re.split(r"; (?=[\w.]+: )", text)]
+    if problems:
+        return AugmentSettings(), problems
     variants = own.get("variants", 0)
     return AugmentSettings(variants, own.get("seed", 0), config if variants else None), []
 
