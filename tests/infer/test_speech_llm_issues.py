@@ -182,3 +182,21 @@ def test_the_cli_warns_per_problem_window_exits_0_and_the_json_carries_it(
     data = json.loads((out / "talk.json").read_text())
     assert [i["kind"] for i in data["issues"]] == ["no_text"]
     assert data["issues"][0]["start"] == 0.0 and data["issues"][0]["end"] < 30.0
+
+
+def test_every_recognizer_result_has_the_issues_field_empty_when_fine(tiny_whisper_dir):
+    """Whisper has its own guards (temperature fallback, no-speech); its results carry the same
+    field, empty, so the interface is uniform."""
+    from susurrus.infer import WindowIssue as Exported
+    from susurrus.infer.recognizer import Recognition, TalkerStream
+    from susurrus.infer.transcript import Transcript, render
+    from susurrus.infer.whisper import TorchWhisperRecognizer
+
+    assert Exported is WindowIssue
+    assert Recognition([TalkerStream([])]).issues == []
+    t = Transcript("x.wav", "", [], 1.0, "m", "torch")
+    assert json.loads(render(t, "json"))["issues"] == []
+    t.issues.append(WindowIssue(0.0, 1.0, "loop"))
+    assert json.loads(render(t, "json"))["issues"] == [{"start": 0.0, "end": 1.0, "kind": "loop"}]
+    [hyp] = TorchWhisperRecognizer(str(tiny_whisper_dir)).recognize([talk_then_silence(2.0, 1.0)])
+    assert hyp.issues == []
