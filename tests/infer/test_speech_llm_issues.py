@@ -12,7 +12,12 @@ import torch
 
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.cli.main import main as cli
-from susurrus.infer.speech_llm import SpeechLLMRecognizer, has_speech, window_issues
+from susurrus.infer.speech_llm import (
+    SpeechLLMRecognizer,
+    has_speech,
+    speech_seconds,
+    window_issues,
+)
 from susurrus.infer.transcript import WindowIssue
 from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions, repeated_tail
 from susurrus.models.speech_llm.model import SpeechLLM
@@ -53,6 +58,12 @@ def test_speech_is_found_where_the_file_is_loud_and_not_in_its_silence():
     assert has_speech(talk_then_silence(0.0, 5.0), [(0, 5 * SR)]) == [False]  # all quiet
 
 
+def test_speech_seconds_counts_the_active_frames():
+    audio = talk_then_silence(10.0, 10.0)
+    assert speech_seconds(audio, [(0, 20 * SR), (5 * SR, 15 * SR), (12 * SR, 20 * SR)]) == \
+        pytest.approx([10.0, 5.0, 0.0])
+
+
 def test_a_quiet_talker_still_holds_speech_but_the_floor_does_not():
     audio = talk_then_silence(4.0, 4.0) * 0.05  # talk at -46 dBFS, floor at -106
     assert has_speech(audio, [(0, 4 * SR), (4 * SR, 8 * SR)]) == [True, False]
@@ -60,12 +71,16 @@ def test_a_quiet_talker_still_holds_speech_but_the_floor_does_not():
 
 # -- one window's issues --------------------------------------------------------------------------
 @pytest.mark.parametrize("text,speech,row,kinds", [
-    ("", True, GeneratedRow([]), ["no_text"]),
-    (". . .", True, GeneratedRow([1, 1, 1]), ["no_text"]),
-    ("", False, GeneratedRow([]), []),  # silence that yields nothing is fine
-    ("hello there", True, GeneratedRow([5, 6]), []),
-    ("no no", True, GeneratedRow([5, 5], looped=True), ["loop"]),
-    ("...", True, GeneratedRow([1] * 8, hit_limit=True, limit=8), ["no_text", "length_limit"]),
+    ("", 1.0, GeneratedRow([]), ["no_text"]),
+    (". . .", 2.0, GeneratedRow([1, 1, 1]), ["no_text"]),
+    ("", 0.0, GeneratedRow([]), []),  # silence that yields nothing is fine
+    ("", 0.4, GeneratedRow([]), []),  # a click is not speech
+    ("hello there", 2.0, GeneratedRow([5, 6]), []),
+    ("hello there", 2.5, GeneratedRow([5, 6]), ["little_text"]),  # 2 tokens for 2.5 s
+    ("half of it", 20.0, GeneratedRow(list(range(19))), ["little_text"]),
+    ("all of it", 20.0, GeneratedRow(list(range(20))), []),
+    ("no no", 1.0, GeneratedRow([5, 5], looped=True), ["loop"]),
+    ("...", 1.0, GeneratedRow([1] * 8, hit_limit=True, limit=8), ["no_text", "length_limit"]),
 ])
 def test_window_issues(text, speech, row, kinds):
     issues = window_issues(30.0, 58.2, text, row, speech)
@@ -123,12 +138,12 @@ def test_empty_text_is_reported_only_where_there_is_speech(model, monkeypatch):
 def test_a_looping_window_is_reported_and_its_text_kept(model, monkeypatch):
     words = model.tokenizer(" yes", add_special_tokens=False)["input_ids"]
     audio = talk_then_silence(40.0, 0.0)
-    monkeypatch.setattr(model, "generate_rows", fake_rows(
-        [GeneratedRow(words), GeneratedRow(words, looped=True)]))
+    monkeypatch.setattr(model, "generate_rows", fake_rows(  # 40 tokens for <= 30 s of speech
+        [GeneratedRow(words * 40), GeneratedRow(words * 40, looped=True)]))
     [hyp] = SpeechLLMRecognizer(model).recognize([audio])
     assert [i.kind for i in hyp.issues] == ["loop"]
     assert hyp.issues[0].start == hyp.segments[1].start and hyp.issues[0].end == 40.0
-    assert [s.text.strip() for s in hyp.segments] == ["yes", "yes"]
+    assert [s.text.strip() for s in hyp.segments] == [" ".join(["yes"] * 40)] * 2
 
 
 def test_hypotheses_are_unchanged_by_the_reporting(model):

@@ -7,7 +7,8 @@ past 30 s is dropped. Conversations go through `ConversationSession` (paper 000)
 
 A window whose decoding went wrong is reported on the result (`Recognition.issues`), never
 silently dropped: empty or punctuation-only text from a window that holds speech (`has_speech`),
-a looping tail the repetition guard cut, or a row that reached its length limit.
+far fewer tokens than its seconds of speech (`speech_seconds`) carry, a looping tail the
+repetition guard cut, or a row that reached its length limit.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ FRAME = SAMPLE_RATE // 10  # 100-ms energy frames, for cutting and for finding s
 SPEECH_BELOW_LOUDEST_DB = 35.0  # a frame within this many dB of the file's loud level is active
 SPEECH_FLOOR_DBFS = -50.0  # ... and at least this loud (a quiet file is not all speech)
 SPEECH_MIN_SECONDS = 0.5  # a window with this much active audio holds speech
+MIN_TOKENS_PER_SPEECH_SECOND = 1.0  # speech runs at 2-4 tokens/s: far fewer means text is missing
 
 
 def split_windows(audio: np.ndarray, window: float = WINDOW_SECONDS,
@@ -66,29 +68,36 @@ def frame_db(audio: np.ndarray) -> np.ndarray:
         return 10.0 * np.log10((frames ** 2).mean(1))
 
 
-def has_speech(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[bool]:
-    """Whether each (start, end) span of `audio` holds speech, by a simple energy VAD.
+def speech_seconds(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[float]:
+    """Seconds of speech in each (start, end) span of `audio`, by a simple energy VAD.
 
     A 100-ms frame is active when its RMS is within SPEECH_BELOW_LOUDEST_DB of the file's loud
-    level (its 99th-percentile frame, robust to clicks) and above SPEECH_FLOOR_DBFS; a span with
-    SPEECH_MIN_SECONDS of active frames holds speech. Silence, or a quiet gap between loud talk,
-    does not.
+    level (its 99th-percentile frame, robust to clicks) and above SPEECH_FLOOR_DBFS. Silence, or
+    a quiet gap between loud talk, is not speech.
     """
     db = frame_db(audio)
     if db.size == 0 or not np.isfinite(db).any():
-        return [False] * len(spans)
+        return [0.0] * len(spans)
     loud = float(np.percentile(db[np.isfinite(db)], 99))
     active = db >= max(loud - SPEECH_BELOW_LOUDEST_DB, SPEECH_FLOOR_DBFS)
-    need = int(round(SPEECH_MIN_SECONDS * SAMPLE_RATE / FRAME))
-    return [int(active[s // FRAME: -(-e // FRAME)].sum()) >= need for s, e in spans]
+    return [float(active[s // FRAME: -(-e // FRAME)].sum()) * FRAME / SAMPLE_RATE
+            for s, e in spans]
+
+
+def has_speech(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[bool]:
+    """Whether each span holds speech: SPEECH_MIN_SECONDS of active frames (`speech_seconds`)."""
+    return [t >= SPEECH_MIN_SECONDS - 1e-9 for t in speech_seconds(audio, spans)]
 
 
 def window_issues(start: float, end: float, text: str, row: GeneratedRow,
-                  speech: bool) -> list[WindowIssue]:
-    """What went wrong in one window: no text from speech, a loop cut, the length limit hit."""
-    kinds = []
-    if speech and not any(ch.isalnum() for ch in text):
+                  speech: float) -> list[WindowIssue]:
+    """What went wrong in one window with `speech` seconds of speech: no text (or too little for
+    its speech), a loop cut, the length limit hit."""
+    kinds, speaks = [], speech >= SPEECH_MIN_SECONDS - 1e-9
+    if speaks and not any(ch.isalnum() for ch in text):
         kinds.append("no_text")
+    elif speaks and len(row.ids) < MIN_TOKENS_PER_SPEECH_SECOND * speech:
+        kinds.append("little_text")
     if row.looped:
         kinds.append("loop")
     if row.hit_limit:
@@ -135,7 +144,8 @@ class SpeechLLMRecognizer:
         rows = iter(generated)
         done = 0.0
         for b, row_spans in enumerate(spans):
-            for (s, e), speech in zip(row_spans, has_speech(audio[b], row_spans), strict=True):
+            for (s, e), speech in zip(row_spans, speech_seconds(audio[b], row_spans),
+                                      strict=True):
                 row = next(rows)
                 text = model.decode_text(row.ids)
                 out[b].streams[0].segments.append(Segment(

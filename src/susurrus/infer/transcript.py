@@ -26,9 +26,10 @@ class Segment:
     audio_tokens: int = 0  # audio embeddings an LLM read for this segment (0: no LLM)
 
 
-IssueKind = Literal["no_text", "loop", "length_limit"]
+IssueKind = Literal["no_text", "little_text", "loop", "length_limit"]
 ISSUE_MESSAGES: dict[str, str] = {
     "no_text": "no text from a window with speech",
+    "little_text": "little text for a window with this much speech; some may be missing",
     "loop": "the output looped; its repeats were cut",
     "length_limit": "the output hit its length limit; its text may be cut short",
 }
@@ -41,6 +42,7 @@ class WindowIssue:
     start: float  # seconds from the start of the audio
     end: float  # seconds
     kind: IssueKind  # no_text: empty or punctuation-only text from a window with speech;
+    # little_text: far fewer tokens than its seconds of speech carry (sentences left out);
     # loop: the repetition guard cut a looping tail; length_limit: no end before the length limit
 
     @property
