@@ -7,6 +7,8 @@
 Every option is checked before any model loads: the device, the output folder, formats that
 cannot be concatenated on stdout, outputs that would be overwritten. A file that fails (bad
 audio, output exists) is reported on one line and the others still run (exit 2 at the end).
+A window the model decoded suspectly (no text from speech, a loop cut, the length limit hit) is
+a `warning:` line on stderr; the transcript is still what the model wrote (exit 0).
 """
 
 from __future__ import annotations
@@ -174,6 +176,8 @@ def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], op
             on_progress=lambda done: bar.update(round(min(done, total) - bar.n, 1)),
         )
     result.source = str(path)
+    for issue in result.issues:  # the transcript is what the model wrote; say where it is suspect
+        print(f"warning: {path} {issue.message}", file=sys.stderr)
     if not outputs:
         sys.stdout.write(render(result, formats[0]))
         return 0

@@ -12,9 +12,10 @@ from susurrus.infer.recognizer import (
 )
 from susurrus.infer.registry import DEFAULT_MODEL, ENGINES, RECOGNIZERS, load_recognizer
 from susurrus.infer.transcribe import transcribe
-from susurrus.infer.transcript import FORMATS, Segment, Transcript, render, write
+from susurrus.infer.transcript import FORMATS, Segment, Transcript, WindowIssue, render, write
 from susurrus.infer.whisper_longform import LongFormOptions
 
 __all__ = ["DEFAULT_MODEL", "ENGINES", "FORMATS", "RECOGNIZERS", "Capabilities", "LongFormOptions",
            "PromptSession", "Recognition", "Recognizer", "Segment", "Session", "TalkerStream",
-           "Transcript", "TurnResult", "load_recognizer", "render", "transcribe", "write"]
+           "Transcript", "TurnResult", "WindowIssue", "load_recognizer", "render", "transcribe",
+           "write"]

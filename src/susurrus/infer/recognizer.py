@@ -34,7 +34,7 @@ from susurrus.audio.io import SAMPLE_RATE, load_audio
 from susurrus.context import ContextMode
 from susurrus.errors import BadAudioError, BadSessionError, IncompatibleOptionError, UsageError
 from susurrus.files import write_text_atomic
-from susurrus.infer.transcript import Segment
+from susurrus.infer.transcript import Segment, WindowIssue
 
 # Earlier turns a session reads: N, None (all), or 'trained' (what the model was trained to read;
 # a recognizer without such a notion reads all of them).
@@ -70,6 +70,7 @@ class Recognition:
     """A recognizer's hypothesis for one input: one stream per talker."""
 
     streams: list[TalkerStream]
+    issues: list[WindowIssue] = field(default_factory=list)  # suspect windows (none: all fine)
 
     @property
     def text(self) -> str:

@@ -4,6 +4,11 @@ The encoder reads at most 30 s, so longer audio is cut into windows of at most 3
 at the quietest 100 ms of its last 5 s (never mid-word where a pause exists); the windows of
 every input of a batch are decoded as one batch and every window becomes a segment, so nothing
 past 30 s is dropped. Conversations go through `ConversationSession` (paper 000).
+
+A window whose decoding went wrong is reported on the result (`Recognition.issues`), never
+silently dropped: empty or punctuation-only text from a window that holds speech (`has_speech`),
+far fewer tokens than its seconds of speech (`speech_seconds`) carry, a looping tail the
+repetition guard cut, or a row that reached its length limit.
 """
 
 from __future__ import annotations
@@ -26,19 +31,24 @@ from susurrus.infer.recognizer import (
     check_prompt,
 )
 from susurrus.infer.session import ConversationSession
-from susurrus.infer.transcript import Segment
-from susurrus.models.speech_llm.generation import GenerateOptions
+from susurrus.infer.transcript import Segment, WindowIssue
+from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions
 from susurrus.models.speech_llm.model import MIN_SAMPLES, SpeechLLM
 
 WINDOW_SECONDS = 30.0
 SEARCH_SECONDS = 5.0  # where, before a window's end, to look for a pause to cut at
+FRAME = SAMPLE_RATE // 10  # 100-ms energy frames, for cutting and for finding speech
+SPEECH_BELOW_LOUDEST_DB = 35.0  # a frame within this many dB of the file's loud level is active
+SPEECH_FLOOR_DBFS = -50.0  # ... and at least this loud (a quiet file is not all speech)
+SPEECH_MIN_SECONDS = 0.5  # a window with this much active audio holds speech
+MIN_TOKENS_PER_SPEECH_SECOND = 1.0  # speech runs at 2-4 tokens/s: far fewer means text is missing
 
 
 def split_windows(audio: np.ndarray, window: float = WINDOW_SECONDS,
                   search: float = SEARCH_SECONDS) -> list[tuple[int, int]]:
     """(start, end) sample spans covering `audio` in order, each at most `window` seconds."""
     n, max_len = audio.shape[0], int(window * SAMPLE_RATE)
-    hop = SAMPLE_RATE // 10  # 100-ms energy frames
+    hop = FRAME
     spans, start = [], 0
     while n - start > max_len:
         lo, hi = start + max_len - int(search * SAMPLE_RATE), start + max_len
@@ -48,6 +58,51 @@ def split_windows(audio: np.ndarray, window: float = WINDOW_SECONDS,
         start = end
     spans.append((start, n))
     return spans
+
+
+def frame_db(audio: np.ndarray) -> np.ndarray:
+    """RMS level of each whole 100-ms frame, in dB relative to full scale (-inf for zeros)."""
+    n = audio.shape[0] // FRAME * FRAME
+    frames = audio[:n].astype(np.float64).reshape(-1, FRAME)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10((frames ** 2).mean(1))
+
+
+def speech_seconds(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[float]:
+    """Seconds of speech in each (start, end) span of `audio`, by a simple energy VAD.
+
+    A 100-ms frame is active when its RMS is within SPEECH_BELOW_LOUDEST_DB of the file's loud
+    level (its 99th-percentile frame, robust to clicks) and above SPEECH_FLOOR_DBFS. Silence, or
+    a quiet gap between loud talk, is not speech.
+    """
+    db = frame_db(audio)
+    if db.size == 0 or not np.isfinite(db).any():
+        return [0.0] * len(spans)
+    loud = float(np.percentile(db[np.isfinite(db)], 99))
+    active = db >= max(loud - SPEECH_BELOW_LOUDEST_DB, SPEECH_FLOOR_DBFS)
+    return [float(active[s // FRAME: -(-e // FRAME)].sum()) * FRAME / SAMPLE_RATE
+            for s, e in spans]
+
+
+def has_speech(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[bool]:
+    """Whether each span holds speech: SPEECH_MIN_SECONDS of active frames (`speech_seconds`)."""
+    return [t >= SPEECH_MIN_SECONDS - 1e-9 for t in speech_seconds(audio, spans)]
+
+
+def window_issues(start: float, end: float, text: str, row: GeneratedRow,
+                  speech: float) -> list[WindowIssue]:
+    """What went wrong in one window with `speech` seconds of speech: no text (or too little for
+    its speech), a loop cut, the length limit hit."""
+    kinds, speaks = [], speech >= SPEECH_MIN_SECONDS - 1e-9
+    if speaks and not any(ch.isalnum() for ch in text):
+        kinds.append("no_text")
+    elif speaks and len(row.ids) < MIN_TOKENS_PER_SPEECH_SECOND * speech:
+        kinds.append("little_text")
+    if row.looped:
+        kinds.append("loop")
+    if row.hit_limit:
+        kinds.append("length_limit")
+    return [WindowIssue(start, end, k) for k in kinds]
 
 
 class SpeechLLMRecognizer:
@@ -84,17 +139,19 @@ class SpeechLLMRecognizer:
         model = self.model
         with torch.inference_mode():
             feats, feat_lengths = model.encode_audio(clips)
-            ids = model.generate(feats, feat_lengths, self.options)
+            generated = model.generate_rows(feats, feat_lengths, self.options)
         n_audio = iter(model.compressor.out_lengths(feat_lengths).tolist())  # audio tokens read
-        rows = iter(ids)
+        rows = iter(generated)
         done = 0.0
         for b, row_spans in enumerate(spans):
-            for s, e in row_spans:
-                tokens = next(rows)
-                text = model.decode_text(tokens)
+            for (s, e), speech in zip(row_spans, speech_seconds(audio[b], row_spans),
+                                      strict=True):
+                row = next(rows)
+                text = model.decode_text(row.ids)
                 out[b].streams[0].segments.append(Segment(
-                    s / SAMPLE_RATE, e / SAMPLE_RATE, (" " + text) if text else "", list(tokens),
+                    s / SAMPLE_RATE, e / SAMPLE_RATE, (" " + text) if text else "", list(row.ids),
                     audio_tokens=int(next(n_audio))))
+                out[b].issues += window_issues(s / SAMPLE_RATE, e / SAMPLE_RATE, text, row, speech)
                 if on_progress:
                     on_progress(done + e / SAMPLE_RATE)
             done += audio[b].shape[0] / SAMPLE_RATE

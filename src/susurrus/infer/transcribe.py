@@ -50,4 +50,4 @@ def transcribe(
     wall = time.perf_counter() - t0
     return Transcript(source=source, text=hyp.text, segments=hyp.segments,
                       duration=wave.shape[0] / SAMPLE_RATE, model=model,
-                      engine=recognizer.name, wall_seconds=wall)
+                      engine=recognizer.name, wall_seconds=wall, issues=list(hyp.issues))

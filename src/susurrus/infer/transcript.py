@@ -26,6 +26,30 @@ class Segment:
     audio_tokens: int = 0  # audio embeddings an LLM read for this segment (0: no LLM)
 
 
+IssueKind = Literal["no_text", "little_text", "loop", "length_limit"]
+ISSUE_MESSAGES: dict[str, str] = {
+    "no_text": "no text from a window with speech",
+    "little_text": "little text for a window with this much speech; some may be missing",
+    "loop": "the output looped; its repeats were cut",
+    "length_limit": "the output hit its length limit; its text may be cut short",
+}
+
+
+@dataclass(frozen=True)
+class WindowIssue:
+    """A window whose decoding went wrong: its text is what the model wrote, but suspect."""
+
+    start: float  # seconds from the start of the audio
+    end: float  # seconds
+    kind: IssueKind  # no_text: empty or punctuation-only text from a window with speech;
+    # little_text: far fewer tokens than its seconds of speech carry (sentences left out);
+    # loop: the repetition guard cut a looping tail; length_limit: no end before the length limit
+
+    @property
+    def message(self) -> str:
+        return f"{self.start:.1f}-{self.end:.1f} s: {ISSUE_MESSAGES[self.kind]}"
+
+
 @dataclass
 class Transcript:
     """The transcription of one audio input."""
@@ -37,6 +61,7 @@ class Transcript:
     model: str
     engine: str
     wall_seconds: float = 0.0  # time spent transcribing (not loading the model)
+    issues: list[WindowIssue] = field(default_factory=list)  # suspect windows, in time order
 
     @property
     def rtf(self) -> float:

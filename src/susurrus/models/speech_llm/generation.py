@@ -84,6 +84,16 @@ class _StopRows:
         return done
 
 
+@dataclass(frozen=True)
+class GeneratedRow:
+    """One row's generated ids and how its decoding ended."""
+
+    ids: list[int]  # new token ids, without EOS/padding, a looping tail cut to one copy
+    looped: bool = False  # the repetition guard found a looping tail and cut it
+    hit_limit: bool = False  # `limit` tokens and no EOS among them: stopped at the length limit
+    limit: int = 0  # that length limit (tokens)
+
+
 def generate_ids(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Tensor,
                  seconds: torch.Tensor, options: GenerateOptions, eos_id: int, pad_id: int
                  ) -> list[list[int]]:
@@ -91,6 +101,14 @@ def generate_ids(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Ten
 
     Returns each row's new token ids without EOS/padding and with looping tails cut.
     """
+    return [r.ids for r in generate_rows(llm, embeds, attention_mask, seconds, options,
+                                         eos_id, pad_id)]
+
+
+def generate_rows(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Tensor,
+                  seconds: torch.Tensor, options: GenerateOptions, eos_id: int, pad_id: int
+                  ) -> list[GeneratedRow]:
+    """`generate_ids`, with each row's guards that fired (loop cut, length limit) beside its ids."""
     from transformers import StoppingCriteriaList
 
     B = embeds.shape[0]
@@ -106,12 +124,13 @@ def generate_ids(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Ten
     assert out.shape[0] == B, f"expected {B} rows, got {tuple(out.shape)}"
     rows = []
     for b in range(B):
-        ids = out[b].tolist()
-        if eos_id in ids:
+        ids, limit = out[b].tolist(), int(limits[b])
+        if eos_id in ids:  # (a row stopped early is padded, maybe with EOS: limit decides below)
             ids = ids[: ids.index(eos_id)]
         while ids and ids[-1] == pad_id:
             ids.pop()
-        ids = ids[: int(limits[b])]
+        ids = ids[:limit]
         cut = repeated_tail(ids, options.max_repeats, options.max_ngram)
-        rows.append(ids[: len(ids) - cut] if cut else ids)
+        rows.append(GeneratedRow(ids[: len(ids) - cut] if cut else ids, looped=cut > 0,
+                                 hit_limit=len(ids) >= limit, limit=limit))
     return rows

@@ -33,7 +33,7 @@ from torch import nn
 
 from susurrus.compression.base import Compressor
 from susurrus.context import CONTEXT_MODES, ContextMode
-from susurrus.models.speech_llm.generation import GenerateOptions, generate_ids
+from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions, generate_rows
 
 AUDIO_PLACEHOLDER = "<|audio|>"
 TEXT_PLACEHOLDER = "<|transcript|>"
@@ -345,12 +345,19 @@ class SpeechLLM(nn.Module):
         Every row's whole sequence (prior turns too) is computed afresh; a conversation that goes
         on turn after turn should use `susurrus.ConversationSession`, which caches the prefix.
         """
+        return [r.ids for r in self.generate_rows(feats, feat_lengths, options, context)]
+
+    @torch.no_grad()
+    def generate_rows(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
+                      options: GenerateOptions | None = None,
+                      context: list[list[PriorTurn]] | None = None) -> list[GeneratedRow]:
+        """`generate`, with each row's guards that fired (loop cut, length limit)."""
         options = options or GenerateOptions()
         audio, n = self.audio_embeddings(feats, feat_lengths)
         batch = self.assemble(audio, n, None, context)
         seconds = feat_lengths.float() / self.frames_per_second
-        return generate_ids(self.llm, batch.embeds, batch.attention_mask, seconds, options,
-                            eos_id=self.eos_id, pad_id=self.pad_id)
+        return generate_rows(self.llm, batch.embeds, batch.attention_mask, seconds, options,
+                             eos_id=self.eos_id, pad_id=self.pad_id)
 
     def decode_text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
