@@ -92,7 +92,7 @@ def train_command(comp: str, opts: dict, run_dir: Path, steps: int, overrides: l
 
 def trained_steps(run_dir: Path) -> int:
     """Optimizer steps of the run's last checkpoint (0 when it has none)."""
-    from susurrus.train.loop import latest_checkpoint
+    from susurrus.train.run import latest_checkpoint
 
     last = latest_checkpoint(run_dir)
     return int(last.name.split("-")[1]) if last else 0

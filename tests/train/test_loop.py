@@ -14,8 +14,9 @@ import torch
 
 from susurrus.data.manifest import Utterance, write_manifest
 from susurrus.models.speech_llm.checkpoint import load_speech_llm
-from susurrus.train.loop import RunError, TrainResult, train
+from susurrus.train.loop import TrainResult, train
 from susurrus.train.recipe import load_recipe
+from susurrus.train.run import RunError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -115,6 +115,9 @@ class ToyCTCTask:
     def start(self, model: ToyCTCModel, run: Run) -> dict[str, Any] | None:
         return None  # no first phase
 
+    def set_epoch(self, epoch: int) -> None:
+        """Its examples are the same every epoch."""
+
     def loss(self, model: nn.Module, batch: list[int], device: torch.device) -> torch.Tensor:
         x, lengths = pad_features([self.mels[i] for i in batch])  # (B, T, M), (B,)
         logp = model(x.to(device))  # (B, T, C + 1)

@@ -36,7 +36,6 @@ from susurrus.train.recipe import Recipe, check_recipe, recipe_to_dict
 from susurrus.train.run import (
     KEEP_CHECKPOINTS,
     STATE,
-    RunError,
     check_run_folder,
     drop_log_after,
     latest_checkpoint,
@@ -45,7 +44,7 @@ from susurrus.train.run import (
 )
 from susurrus.train.task import Run, task_class
 
-__all__ = ["RunError", "TrainResult", "latest_checkpoint", "train"]
+__all__ = ["TrainResult", "train"]
 
 
 @dataclass(frozen=True)
@@ -203,8 +202,7 @@ def train(recipe: Recipe, overwrite: bool = False, progress: bool = True,
             drawn = []
             for _ in range(cfg.grad_accum):
                 batch = next(stream)  # this process's share (lhotse deals by rank)
-                if hasattr(task, "set_epoch"):  # e.g. to pick each example's augmented variant
-                    task.set_epoch(stream.epoch)
+                task.set_epoch(stream.epoch)  # e.g. to pick each example's augmented variant
                 drawn.append([examples[i].id for i in batch])
                 with accelerator.accumulate(model), accelerator.autocast():
                     loss = task.loss(model, batch, accelerator.device)

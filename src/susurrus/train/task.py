@@ -98,6 +98,11 @@ class Task(Protocol):
         returns what to keep in the run's log as step 0, or None."""
         ...
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch of the batches `loss` is given next (a task whose examples change by epoch,
+        e.g. augmented variants, reads it; others ignore it)."""
+        ...
+
     def loss(self, model: nn.Module, batch: list[int], device: torch.device) -> torch.Tensor:
         """The scalar loss of examples `batch` (indices into `prepare`'s list), the mean over
         them. `model` may be wrapped for multi-process training: call it, do not reach in."""
