@@ -240,6 +240,19 @@ def test_longform_reads_a_minutes_long_bulletin_with_the_original_text(tmp_path)
     assert sf.info(str(utt.audio)).duration > 120
     assert utt.text == " ".join(articles()[i] for i in utt.meta["articles"])
     assert all(article_split(i) == "test-ood" for i in utt.meta["articles"])
+    # The segments manifest cuts the same reading at sentence ends: in order, <= 20 s (or one
+    # sentence), no overlap, the whole text, and each segment's audio is speech.
+    segs = read_manifest(out / "test-ood-segments.jsonl")
+    assert " ".join(s.text for s in segs) == utt.text
+    assert [s.turn for s in segs] == list(range(len(segs)))
+    assert {s.session for s in segs} == {utt.id}
+    assert all(s.duration <= 20.0 or len(sentences(s.text)) == 1 for s in segs)
+    assert all(a.start + a.duration <= b.start for a, b in zip(segs, segs[1:], strict=False))
+    audio, rate = sf.read(str(utt.audio), dtype="float32")
+    for s in segs:
+        piece = audio[int(s.start * rate): int((s.start + s.duration) * rate)]
+        half = len(piece) // 2  # both halves of a segment hold speech (not a gap or the end)
+        assert abs(piece[:half]).max() > 0.05 and abs(piece[half:]).max() > 0.05, s.id
 
 
 @pytest.mark.integration

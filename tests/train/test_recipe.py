@@ -66,7 +66,7 @@ def test_file_values_over_defaults(tmp_path):
          ("q_proj", "v_proj")),
         ("model.lora.r=0", lambda r: r.model.lora.r, 0),
         ("train.precision=bf16", lambda r: r.train.precision, "bf16"),
-        ("data.train=", lambda r: r.data.train, ""),
+        ("data.train=", lambda r: r.data.train, ()),
         ("model.prompt=Say: what was said", lambda r: r.model.prompt, "Say: what was said"),
         ("model.lora={r: 2, alpha: 4}", lambda r: (r.model.lora.r, r.model.lora.alpha), (2, 4)),
     ],

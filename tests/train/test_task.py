@@ -74,7 +74,8 @@ def toy_registered(monkeypatch) -> None:
 def test_a_toy_task_trains_through_the_loop_with_one_registry_line(
         toy_registered, manifest: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    recipe = load_recipe(None, ["task=toy_ctc", "model.n_mels=40", *toy_overrides(manifest, out)])
+    recipe = load_recipe(None, ["task=toy_ctc", "model.n_mels=40", *toy_overrides(manifest, out),
+                                "train.save_every=1", "train.keep_every=3"])
     assert isinstance(recipe.model, ToyCTCConfig)
     messages: list[str] = []
     result = train(recipe, progress=False, log=messages.append)
@@ -87,7 +88,9 @@ def test_a_toy_task_trains_through_the_loop_with_one_registry_line(
     assert sorted(p.name for p in (out / "model").iterdir()) == ["recipe.yaml",
                                                                  "trained.safetensors"]
     assert load_recipe(out / "model" / "recipe.yaml").task == "toy_ctc"
-    assert [p.name for p in (out / "checkpoints").iterdir()] != []
+    # the last two checkpoints, and those of the multiples of train.keep_every
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "step-0000003", "step-0000006", "step-0000007", "step-0000008"]
 
 
 def test_a_toy_run_named_by_module_resumes_exactly(manifest: Path, tmp_path: Path) -> None:
@@ -135,7 +138,7 @@ def test_train_refuses_a_bad_recipe_before_writing_anything(tmp_path: Path) -> N
     out = tmp_path / "run"
     recipe = dataclasses.replace(
         Recipe(), model=dataclasses.replace(ModelConfig(), compressor="zip"),
-        data=dataclasses.replace(Recipe().data, train=str(tmp_path / "missing.jsonl")),
+        data=dataclasses.replace(Recipe().data, train=(str(tmp_path / "missing.jsonl"),)),
         train=dataclasses.replace(Recipe().train, out=str(out), init=str(tmp_path / "nope")))
     with pytest.raises(RecipeError) as e:
         train(recipe, progress=False)
@@ -193,3 +196,22 @@ def test_the_toy_model_is_a_plain_module() -> None:
     assert model.ids("A b!") == [1, 2]
     with pytest.raises(ValueError, match="alphabet: must not repeat"):
         ToyCTCConfig(alphabet="aa")
+
+
+def test_data_train_reads_several_manifests_as_one_set(tmp_path: Path) -> None:
+    from susurrus.errors import BadManifestError
+    from susurrus.train.data import load_split
+
+    (tmp_path / "a").mkdir()
+    first = toy_corpus(tmp_path / "a", n=3)
+    second = tmp_path / "b" / "train.jsonl"
+    utts = load_split(load_recipe(None, [f"data.train={first}"]).data, "train", log=print)
+    renamed = [dataclasses.replace(u, id=f"other-{u.id}") for u in utts[:2]]
+    write_manifest(renamed, second)
+    recipe = load_recipe(None, [f"data.train=[{first}, {second}]"])
+    assert recipe.data.train == (str(first), str(second))
+    both = load_split(recipe.data, "train", log=print)
+    assert [u.id for u in both] == [u.id for u in utts] + [u.id for u in renamed]
+    write_manifest(utts[:1], second)  # the same id in both: refused, naming both files
+    with pytest.raises(BadManifestError, match=rf"{utts[0].id}.*in both .*a.*and .*b"):
+        load_split(recipe.data, "train", log=print)

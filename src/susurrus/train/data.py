@@ -251,33 +251,51 @@ def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
 
 def load_split(data, split: str, log: Callable[[str], None] = print) -> list[Utterance]:
     """The recipe's train or valid utterances (`data` a DataConfig): single-talker, with a
-    reference, at most `data.max_duration` long. Synthesizes the default corpus when the recipe
-    names no manifest."""
-    from susurrus.data.lhotse_io import load_utterances
+    reference, at most `data.max_duration` long. `data.train` may name several manifests (read
+    as one set; an id may not repeat). Synthesizes the default corpus when the recipe names no
+    manifest."""
     from susurrus.errors import BadManifestError
 
-    given = data.train if split == "train" else data.valid
+    given = list(data.train) if split == "train" else [data.valid] if data.valid else []
     if given:
-        path = Path(given)
+        paths = [Path(p) for p in given]
     else:
-        path = Path(data.synth_dir) / ("train.jsonl" if split == "train" else "dev.jsonl")
-        if not path.exists():
+        paths = [Path(data.synth_dir) / ("train.jsonl" if split == "train" else "dev.jsonl")]
+        if not paths[0].exists():
             from susurrus.data.synth import synthesize
 
             log(f"no {split} manifest given: synthesizing {data.synth_hours} h of conversations "
                 f"into {data.synth_dir} (seed {data.synth_seed})")
             synthesize("conversations", data.synth_dir, hours=data.synth_hours,
                        seed=data.synth_seed, splits=("train", "dev"))
+    keep: list[Utterance] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        for u in _usable(path, split, data.max_duration, log):
+            if u.id in seen:
+                raise BadManifestError(f"data.{split}: utterance id {u.id!r} is in both "
+                                       f"{seen[u.id]} and {path}; ids must be unique")
+            seen[u.id] = path
+            keep.append(u)
+    return keep
+
+
+def _usable(path: Path, split: str, max_duration: float, log: Callable[[str], None]
+            ) -> list[Utterance]:
+    """One manifest's single-talker utterances with a reference, at most max_duration long."""
+    from susurrus.data.lhotse_io import load_utterances
+    from susurrus.errors import BadManifestError
+
     if not path.exists():
         raise FileNotFoundError(f"data.{split}: {path} does not exist; give a manifest path")
     utts = load_utterances(path)
     keep = [u for u in utts if not u.is_mixture and u.text.strip()]
-    long = [u for u in keep if u.duration is not None and u.duration > data.max_duration]
+    long = [u for u in keep if u.duration is not None and u.duration > max_duration]
     if len(keep) < len(utts):
         log(f"{path}: skipping {len(utts) - len(keep)} mixtures or empty references")
     if long:
         log(f"{path}: skipping {len(long)} utterances over data.max_duration="
-            f"{data.max_duration} s (e.g. {long[0].id}); split them to train on them")
+            f"{max_duration} s (e.g. {long[0].id}); split them to train on them")
         keep = [u for u in keep if u not in long]
     if not keep:
         raise BadManifestError(f"data.{split}: {path} holds no usable single-talker utterance")

@@ -91,15 +91,18 @@ def _set_rng_state(state: dict) -> None:
 
 def save_run_checkpoint(out: Path, task, model: torch.nn.Module, recipe: Recipe, step: int,
                         optimizer, scheduler, stream: BatchStream) -> Path:
-    """checkpoints/step-N (trained weights + trainer state) and model/; keeps the last two."""
+    """checkpoints/step-N (trained weights + trainer state) and model/; keeps the last two and
+    those of multiples of `train.keep_every` (a learning curve to evaluate afterwards)."""
     folder = out / "checkpoints" / f"step-{step:07d}"
     task.save(model, folder, recipe_to_dict(recipe))
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "stream": stream.state_dict(),
                 "rng": _rng_state()}, folder / STATE)
     task.save(model, out / "model", recipe_to_dict(recipe))
+    every = recipe.train.keep_every
     for old in sorted((out / "checkpoints").glob("step-*"))[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old, ignore_errors=True)
+        if not (every and int(old.name.removeprefix("step-")) % every == 0):
+            shutil.rmtree(old, ignore_errors=True)
     return folder
 
 

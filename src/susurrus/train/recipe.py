@@ -53,7 +53,8 @@ class RecipeError(BadRecipeError):
 class DataConfig:
     """Where the training audio comes from and how it is batched."""
 
-    train: str = ""  # manifest path (JSONL manifest or lhotse cuts); "" = use synth
+    # manifest path(s) (JSONL manifests or lhotse cuts), read as one training set; () = use synth
+    train: tuple[str, ...] = ()
     valid: str = ""  # manifest path of the validation set; "" = the synthesized dev set
     synth_hours: float = 1.0  # when train is "": synthesize conversations of this many hours
     synth_seed: int = 0  # seed of the synthesized corpus
@@ -86,7 +87,8 @@ class TrainConfig:
     precision: Precision = "fp32"  # fp32, bf16 (autocast), or auto (bf16 where measured faster)
     log_every: int = 10  # steps between log lines
     valid_every: int = 200  # steps between validation passes; 0 = only at the end
-    save_every: int = 200  # steps between checkpoints
+    save_every: int = 200  # steps between checkpoints (the last two are kept)
+    keep_every: int = 0  # also keep the checkpoints of every multiple of this step; 0 = none
     init: str = ""  # checkpoint or run whose trained weights start this run ("" = fresh)
     align_steps: int = 0  # CTC warm-up steps of compressor+projector before LLM training (align.py)
     align_lr: float = 2e-3  # peak learning rate of that warm-up
@@ -99,6 +101,7 @@ class TrainConfig:
             {"steps": (0, True), "lr": (0.0, True), "warmup_steps": (0, False),
              "weight_decay": (0.0, False), "grad_clip": (0.0, True), "grad_accum": (0, True),
              "log_every": (0, True), "valid_every": (0, False), "save_every": (0, True),
+             "keep_every": (0, False),
              "align_steps": (0, False), "align_lr": (0.0, True)},
             ("out",),
         )
@@ -254,6 +257,8 @@ def _coerce(value: Any, typ: Any, dotted: str, problems: list[str]) -> Any:
             return None
         return value
     if get_origin(typ) is tuple:
+        if value is None or value == "":
+            return ()
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
             problems.append(f"{dotted}: expected a list of names, e.g. [q_proj, v_proj], "
@@ -431,10 +436,10 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
         problems += [f"model.{name}: {message}"
                      for name, message in task_class(recipe.task).check(recipe.model)]
     if data_paths:
-        for split in ("train", "valid"):
-            given = getattr(recipe.data, split)
-            if given and not Path(given).exists():
-                problems.append(f"data.{split}: {given} does not exist; give a manifest path "
+        given = [("train", p) for p in recipe.data.train] + [("valid", recipe.data.valid)]
+        for split, path in given:
+            if path and not Path(path).exists():
+                problems.append(f"data.{split}: {path} does not exist; give a manifest path "
                                 "(JSONL or lhotse cuts), or \"\" to synthesize a corpus")
         if recipe.train.init and not Path(recipe.train.init).exists():
             problems.append(f"train.init: {recipe.train.init} does not exist; give a checkpoint "

@@ -1,0 +1,204 @@
+"""Does the speech LLM work on speech it was not trained on? One table, each lever in turn.
+
+    .venv/bin/python benchmarks/generalization.py [--run runs/speech-llm-generalize]
+        [--early-step 200] [--data out/gen] [--phase all|time|eval]
+
+Rows, every one scored on the same audio in one run of this script:
+- Whisper tiny.en through the torch and faster-whisper engines (the bar);
+- `speech-llm-tiny` as shipped on 2026-11-22: 3 h of templated dialogues from a few voices,
+  200 LLM steps;
+- lever 1, varied speech and text: `recipes/speech_llm/generalize.yaml` (every engine's voices,
+  real news articles read aloud, 2 augmented variants per utterance) at the same 200 steps, its
+  checkpoint `--early-step` (kept by `train.keep_every`);
+- lever 2, longer training: the same run at its last checkpoint.
+
+Test sets: `susurrus synth conversations --out out/gen/conv --hours 6 --seed 1` gives test and
+test-ood of 0.6 h each (test-ood: voices, domains, entities no training run sees), and
+`susurrus synth longform --out out/gen/long --hours 2.2 --seed 1` gives news bulletins read
+whole (minutes long: the long-audio path) by held-out voices, with held-out articles. WER with a
+95% bootstrap interval over whole conversations (bulletins), entity recall of first and repeated
+mentions, LLM audio tokens per second, and RTF timed in one sitting (interleaved rounds,
+benchmarks/timing.py). Scores are cached per system in `<run>/bench-generalization/`; rerun to
+resume. Writes benchmarks/results/generalization.{json,md} and generalization_wer.png;
+`--render generalization.json` redraws the table from the JSON alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, render_main, run, save_results, susurrus  # noqa: E402
+from timing import measure, positive_int  # noqa: E402
+
+from susurrus.evaluate.results import EvalResult  # noqa: E402
+
+SETS = {  # column -> manifest under --data
+    "test": "conv/test.jsonl",
+    "test-ood": "conv/test-ood.jsonl",
+    "news-ood": "long/test-ood.jsonl",
+}
+
+
+def systems(run_dir: Path, early: int, last: int) -> list[dict]:
+    """Every row: label, lever, what `susurrus eval --model` gets, engine."""
+    ckpt = run_dir / "checkpoints"
+    return [
+        {"system": "Whisper tiny.en (torch)", "lever": "baseline", "model": "whisper-tiny.en",
+         "engine": "torch", "key": "whisper-torch"},
+        {"system": "Whisper tiny.en (faster-whisper)", "lever": "baseline",
+         "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
+        {"system": "speech-llm-tiny (shipped 2026-11-22)",
+         "lever": "3 h templated dialogues, few voices, 200 steps", "model": "speech-llm-tiny",
+         "engine": "torch", "key": "shipped-old"},
+        {"system": f"generalize recipe, step {early}",
+         "lever": "+ every voice, news text, augmentation (same 200 steps)",
+         "model": str(ckpt / f"step-{early:07d}"), "engine": "torch", "key": f"step-{early}"},
+        {"system": f"generalize recipe, step {last}", "lever": f"+ longer training ({last} steps)",
+         "model": str(ckpt / f"step-{last:07d}"), "engine": "torch", "key": f"step-{last}"},
+    ]
+
+
+def evaluate(system: dict, data: Path, out_dir: Path) -> dict[str, EvalResult]:
+    out = {}
+    for name, rel in SETS.items():
+        path = out_dir / system["key"] / f"{name}.json"
+        if not path.exists():
+            run(susurrus("eval", "--manifest", str(data / rel), "--model", system["model"],
+                         "--engine", system["engine"], "--out", str(path), "--no-ner",
+                         "--quiet"))
+        out[name] = EvalResult.from_json(path.read_text())
+    return out
+
+
+def row(system: dict, res: dict[str, EvalResult], timed: dict | None) -> dict:
+    r = {k: system[k] for k in ("system", "lever", "model", "engine")}
+    for name, e in res.items():
+        r[name] = {"wer": e.wer, "entity_first": e.entity_recall_first,
+                   "entity_repeat": e.entity_recall_repeat, "entity": e.entity_recall,
+                   "conversations": len(e.counts.wer_by_session), "words": e.n_words,
+                   "seconds": e.counts.cost.audio_seconds}
+    r["tokens_per_second"] = res["test"].llm_audio_tokens_per_second
+    r["rtf"] = timed["rtf"] if timed else None
+    return r
+
+
+def add_intervals(rows: list[dict], evals: list[dict[str, EvalResult]]) -> None:
+    """95% bootstrap intervals over whole conversations, and each row's paired WER difference
+    from Whisper tiny.en (torch), the first row."""
+    from susurrus.metrics.bootstrap import bootstrap_wer, interval
+
+    for name in SETS:
+        samples = bootstrap_wer({r["system"]: e[name].counts.wer_by_session
+                                 for r, e in zip(rows, evals, strict=True)})
+        base = samples[rows[0]["system"]]
+        for r in rows:
+            r[name]["wer_ci95"] = interval(samples[r["system"]])
+            r[name]["vs_whisper_ci95"] = interval(samples[r["system"]] - base)
+
+
+def fmt(v, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(results: dict) -> str:
+    rows = results["rows"]
+    head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in SETS] + [
+        "entity recall first / repeat (test-ood)", "LLM audio tokens/s", "RTF"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for r in rows:
+        cells = [r["system"], r["lever"]]
+        for name in SETS:
+            lo, hi = r[name]["wer_ci95"]
+            cells.append(f"{r[name]['wer']:.3f} ({lo:.2f}…{hi:.2f})")
+        o = r["test-ood"]
+        cells += [f"{fmt(o['entity_first'], 2)} / {fmt(o['entity_repeat'], 2)}",
+                  fmt(r["tokens_per_second"], 1), fmt(r["rtf"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    first = rows[0]
+    sizes = ", ".join(f"{n} {first[n]['conversations']} recordings, {first[n]['words']} words, "
+                      f"{first[n]['seconds'] / 60:.0f} min" for n in SETS)
+    t = results["timing"]
+    timing = (f"RTF: each utterance's fastest decode in {t['rounds']} interleaved rounds over the "
+              f"first {t['utterances']} test utterances ({t['audio_seconds']:.0f} s), all systems"
+              f" in one sitting ({t['started']}; {t['machine']['processor']}, "
+              f"{t['machine']['torch_threads']} torch threads)." if t else "RTF: not timed.")
+    return ("\n".join(lines) + f"\n\nSets: {sizes}. Intervals: 95% bootstrap over whole "
+            "recordings (conversations, bulletins). news-ood: minutes-long readings of held-out"
+            " articles by held-out voices, decoded whole (the long-audio path). " + timing + "\n")
+
+
+def render(results: dict) -> str:
+    return markdown(results)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.8 / len(SETS)
+    for k, name in enumerate(SETS):
+        xs = [i + k * width for i in range(len(rows))]
+        ys = [r[name]["wer"] for r in rows]
+        err = [[y - r[name]["wer_ci95"][0] for y, r in zip(ys, rows, strict=True)],
+               [r[name]["wer_ci95"][1] - y for y, r in zip(ys, rows, strict=True)]]
+        ax.bar(xs, ys, width, yerr=err, capsize=2, label=name)
+    ax.set_xticks([i + width * (len(SETS) - 1) / 2 for i in range(len(rows))])
+    ax.set_xticklabels([r["system"].replace(" (", "\n(").replace(", step", "\nstep")
+                        for r in rows], fontsize=7)
+    ax.set_ylabel("WER")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    if render_main(render):
+        return
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, default=ROOT / "runs" / "speech-llm-generalize")
+    p.add_argument("--early-step", type=int, default=200)
+    p.add_argument("--last-step", type=int, default=0, help="default: the run's last checkpoint")
+    p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
+    p.add_argument("--phase", choices=("all", "time", "eval"), default="all")
+    p.add_argument("--time-utterances", type=positive_int, default=10)
+    p.add_argument("--time-rounds", type=positive_int, default=3)
+    args = p.parse_args()
+
+    from susurrus.train.run import latest_checkpoint
+
+    missing = [str(args.data / rel) for rel in SETS.values() if not (args.data / rel).exists()]
+    if missing:
+        raise SystemExit(f"missing test sets {', '.join(missing)}: make them with the synth "
+                         "commands in this script's docstring")
+    last = args.last_step or int(latest_checkpoint(args.run).name.removeprefix("step-"))
+    rows_in = systems(args.run, args.early_step, last)
+    for s in rows_in[2:]:
+        if not Path(s["model"]).exists() and not s["model"].startswith("speech-llm"):
+            raise SystemExit(f"{s['model']}: no such checkpoint (train.keep_every keeps them)")
+    out_dir = args.run / "bench-generalization"
+    timing_path = out_dir / f"timing-{last}.json"
+    if args.phase in ("all", "time"):
+        named = {s["key"]: (s["model"], s["engine"]) for s in rows_in}
+        timing = measure(named, args.data / SETS["test"], args.time_utterances, args.time_rounds)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        timing_path.write_text(json.dumps(timing, indent=1))
+    if args.phase == "time":
+        return
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    evals = [evaluate(s, args.data, out_dir) for s in rows_in]
+    rows = [row(s, e, timing.get("systems", {}).get(s["key"]))
+            for s, e in zip(rows_in, evals, strict=True)]
+    add_intervals(rows, evals)
+    sitting = {k: v for k, v in timing.items() if k != "systems"}
+    save_results("generalization", {"timing": sitting, "rows": rows}, render, plot, "wer")
+
+
+if __name__ == "__main__":
+    main()
