@@ -80,7 +80,7 @@ def row(system: dict, res: dict[str, EvalResult], timed: dict | None) -> dict:
         r[name] = {"wer": e.wer, "entity_first": e.entity_recall_first,
                    "entity_repeat": e.entity_recall_repeat, "entity": e.entity_recall,
                    "conversations": len(e.counts.wer_by_session), "words": e.n_words,
-                   "seconds": e.counts.cost.audio_seconds}
+                   "seconds": e.counts.cost.audio_seconds, "suspect_windows": e.suspect_windows}
     r["tokens_per_second"] = res["test"].llm_audio_tokens_per_second
     r["rtf"] = timed["rtf"] if timed else None
     return r
@@ -107,7 +107,7 @@ def fmt(v, digits: int = 3) -> str:
 def markdown(results: dict) -> str:
     rows = results["rows"]
     head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in SETS] + [
-        "entity recall first / repeat (test-ood)", "LLM audio tokens/s", "RTF"]
+        "entity recall first / repeat (test-ood)", "suspect windows", "LLM audio tokens/s", "RTF"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
         cells = [r["system"], r["lever"]]
@@ -116,6 +116,7 @@ def markdown(results: dict) -> str:
             cells.append(f"{r[name]['wer']:.3f} ({lo:.2f}…{hi:.2f})")
         o = r["test-ood"]
         cells += [f"{fmt(o['entity_first'], 2)} / {fmt(o['entity_repeat'], 2)}",
+                  str(sum(r[name]["suspect_windows"] for name in SETS)),
                   fmt(r["tokens_per_second"], 1), fmt(r["rtf"])]
         lines.append("| " + " | ".join(cells) + " |")
     first = rows[0]
@@ -128,7 +129,9 @@ def markdown(results: dict) -> str:
               f"{t['machine']['torch_threads']} torch threads)." if t else "RTF: not timed.")
     return ("\n".join(lines) + f"\n\nSets: {sizes}. Intervals: 95% bootstrap over whole "
             "recordings (conversations, bulletins). news-ood: minutes-long readings of held-out"
-            " articles by held-out voices, decoded whole (the long-audio path). " + timing + "\n")
+            " articles by held-out voices, decoded whole (the long-audio path). Suspect windows: "
+            "windows the speech LLM reported (no text, too little, a loop, the length limit), "
+            "over all three sets; scored as they came. " + timing + "\n")
 
 
 def render(results: dict) -> str:

@@ -10,8 +10,9 @@ are tested to reproduce the committed `.md` from the committed JSON). A block in
     (anything: replaced)
     <!-- /table -->
 
-is replaced by that file: whole (its table and notes) without `columns:`/`rows:`, else only its
-table cut down to those columns (by header) and rows (by first cell), in the order given.
+is replaced by that file: whole (its table and notes) without `columns:`/`rows:`/`table:`, else
+only its first table (`table: N`: its N-th) cut down to those columns (by header) and rows (by
+first cell), in the order given.
 
     python scripts/docs_tables.py           # rewrite the blocks after a benchmark ran
     python scripts/docs_tables.py --check   # exit 1 naming the blocks that are out of date
@@ -39,6 +40,7 @@ class Spec:
     source: str  # repository-relative path of the benchmark's Markdown output
     columns: tuple[str, ...] = ()  # headers to keep, in order (empty: the whole file)
     rows: tuple[str, ...] = ()  # first cells of the rows to keep, in order (empty: all rows)
+    table: int = 0  # which table of the file (1-based; 0: the whole file unless columns/rows)
 
 
 def documents(root: Path = ROOT) -> list[Path]:
@@ -56,10 +58,15 @@ def parse_spec(text: str, where: str) -> Spec:
     fields: dict[str, tuple[str, ...]] = {}
     for line in lines[1:]:
         key, sep, value = line.partition(":")
-        if not sep or key.strip() not in ("columns", "rows"):
-            raise TableSpecError(f"{where}: {line!r}: expected 'columns: A | B' or 'rows: A | B'")
+        if not sep or key.strip() not in ("columns", "rows", "table"):
+            raise TableSpecError(f"{where}: {line!r}: expected 'columns: A | B', 'rows: A | B' "
+                                 "or 'table: N'")
         fields[key.strip()] = tuple(v.strip() for v in value.split(" | "))
-    return Spec(lines[0], fields.get("columns", ()), fields.get("rows", ()))
+    table = fields.get("table", ("1",))
+    if len(table) != 1 or not table[0].isdigit() or int(table[0]) < 1:
+        raise TableSpecError(f"{where}: 'table: {' | '.join(table)}': expected a number >= 1")
+    return Spec(lines[0], fields.get("columns", ()), fields.get("rows", ()),
+                int(table[0]) if "table" in fields else 0)
 
 
 def _cells(line: str) -> list[str]:
@@ -71,11 +78,16 @@ def _row(cells: list[str]) -> str:
 
 
 def cut_table(markdown: str, spec: Spec, where: str) -> str:
-    """The first Markdown table in `markdown`, with only spec.columns and spec.rows."""
+    """The first (spec.table-th) Markdown table in `markdown`, with only spec.columns and
+    spec.rows."""
     lines = markdown.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
-    if start is None:
-        raise TableSpecError(f"{where}: {spec.source} holds no Markdown table")
+    starts = [i for i, line in enumerate(lines)
+              if line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))]
+    which = max(spec.table, 1)
+    if len(starts) < which:
+        raise TableSpecError(f"{where}: {spec.source} holds {len(starts)} Markdown table(s), "
+                             f"not {which}")
+    start = starts[which - 1]
     end = start
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
@@ -103,7 +115,7 @@ def render(spec: Spec, root: Path, where: str) -> str:
     if not path.is_relative_to(root.resolve()) or not path.is_file():
         raise TableSpecError(f"{where}: {spec.source} is not a file in the repository")
     text = path.read_text(encoding="utf-8").strip()
-    content = cut_table(text, spec, where) if spec.columns or spec.rows else text
+    content = cut_table(text, spec, where) if spec.columns or spec.rows or spec.table else text
     return f"\n{content}\n\n"
 
 

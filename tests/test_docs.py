@@ -281,7 +281,24 @@ def test_docs_tables_cuts_columns_and_rows(tmp_path):
     assert dt.out_of_date(tmp_path) == []  # a second pass changes nothing
 
 
+def test_docs_tables_picks_the_nth_table(tmp_path):
+    dt = _docs_tables()
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "x.md").write_text(
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\ntext\n\n| c | d |\n|---|---:|\n| 3 | 4 |\n| 5 | 6 |\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- table: benchmarks/results/x.md\n table: 2\n rows: 5 -->\n<!-- /table -->\n"
+        "<!-- table: benchmarks/results/x.md\n table: 2 -->\n<!-- /table -->\n")
+    dt.out_of_date(tmp_path, fix=True)
+    text = (tmp_path / "README.md").read_text()
+    assert "-->\n\n| c | d |\n|---|---:|\n| 5 | 6 |\n\n<!-- /table -->" in text
+    assert "-->\n\n| c | d |\n|---|---:|\n| 3 | 4 |\n| 5 | 6 |\n\n<!-- /table -->" in text
+    assert "| a |" not in text and "text" not in text
+
+
 @pytest.mark.parametrize("block, message", [
+    ("<!-- table: benchmarks/results/x.md\n table: 3 -->\n<!-- /table -->", "1 Markdown table(s)"),
+    ("<!-- table: benchmarks/results/x.md\n table: 0 -->\n<!-- /table -->", "a number >= 1"),
     ("<!-- table: benchmarks/results/x.md\n columns: WER | CER -->\n<!-- /table -->", "'CER'"),
     ("<!-- table: benchmarks/results/x.md\n rows: c -->\n<!-- /table -->", "no row 'c'"),
     ("<!-- table: benchmarks/results/y.md -->\n<!-- /table -->", "y.md is not a file"),

@@ -42,6 +42,7 @@ def fake_engine(monkeypatch):
 
     engine = Echo()
     recognizer = SegmentsRecognizer(engine)
+    engine.recognizer = recognizer  # a test may set `recognizer.suspect`
     monkeypatch.setattr("susurrus.infer.load_recognizer", lambda *a, **k: recognizer)
     monkeypatch.setattr(importlib.import_module("susurrus.infer.transcribe"), "load_recognizer",
                         lambda *a, **k: recognizer)

@@ -118,3 +118,19 @@ def test_eval_with_whisper_tiny_for_each_context(spoken_session, tmp_path):
         assert 0 < d["rtf"] < float("inf")
     assert data["none"]["context_tokens_per_turn"] == 0
     assert data["prompt"]["context_tokens_per_turn"] > 0  # turn 2 heard turn 1's hypothesis
+
+
+def test_eval_warns_of_suspect_windows_naming_where_they_are(manifest, tmp_path, capsys,
+                                                             fake_engine):
+    from susurrus.infer.transcript import WindowIssue
+
+    fake_engine.recognizer.suspect = {5000: [WindowIssue(0.0, 0.3, "loop")]}
+    out = tmp_path / "r.json"
+    assert main(["eval", "--manifest", str(manifest), "--out", str(out), "--quiet",
+                 "--no-ner"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 decoded window(s) were suspect" in err
+    assert f"{out}.hyps.jsonl" in err and "Traceback" not in err
+    fake_engine.recognizer.suspect = {}
+    assert main(["eval", "--manifest", str(manifest), "--quiet", "--no-ner"]) == 0
+    assert "suspect" not in capsys.readouterr().err

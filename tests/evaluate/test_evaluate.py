@@ -168,3 +168,21 @@ def test_evaluate_without_out_writes_nothing(corpus, use_engine, tmp_path):
     result = evaluate(corpus.manifest, DecodeConfig(), None, progress=False, with_ner=False)
     assert isinstance(result, EvalResult) and result.n_utterances == 5
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_suspect_windows_are_kept_with_the_hypothesis_and_counted(corpus, use_engine, tmp_path):
+    from susurrus.infer.transcript import WindowIssue
+
+    use_engine(corpus.engine())
+    lengths = {uid: n for n, uid in corpus.by_length.items()}
+    use_engine.recognizer.suspect = {lengths["a1"]: [WindowIssue(0.0, 0.3, "loop")],
+                                     lengths["b1"]: [WindowIssue(0.0, 0.2, "no_text"),
+                                                     WindowIssue(0.2, 0.4, "little_text")]}
+    out = tmp_path / "r.json"
+    result = evaluate(corpus.manifest, DecodeConfig(), out, progress=False, with_ner=False)
+    assert result.suspect_windows == 3
+    assert EvalResult.from_json(out.read_text()).suspect_windows == 3
+    lines = [json.loads(x) for x in Path(f"{out}.hyps.jsonl").read_text().splitlines()[1:]]
+    issues = {h["id"]: h["issues"] for h in lines}
+    assert issues["a0"] == [] and len(issues["b1"]) == 2
+    assert issues["a1"] == [WindowIssue(0.0, 0.3, "loop").message]

@@ -8,6 +8,7 @@ import pytest
 
 from susurrus.infer.whisper_decoding import DecodingResult
 from susurrus.infer.whisper_longform import LongFormOptions, _split_segments
+from tests.conftest import LONGFORM_TEXT
 
 TB = 50363
 
@@ -86,3 +87,49 @@ def test_token_budget_grows_with_the_window_and_caps_at_whispers_224():
     assert token_budget(30.0) == 224
     budgets = [token_budget(s / 2) for s in range(61)]
     assert budgets == sorted(budgets)
+
+
+def sentence_hits(sentences: list[str], hypothesis: str) -> list[float]:
+    """Per reference sentence, the share of its words the hypothesis has (a jiwer alignment of
+    the whole text; normalized words)."""
+    import jiwer
+
+    norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
+                          jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
+    words = [norm(s).split() for s in sentences]
+    owner = [k for k, w in enumerate(words) for _ in w]
+    hit = [False] * len(owner)
+    out = jiwer.process_words(" ".join(" ".join(w) for w in words), norm(hypothesis) or "-")
+    for chunk in out.alignments[0]:
+        if chunk.type == "equal":
+            for i in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                hit[i] = True
+    return [sum(h for h, o in zip(hit, owner, strict=True) if o == k) / len(w)
+            for k, w in enumerate(words)]
+
+
+def test_sentence_hits_counts_each_sentences_aligned_words():
+    hits = sentence_hits(["The cat sat.", "A dog ran home.", "Birds sing."],
+                         "the cat sat a frog ran home")
+    assert hits == [1.0, 0.75, 0.0]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("model", ["whisper-tiny.en", "speech-llm-tiny"])
+def test_every_sentence_of_three_minutes_comes_back(model, three_minute_file):
+    """Each embedded model on a ~3-minute read file: every sentence is in the transcript (most of
+    its words), segments cover the audio in order, and no window was reported as suspect."""
+    import susurrus
+    from susurrus.audio import load_audio
+
+    path, reference = three_minute_file
+    sentences = [s for s in LONGFORM_TEXT.read_text().splitlines() if s.strip()]
+    assert " ".join(" ".join(sentences).split()) == reference
+    result = susurrus.transcribe(path, model=model)
+    hits = sentence_hits(sentences, result.text)
+    missing = [(round(h, 2), s) for h, s in zip(hits, sentences, strict=True) if h < 0.5]
+    assert not missing, f"{model}: sentences not found ({len(missing)}/{len(sentences)}): {missing}"
+    starts = [s.start for s in result.segments]
+    assert starts == sorted(starts)
+    assert result.segments[-1].end > load_audio(path).shape[0] / 16000 - 15
+    assert result.issues == []

@@ -87,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         raise Interrupted(_kept(hyps)) from None
     print(format_table([result]))
+    if result.suspect_windows:
+        where = (f"each utterance's are under 'issues' in {hyps}" if hyps is not None
+                 else "give --out to see which")
+        print(f"warning: {result.suspect_windows} decoded window(s) were suspect (no text, too "
+              f"little text, a loop or the length limit), scored as they came; {where}",
+              file=sys.stderr)
     if args.out is not None:
         print(f"results: {args.out}", file=sys.stderr)
     return 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -84,6 +84,7 @@ class Hypothesis:
     turn_index: int = 0  # 0-based position in its session
     prior_turns: int = 0  # earlier turns read as context
     context_audio_tokens: int = 0  # audio tokens of those earlier turns
+    issues: list[str] = field(default_factory=list)  # suspect windows ('12.0-24.0 s: ...')
 
 
 def manifest_fingerprint(utterances: list[Utterance]) -> str:
@@ -212,7 +213,7 @@ def _recognized(pending: Sequence[tuple[int, Utterance]], recognizer) -> Iterato
     for (i, u), a, r in zip(pending, audio, recognized, strict=True):
         yield Hypothesis(u.id, r.text, [s.text for s in r.streams], a.shape[0] / SAMPLE_RATE,
                          wall * a.shape[0] / total if total else 0.0, 0, r.audio_tokens,
-                         turn_index=i)
+                         turn_index=i, issues=[issue.message for issue in r.issues])
 
 
 def _decode_conversations(sessions: list[list[Utterance]], recognizer, config: DecodeConfig,

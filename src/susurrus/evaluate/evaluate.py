@@ -60,7 +60,7 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
                            prior_context_tokens=h.context_tokens, turns=1,
                            llm_audio_tokens=h.llm_audio_tokens,
                            prior_context_audio_tokens=h.context_audio_tokens,
-                           prior_turns=h.prior_turns)
+                           prior_turns=h.prior_turns, suspect_windows=len(h.issues))
     by_session: dict[str, tuple[int, int]] = {}
     for session, turns in group_sessions(utterances).items():
         ent_c += entity_recall((u.reference, u.entities, hyps[u.id].text) for u in turns)

@@ -252,6 +252,12 @@ class EvalResult:
         return self.counts.cost.peak_memory_bytes / 2**20
 
     @property
+    def suspect_windows(self) -> int:
+        """Windows the recognizer reported as suspect (no text, a loop, ...): scored as they
+        came, and counted here so that a table can say so."""
+        return self.counts.cost.suspect_windows
+
+    @property
     def seconds_per_turn(self) -> float:
         """Wall seconds spent transcribing, per turn (0.0 for none)."""
         return self.counts.cost.wall_seconds / max(1, self.n_utterances)

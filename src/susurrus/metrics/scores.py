@@ -555,6 +555,9 @@ class CostCounts(_Adds):
     peak_memory_bytes: int = 0  # highest memory in use (e.g. `peak_rss_bytes()`)
     prior_context_audio_tokens: int = 0  # audio tokens of earlier turns given as context
     prior_turns: int = 0  # earlier turns given as context, summed over turns
+    # windows the recognizer reported as suspect (no text, little text, a loop, the length
+    # limit: `susurrus.infer.transcript.WindowIssue`); their text is scored as it came
+    suspect_windows: int = 0
 
     @property
     def rtf(self) -> float:

@@ -25,7 +25,7 @@ from susurrus.infer.recognizer import (
     Recognition,
     TalkerStream,
 )
-from susurrus.infer.transcript import Segment
+from susurrus.infer.transcript import Segment, WindowIssue
 
 SR = 16_000
 WARM_UP = "<warm-up>"
@@ -74,6 +74,8 @@ class SegmentsRecognizer:
     model_name: str = "fake"
     kind: str = "a fake recognizer"
     batches: list[list[int]] = field(default_factory=list)
+    # the windows it reports as suspect for an input of that many samples (none by default)
+    suspect: dict[int, list[WindowIssue]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -86,7 +88,8 @@ class SegmentsRecognizer:
     def recognize(self, audio: Sequence[np.ndarray], prompt: str | None = None,
                   on_progress=None) -> list[Recognition]:
         self.batches.append([a.shape[0] for a in audio])
-        return [Recognition([TalkerStream(self.engine.segments(a, prompt, on_progress))])
+        return [Recognition([TalkerStream(self.engine.segments(a, prompt, on_progress))],
+                            issues=list(self.suspect.get(a.shape[0], [])))
                 for a in audio]
 
     def session(self, context: ContextMode | None = None,
