@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.errors import IncompatibleOptionError
-from susurrus.infer.recognizer import check_prompt
+from susurrus.infer.recognizer import Recognition, TalkerStream, check_prompt
+from susurrus.infer.speech_llm import speech_seconds
 from susurrus.serve import formats
 from susurrus.serve.errors import ApiError
 from susurrus.serve.state import ServerState, read_upload
@@ -67,7 +68,10 @@ async def transcriptions(
     except IncompatibleOptionError as e:
         raise ApiError(400, str(e), param="prompt") from None
     audio = await read_upload(file)
-    hyp = await worker.transcribe(audio, prompt or None)
+    if speech_seconds(audio, [(0, audio.shape[0])])[0] > 0:
+        hyp = await worker.transcribe(audio, prompt or None)
+    else:  # not one frame of speech: Whisper would invent a "you" (issue 19: empty text)
+        hyp = Recognition([TalkerStream([])])
     duration = audio.shape[0] / SAMPLE_RATE
     if stream:
         return StreamingResponse(formats.sse(hyp), media_type="text/event-stream")
