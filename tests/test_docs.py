@@ -70,7 +70,6 @@ NOT_RUN = {
     ("README.md",
      "susurrus train recipes/speech_llm/default.yaml train.out=runs/mine train.steps=2000"),
     ("README.md", "susurrus serve --model whisper-tiny.en --model speech-llm-tiny-abstract"),
-    ("README.md", "from openai import OpenAI"),
     ("docs/serve.md", "susurrus serve --model whisper-tiny.en --model speech-llm-tiny-abstract"),
     ("docs/serve.md",
      'curl http://127.0.0.1:8000/v1/audio/transcriptions -H "Authorization: Bearer $KEY"'),

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from susurrus.serve import ServeConfig, create_app
-from tests.serve.conftest import fake_loader, running
+from tests.serve.common import fake_loader, running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -17,7 +17,7 @@ import pytest
 
 from susurrus.pretrained import EMBEDDED
 from susurrus.serve import ServeConfig, create_app
-from tests.serve.conftest import free_port, openai_client, running
+from tests.serve.common import free_port, openai_client, running
 
 pytestmark = pytest.mark.integration
 

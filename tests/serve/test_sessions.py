@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from susurrus.serve import ServeConfig, create_app
-from tests.serve.conftest import fake_loader, running, tone
+from tests.serve.common import fake_loader, running, tone
 
 KEYS = ("key-a", "key-b")
 A, B = ({"Authorization": f"Bearer {k}"} for k in KEYS)

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from susurrus.serve import ServeConfig, create_app
-from tests.serve.conftest import ClipEngine, fake_loader, openai_client, running
+from tests.serve.common import ClipEngine, fake_loader, openai_client, running
 
 KEYS = ("key-a", "key-b")
 

@@ -10,6 +10,7 @@ check on /v1 (401), the size limit (413, by Content-Length or while reading), an
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -102,10 +103,17 @@ def create_app(config: ServeConfig, load: Loader | None = None) -> FastAPI:
 
     serve = ServerState(config, load)
 
+    async def sweep() -> None:  # idle sessions leave memory even when no turn comes
+        while True:
+            await asyncio.sleep(min(60.0, max(1.0, config.session_idle_s)))
+            serve.store.evict_idle()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         serve.start_loading()
+        sweeper = asyncio.create_task(sweep())
         yield
+        sweeper.cancel()
         serve.close()
 
     app = FastAPI(title="susurrus", lifespan=lifespan, docs_url=None, redoc_url=None)
