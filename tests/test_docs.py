@@ -66,8 +66,15 @@ NOT_RUN = {
     ("benchmarks/README.md",
      ".venv/bin/python benchmarks/timing.py --manifest out/demo/corpus/test.jsonl"),
     ("benchmarks/README.md", ".venv/bin/python benchmarks/train_throughput.py"),
+    ("benchmarks/README.md", ".venv/bin/python benchmarks/serve_load.py"),
     ("README.md",
      "susurrus train recipes/speech_llm/default.yaml train.out=runs/mine train.steps=2000"),
+    ("README.md", "susurrus serve --model whisper-tiny.en --model speech-llm-tiny-abstract"),
+    ("docs/serve.md", "susurrus serve --model whisper-tiny.en --model speech-llm-tiny-abstract"),
+    ("docs/serve.md",
+     'curl http://127.0.0.1:8000/v1/audio/transcriptions -H "Authorization: Bearer $KEY"'),
+    ("docs/serve.md", "from openai import OpenAI"),
+    ("docs/serve.md", 'curl -s http://127.0.0.1:8000/v1/sessions -H "Authorization: Bearer'),
 }
 
 

@@ -23,7 +23,7 @@ def _imported(importtime_log: str) -> set[str]:
 
 
 @pytest.mark.parametrize("command", [[], ["transcribe"], ["eval"], ["train"], ["report"],
-                                     ["models"], ["synth"]])
+                                     ["models"], ["synth"], ["serve"]])
 def test_help_imports_no_torch(command):
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", ENTRY_POINT, *command,
                            "--help"], capture_output=True, text=True)

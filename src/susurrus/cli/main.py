@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from susurrus.cli import eval as eval_cmd
-from susurrus.cli import models, report, synth, train, transcribe
+from susurrus.cli import models, report, serve, synth, train, transcribe
 from susurrus.errors import UserError
 
 
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
          "the report may be incomplete; re-run the same command"),
         ("models", models.add_arguments, models.run, "list embedded models",
          "nothing was changed"),
+        ("serve", serve.add_arguments, serve.run,
+         "OpenAI-compatible transcription server with conversation sessions and a web page",
+         "the server stopped; sessions are kept in --state-dir"),
     ]
     for name, add_arguments, run, help_text, on_interrupt in commands:
         add_arguments(sub.add_parser(name, help=help_text)).set_defaults(
