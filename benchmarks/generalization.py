@@ -100,6 +100,23 @@ def add_intervals(rows: list[dict], evals: list[dict[str, EvalResult]]) -> None:
             r[name]["vs_whisper_ci95"] = interval(samples[r["system"]] - base)
 
 
+def learning_curve(run_dir: Path) -> dict[str, list]:
+    """The run's training loss (mean of each 50 logged steps) and validation WER by step, from
+    its log.jsonl (the last value of a step wins: a resumed run logs some steps twice)."""
+    loss, wer = {}, {}
+    for line in (run_dir / "log.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if "loss" in entry:
+            loss[entry["step"]] = entry["loss"]
+        if "valid_wer" in entry:
+            wer[entry["step"]] = entry["valid_wer"]
+    buckets: dict[int, list[float]] = {}
+    for step, value in loss.items():
+        buckets.setdefault((step - 1) // 50 * 50 + 50, []).append(value)
+    return {"loss": [[s, round(sum(v) / len(v), 4)] for s, v in sorted(buckets.items())],
+            "valid_wer": [[s, w] for s, w in sorted(wer.items())]}
+
+
 def fmt(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
@@ -127,7 +144,10 @@ def markdown(results: dict) -> str:
               f"first {t['utterances']} test utterances ({t['audio_seconds']:.0f} s), all systems"
               f" in one sitting ({t['started']}; {t['machine']['processor']}, "
               f"{t['machine']['torch_threads']} torch threads)." if t else "RTF: not timed.")
-    return ("\n".join(lines) + f"\n\nSets: {sizes}. Intervals: 95% bootstrap over whole "
+    curve = results.get("learning_curve", {}).get("valid_wer", [])
+    learned = ("Validation WER of the generalize run (64 dev turns, in-domain voices) by step: "
+               + ", ".join(f"{s}: {w:.3f}" for s, w in curve) + ". ") if curve else ""
+    return ("\n".join(lines) + f"\n\n{learned}Sets: {sizes}. Intervals: 95% bootstrap over whole "
             "recordings (conversations, bulletins). news-ood: minutes-long readings of held-out"
             " articles by held-out voices, decoded whole (the long-audio path). Suspect windows: "
             "windows the speech LLM reported (no text, too little, a loop, the length limit), "
@@ -138,13 +158,14 @@ def render(results: dict) -> str:
     return markdown(results)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, curve: dict | None = None) -> None:
+    """WER of every row on every set (with intervals); beside it the run's learning curve."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, (ax, lc) = plt.subplots(1, 2, figsize=(13, 3.8), width_ratios=(2, 1))
     width = 0.8 / len(SETS)
     for k, name in enumerate(SETS):
         xs = [i + k * width for i in range(len(rows))]
@@ -157,6 +178,17 @@ def plot(rows: list[dict], path: Path) -> None:
                         for r in rows], fontsize=7)
     ax.set_ylabel("WER")
     ax.legend(fontsize=8)
+    if curve:
+        lc.plot(*zip(*curve["loss"], strict=True), label="training loss (mean of 50 steps)")
+        if curve["valid_wer"]:
+            lc2 = lc.twinx()
+            lc2.plot(*zip(*curve["valid_wer"], strict=True), "o-", color="C3",
+                     label="validation WER")
+            lc2.set_ylabel("validation WER")
+            lc2.legend(fontsize=7, loc="upper center")
+        lc.set_xlabel("LLM step")
+        lc.set_ylabel("loss")
+        lc.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -200,7 +232,11 @@ def main() -> None:
             for s, e in zip(rows_in, evals, strict=True)]
     add_intervals(rows, evals)
     sitting = {k: v for k, v in timing.items() if k != "systems"}
-    save_results("generalization", {"timing": sitting, "rows": rows}, render, plot, "wer")
+    curve = learning_curve(args.run)
+    save_results("generalization", {"timing": sitting, "rows": rows, "learning_curve": curve,
+                                    "run": str(args.run.relative_to(ROOT))
+                                    if args.run.is_relative_to(ROOT) else str(args.run)},
+                 render, lambda r, p: plot(r, p, curve), "wer")
 
 
 if __name__ == "__main__":
