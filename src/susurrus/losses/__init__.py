@@ -1,3 +1,4 @@
 """Training losses, each an `nn.Module` or function tested against a slow, obviously-correct
-reference (tests/losses): the speech LLM's CTC alignment onto the LLM's embeddings today; the
-distillation losses of papers 002 and 003 join here."""
+reference (tests/losses): the speech LLM's CTC alignment onto the LLM's embeddings
+(`ctc_align`); paper 002's token-level OT distillation across tokenizers (`ot_distill`) and
+representation loss (`representation`); paper 003's distillation losses join here."""
