@@ -89,36 +89,42 @@ def test_token_budget_grows_with_the_window_and_caps_at_whispers_224():
     assert budgets == sorted(budgets)
 
 
-def sentence_hits(sentences: list[str], hypothesis: str) -> list[float]:
-    """Per reference sentence, the share of its words the hypothesis has (a jiwer alignment of
-    the whole text; normalized words)."""
+def sentence_coverage(sentences: list[str], hypothesis: str) -> list[float]:
+    """Per reference sentence, the share of its words the hypothesis has something for: matched
+    or substituted, not deleted (a jiwer alignment of the whole text; normalized words). A window
+    dropped or cut short shows as a sentence with low coverage; misheard words do not."""
     import jiwer
 
     norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
                           jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
     words = [norm(s).split() for s in sentences]
     owner = [k for k, w in enumerate(words) for _ in w]
-    hit = [False] * len(owner)
+    covered = [False] * len(owner)
     out = jiwer.process_words(" ".join(" ".join(w) for w in words), norm(hypothesis) or "-")
     for chunk in out.alignments[0]:
-        if chunk.type == "equal":
+        if chunk.type in ("equal", "substitute"):
             for i in range(chunk.ref_start_idx, chunk.ref_end_idx):
-                hit[i] = True
-    return [sum(h for h, o in zip(hit, owner, strict=True) if o == k) / len(w)
+                covered[i] = True
+    return [sum(c for c, o in zip(covered, owner, strict=True) if o == k) / len(w)
             for k, w in enumerate(words)]
 
 
-def test_sentence_hits_counts_each_sentences_aligned_words():
-    hits = sentence_hits(["The cat sat.", "A dog ran home.", "Birds sing."],
-                         "the cat sat a frog ran home")
-    assert hits == [1.0, 0.75, 0.0]
+def test_sentence_coverage_counts_each_sentences_words_not_deleted():
+    cover = sentence_coverage(["The cat sat.", "A dog ran home.", "Birds sing."],
+                              "the cat sat a frog ran home")
+    assert cover == [1.0, 1.0, 0.0]
+    assert sentence_coverage(["The cat sat.", "A dog ran home."], "the cat") == [2 / 3, 0.0]
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("model", ["whisper-tiny.en", "speech-llm-tiny"])
-def test_every_sentence_of_three_minutes_comes_back(model, three_minute_file):
+@pytest.mark.parametrize(("model", "max_wer"), [("whisper-tiny.en", 0.3),
+                                                ("speech-llm-tiny", 0.5)])
+def test_every_sentence_of_three_minutes_comes_back(model, max_wer, three_minute_file):
     """Each embedded model on a ~3-minute read file: every sentence is in the transcript (most of
-    its words), segments cover the audio in order, and no window was reported as suspect."""
+    its words not deleted), the words are mostly right, segments cover the audio in order, and
+    no window was reported as suspect."""
+    import jiwer
+
     import susurrus
     from susurrus.audio import load_audio
 
@@ -126,9 +132,12 @@ def test_every_sentence_of_three_minutes_comes_back(model, three_minute_file):
     sentences = [s for s in LONGFORM_TEXT.read_text().splitlines() if s.strip()]
     assert " ".join(" ".join(sentences).split()) == reference
     result = susurrus.transcribe(path, model=model)
-    hits = sentence_hits(sentences, result.text)
-    missing = [(round(h, 2), s) for h, s in zip(hits, sentences, strict=True) if h < 0.5]
-    assert not missing, f"{model}: sentences not found ({len(missing)}/{len(sentences)}): {missing}"
+    cover = sentence_coverage(sentences, result.text)
+    missing = [(round(c, 2), s) for c, s in zip(cover, sentences, strict=True) if c < 0.5]
+    assert not missing, f"{model}: sentences missing ({len(missing)}/{len(sentences)}): {missing}"
+    norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
+                          jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
+    assert jiwer.wer(norm(reference), norm(result.text)) < max_wer
     starts = [s.start for s in result.segments]
     assert starts == sorted(starts)
     assert result.segments[-1].end > load_audio(path).shape[0] / 16000 - 15
