@@ -43,6 +43,27 @@ SETS = {  # column -> manifest under --data
 }
 
 
+# The first shipped speech-llm-tiny (2026-11-22), read from git so that the row stays
+# reproducible after the shipped weights are replaced.
+OLD_SHIPPED = ("9a1fae2", "src/susurrus/models/shipped/speech-llm-tiny")
+
+
+def old_shipped_model(out_dir: Path) -> str:
+    """The 2026-11-22 speech-llm-tiny as a model folder (extracted from git once)."""
+    import subprocess
+
+    commit, folder = OLD_SHIPPED
+    target = out_dir / f"speech-llm-tiny-{commit}"
+    if not (target / "trained.safetensors").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("recipe.yaml", "trained.safetensors"):
+            blob = subprocess.run(["git", "show", f"{commit}:{folder}/{name}"], cwd=ROOT,
+                                  check=True, capture_output=True).stdout
+            (target / f".{name}.tmp").write_bytes(blob)
+            (target / f".{name}.tmp").replace(target / name)
+    return str(target)
+
+
 def systems(run_dir: Path, early: int, last: int) -> list[dict]:
     """Every row: label, lever, what `susurrus eval --model` gets, engine."""
     ckpt = run_dir / "checkpoints"
@@ -52,8 +73,9 @@ def systems(run_dir: Path, early: int, last: int) -> list[dict]:
         {"system": "Whisper tiny.en (faster-whisper)", "lever": "baseline",
          "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
         {"system": "speech-llm-tiny (shipped 2026-11-22)",
-         "lever": "3 h templated dialogues, few voices, 200 steps", "model": "speech-llm-tiny",
-         "engine": "torch", "key": "shipped-old"},
+         "lever": "3 h templated dialogues, few voices, 200 steps",
+         "model": old_shipped_model(run_dir / "bench-generalization"), "engine": "torch",
+         "key": "shipped-old"},
         {"system": f"generalize recipe, step {early}",
          "lever": "+ every voice, news text, augmentation (same 200 steps)",
          "model": str(ckpt / f"step-{early:07d}"), "engine": "torch", "key": f"step-{early}"},
@@ -215,7 +237,7 @@ def main() -> None:
     last = args.last_step or int(latest_checkpoint(args.run).name.removeprefix("step-"))
     rows_in = systems(args.run, args.early_step, last)
     for s in rows_in[2:]:
-        if not Path(s["model"]).exists() and not s["model"].startswith("speech-llm"):
+        if not Path(s["model"]).exists():
             raise SystemExit(f"{s['model']}: no such checkpoint (train.keep_every keeps them)")
     out_dir = args.run / "bench-generalization"
     timing_path = out_dir / f"timing-{last}.json"
