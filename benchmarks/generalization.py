@@ -84,10 +84,15 @@ def systems(run_dir: Path, early: int, last: int) -> list[dict]:
     ]
 
 
-def evaluate(system: dict, data: Path, out_dir: Path) -> dict[str, EvalResult]:
-    out = {}
+def evaluate(system: dict, data: Path, out_dir: Path, decode: bool = True
+             ) -> dict[str, EvalResult | None]:
+    """Each set's results (decoded now unless cached; with `decode` off a missing one is None)."""
+    out: dict[str, EvalResult | None] = {}
     for name, rel in SETS.items():
         path = out_dir / system["key"] / f"{name}.json"
+        if not path.exists() and not decode:
+            out[name] = None
+            continue
         if not path.exists():
             run(susurrus("eval", "--manifest", str(data / rel), "--model", system["model"],
                          "--engine", system["engine"], "--out", str(path), "--no-ner",
@@ -96,14 +101,18 @@ def evaluate(system: dict, data: Path, out_dir: Path) -> dict[str, EvalResult]:
     return out
 
 
-def row(system: dict, res: dict[str, EvalResult], timed: dict | None) -> dict:
+def row(system: dict, res: dict[str, EvalResult | None], timed: dict | None) -> dict:
     r = {k: system[k] for k in ("system", "lever", "model", "engine")}
     for name, e in res.items():
+        if e is None:
+            r[name] = None
+            continue
         r[name] = {"wer": e.wer, "entity_first": e.entity_recall_first,
                    "entity_repeat": e.entity_recall_repeat, "entity": e.entity_recall,
                    "conversations": len(e.counts.wer_by_session), "words": e.n_words,
                    "seconds": e.counts.cost.audio_seconds, "suspect_windows": e.suspect_windows}
-    r["tokens_per_second"] = res["test"].llm_audio_tokens_per_second
+    r["tokens_per_second"] = (res["test"].llm_audio_tokens_per_second if res["test"]
+                              else None)
     r["rtf"] = timed["rtf"] if timed else None
     return r
 
@@ -114,12 +123,13 @@ def add_intervals(rows: list[dict], evals: list[dict[str, EvalResult]]) -> None:
     from susurrus.metrics.bootstrap import bootstrap_wer, interval
 
     for name in SETS:
-        samples = bootstrap_wer({r["system"]: e[name].counts.wer_by_session
-                                 for r, e in zip(rows, evals, strict=True)})
-        base = samples[rows[0]["system"]]
-        for r in rows:
+        have = [(r, e[name]) for r, e in zip(rows, evals, strict=True) if e[name] is not None]
+        samples = bootstrap_wer({r["system"]: e.counts.wer_by_session for r, e in have})
+        base = samples.get(rows[0]["system"])
+        for r, _ in have:
             r[name]["wer_ci95"] = interval(samples[r["system"]])
-            r[name]["vs_whisper_ci95"] = interval(samples[r["system"]] - base)
+            if base is not None:
+                r[name]["vs_whisper_ci95"] = interval(samples[r["system"]] - base)
 
 
 def learning_curve(run_dir: Path) -> dict[str, list]:
@@ -151,14 +161,17 @@ def markdown(results: dict) -> str:
     for r in rows:
         cells = [r["system"], r["lever"]]
         for name in SETS:
+            if r[name] is None:
+                cells.append("not run")
+                continue
             lo, hi = r[name]["wer_ci95"]
             cells.append(f"{r[name]['wer']:.3f} ({lo:.2f}…{hi:.2f})")
         o = r["test-ood"]
-        cells += [f"{fmt(o['entity_first'], 2)} / {fmt(o['entity_repeat'], 2)}",
-                  str(sum(r[name]["suspect_windows"] for name in SETS)),
+        cells += [f"{fmt(o['entity_first'], 2)} / {fmt(o['entity_repeat'], 2)}" if o else "–",
+                  str(sum(r[name]["suspect_windows"] for name in SETS if r[name])),
                   fmt(r["tokens_per_second"], 1), fmt(r["rtf"])]
         lines.append("| " + " | ".join(cells) + " |")
-    first = rows[0]
+    first = {n: next(r[n] for r in rows if r[n]) for n in SETS}
     sizes = ", ".join(f"{n} {first[n]['conversations']} recordings, {first[n]['words']} words, "
                       f"{first[n]['seconds'] / 60:.0f} min" for n in SETS)
     t = results["timing"]
@@ -173,7 +186,9 @@ def markdown(results: dict) -> str:
             "recordings (conversations, bulletins). news-ood: minutes-long readings of held-out"
             " articles by held-out voices, decoded whole (the long-audio path). Suspect windows: "
             "windows the speech LLM reported (no text, too little, a loop, the length limit), "
-            "over all three sets; scored as they came. " + timing + "\n")
+            "over all three sets; scored as they came. " + timing
+            + (" \"not run\": not decoded in that session (no CPU time left)." if any(
+                r[n] is None for r in rows for n in SETS) else "") + "\n")
 
 
 def render(results: dict) -> str:
@@ -191,9 +206,11 @@ def plot(rows: list[dict], path: Path, curve: dict | None = None) -> None:
     width = 0.8 / len(SETS)
     for k, name in enumerate(SETS):
         xs = [i + k * width for i in range(len(rows))]
-        ys = [r[name]["wer"] for r in rows]
-        err = [[y - r[name]["wer_ci95"][0] for y, r in zip(ys, rows, strict=True)],
-               [r[name]["wer_ci95"][1] - y for y, r in zip(ys, rows, strict=True)]]
+        ys = [r[name]["wer"] if r[name] else 0.0 for r in rows]
+        err = [[y - r[name]["wer_ci95"][0] if r[name] else 0.0 for y, r in zip(ys, rows,
+                                                                               strict=True)],
+               [r[name]["wer_ci95"][1] - y if r[name] else 0.0 for y, r in zip(ys, rows,
+                                                                              strict=True)]]
         ax.bar(xs, ys, width, yerr=err, capsize=2, label=name)
     ax.set_xticks([i + width * (len(SETS) - 1) / 2 for i in range(len(rows))])
     ax.set_xticklabels([r["system"].replace(" (", "\n(").replace(", step", "\nstep")
@@ -224,6 +241,8 @@ def main() -> None:
     p.add_argument("--last-step", type=int, default=0, help="default: the run's last checkpoint")
     p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
     p.add_argument("--phase", choices=("all", "time", "eval"), default="all")
+    p.add_argument("--no-decode", action="store_true",
+                   help="table of the results already decoded; the others show 'not run'")
     p.add_argument("--time-utterances", type=positive_int, default=10)
     p.add_argument("--time-rounds", type=positive_int, default=3)
     args = p.parse_args()
@@ -249,7 +268,7 @@ def main() -> None:
     if args.phase == "time":
         return
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-    evals = [evaluate(s, args.data, out_dir) for s in rows_in]
+    evals = [evaluate(s, args.data, out_dir, decode=not args.no_decode) for s in rows_in]
     rows = [row(s, e, timing.get("systems", {}).get(s["key"]))
             for s, e in zip(rows_in, evals, strict=True)]
     add_intervals(rows, evals)

@@ -48,6 +48,10 @@ NOT_RUN = {
     ("docs/models.md", "susurrus synth conversations --out out/corpus --hours"),
     ("docs/demo.md", "make demo"),
     ("docs/generalization.md", "susurrus synth conversations --out out/gen/conv --hours"),
+    ("benchmarks/README.md", ".venv/bin/python benchmarks/generalization.py --run "
+                             "runs/speech-llm-generalize --last-step 1000"),
+    ("docs/generalization.md", ".venv/bin/python benchmarks/generalization.py --run "
+                               "runs/speech-llm-generalize --last-step 1000"),
     ("docs/training.md", "susurrus train recipes/speech_llm/default.yaml"),
     ("docs/training.md", "torchrun --standalone --nproc_per_node NUM_GPUS -m susurrus.cli.main"),
     ("docs/training.md", "ACCELERATE_USE_CPU=1 GLOO_SOCKET_IFNAME=lo OMP_NUM_THREADS=1"),

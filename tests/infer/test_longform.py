@@ -117,8 +117,14 @@ def test_sentence_coverage_counts_each_sentences_words_not_deleted():
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("model", "max_wer"), [("whisper-tiny.en", 0.3),
-                                                ("speech-llm-tiny", 0.5)])
+@pytest.mark.parametrize(("model", "max_wer"), [
+    ("whisper-tiny.en", 0.3),  # measured 0.12, every sentence there
+    # Known to fail (docs/generalization.md): on this file it writes fluent invented news (WER
+    # 0.80 measured, 2 of 36 sentences missing, a loop). Strict: once it passes, this must go.
+    pytest.param("speech-llm-tiny-v2", 0.5, marks=pytest.mark.xfail(
+        strict=True, reason="the speech LLM still writes its language model on long read "
+                            "speech (issue 16)")),
+])
 def test_every_sentence_of_three_minutes_comes_back(model, max_wer, three_minute_file):
     """Each embedded model on a ~3-minute read file: every sentence is in the transcript (most of
     its words not deleted), the words are mostly right, segments cover the audio in order, and

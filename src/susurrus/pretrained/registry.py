@@ -89,6 +89,12 @@ EMBEDDED: dict[str, EmbeddedModel] = {
             "SmolLM2-135M-Instruct + LoRA r=8 (adapter weights in this repo)",
         ),
         EmbeddedModel(
+            "speech-llm-tiny-v2", "speech-llm", "susurrus", "susurrus",
+            "models/shipped/speech-llm-tiny-v2",
+            "speech-llm-tiny's architecture trained 1000 steps on varied voices, news text and "
+            "augmented channels (recipes/speech_llm/generalize.yaml)",
+        ),
+        EmbeddedModel(
             "speech-llm-tiny-abstract", "speech-llm", "susurrus", "susurrus",
             "models/shipped/speech-llm-tiny-abstract",
             "speech-llm-tiny + 40 multi-turn steps with abstract context (4 latent tokens per "
