@@ -103,6 +103,8 @@ def evaluate(system: dict, data: Path, out_dir: Path, decode: bool = True
 
 def row(system: dict, res: dict[str, EvalResult | None], timed: dict | None) -> dict:
     r = {k: system[k] for k in ("system", "lever", "model", "engine")}
+    if Path(r["model"]).is_absolute() and Path(r["model"]).is_relative_to(ROOT):
+        r["model"] = str(Path(r["model"]).relative_to(ROOT))  # no machine's path in the JSON
     for name, e in res.items():
         if e is None:
             r[name] = None
