@@ -275,6 +275,8 @@ def main() -> None:
             for s, e in zip(rows_in, evals, strict=True)]
     add_intervals(rows, evals)
     sitting = {k: v for k, v in timing.items() if k != "systems"}
+    if Path(sitting.get("manifest", "")).is_relative_to(ROOT):  # no machine's path in the JSON
+        sitting["manifest"] = str(Path(sitting["manifest"]).relative_to(ROOT))
     curve = learning_curve(args.run)
     save_results("generalization", {"timing": sitting, "rows": rows, "learning_curve": curve,
                                     "run": str(args.run.relative_to(ROOT))

