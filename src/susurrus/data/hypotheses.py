@@ -1,0 +1,120 @@
+"""First-pass hypotheses (issue 16, lever 4): what a Whisper model heard, as text a speech LLM reads.
+
+Generative error correction with audio (Whispering-LLaMA, HyPoradise): the LLM reads the audio
+tokens *and* a first-pass recognizer's transcript of the same audio, so it can copy what the
+first pass got right and correct it from the audio and the context. The first pass is a Whisper
+model decoded greedily (temperature 0, no fallback ladder, no timestamps), the same way in
+training and at inference (`first_pass_recognizer`).
+
+Training reads the hypotheses of the clean audio of every utterance, computed once and kept on
+disk: `root/<first pass>-<engine>/hyps.jsonl`, one `{"key", "text"}` line per utterance, where
+the key covers the audio file's identity (path, size, mtime) and the segment, like the encoder
+feature cache. Lines are appended as they are decoded, so an interrupted `prepare` resumes.
+Augmented variants train with the clean audio's hypothesis: the first pass is then a little
+more reliable than the audio the LLM hears, which is what it meets on held-out voices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from susurrus.audio.io import AudioFileNotFoundError, load_audio
+from susurrus.data.manifest import Utterance
+
+FIRST_PASS_ENGINES = ("faster-whisper", "torch")
+BATCH = 16  # utterances handed to the recognizer at once (the torch engine decodes them together)
+
+
+def first_pass_recognizer(name: str, engine: str = "faster-whisper", device: str = "cpu"):
+    """The Whisper recognizer whose greedy transcripts a speech LLM reads as its first pass."""
+    from susurrus.infer.registry import load_recognizer
+    from susurrus.infer.whisper_longform import LongFormOptions
+
+    if engine not in FIRST_PASS_ENGINES:
+        raise ValueError(f"first-pass engine {engine!r}: choose one of "
+                         f"{', '.join(FIRST_PASS_ENGINES)}")
+    options = LongFormOptions(temperatures=(0.0,), timestamps=False,
+                              condition_on_previous_text=False)
+    return load_recognizer(name, engine=engine, device=device, options=options)
+
+
+def audio_key(utt: Utterance) -> str:
+    """sha256 of the audio file's identity (resolved path, size, mtime) and the segment."""
+    path = Path(utt.audio).resolve()
+    if not path.is_file():
+        raise AudioFileNotFoundError(path, f"utterance {utt.id}: no such audio file")
+    stat = path.stat()
+    ident = [str(path), stat.st_size, stat.st_mtime_ns, utt.start, utt.duration]
+    return hashlib.sha256(json.dumps(ident).encode()).hexdigest()
+
+
+class HypothesisCache:
+    """First-pass transcripts of utterances, decoded once and kept on disk as JSON lines."""
+
+    def __init__(self, root: Path, first_pass: str, engine: str = "faster-whisper",
+                 recognizer=None) -> None:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{first_pass}-{engine}").strip("-")
+        self.path = Path(root) / slug / "hyps.jsonl"
+        self.first_pass, self.engine = first_pass, engine
+        self._recognizer = recognizer  # built on first need (tests hand in a fake)
+        self._texts: dict[str, str] | None = None
+
+    @property
+    def recognizer(self):
+        if self._recognizer is None:
+            self._recognizer = first_pass_recognizer(self.first_pass, self.engine)
+        return self._recognizer
+
+    def _load(self) -> dict[str, str]:
+        if self._texts is None:
+            self._texts = {}
+            if self.path.is_file():
+                for line in self.path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        row = json.loads(line)
+                        self._texts[row["key"]] = row["text"]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line cut by an interruption: decoded again
+        return self._texts
+
+    def get(self, utt: Utterance) -> str:
+        """The utterance's first-pass transcript, from disk or decoded now."""
+        key = audio_key(utt)
+        texts = self._load()
+        if key not in texts:
+            self._decode([utt], [key])
+        return texts[key]
+
+    def prepare(self, utterances: Sequence[Utterance], progress: bool = True) -> int:
+        """Decode every utterance not yet cached; returns how many were decoded."""
+        texts = self._load()
+        missing: dict[str, Utterance] = {}
+        for u in utterances:
+            key = audio_key(u)
+            if key not in texts:
+                missing.setdefault(key, u)
+        keys = list(missing)
+        with tqdm(total=len(keys), desc=f"first pass ({self.first_pass}, {self.engine})",
+                  unit="utt", disable=not progress) as bar:
+            for i in range(0, len(keys), BATCH):
+                chunk = keys[i : i + BATCH]
+                self._decode([missing[k] for k in chunk], chunk)
+                bar.update(len(chunk))
+        return len(keys)
+
+    def _decode(self, utts: Sequence[Utterance], keys: Sequence[str]) -> None:
+        audio = [load_audio(u.audio, u.start, u.duration) for u in utts]
+        results = self.recognizer.recognize(audio)
+        texts = self._load()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            for key, result in zip(keys, results, strict=True):
+                text = result.text.strip()
+                texts[key] = text
+                f.write(json.dumps({"key": key, "text": text}) + "\n")
