@@ -224,6 +224,35 @@ def test_a_context_run_starts_from_a_single_turn_checkpoint(run_a, tmp_path: Pat
         run(tmp_path / "bad", overrides, features, f"train.init={tmp_path}")
 
 
+def test_a_first_pass_run_reads_whisper_transcripts_and_its_model_transcribes_with_them(
+        run_a, manifest: Path, tmp_path: Path, overrides, features, tiny_whisper_dir) -> None:
+    """Issue 16, lever 4: the run decodes each utterance's first pass once (kept under the
+    cache), trains on it, and the saved model runs its first pass itself when it transcribes."""
+    from susurrus.audio.io import load_audio
+    from susurrus.data.manifest import read_manifest
+    from susurrus.infer.first_pass import first_pass_texts
+    from susurrus.infer.speech_llm import SpeechLLMRecognizer
+
+    out = tmp_path / "fp"
+    result, messages = run(out, overrides, features, f"train.init={run_a[0]}", "train.steps=2",
+                           f"model.first_pass={tiny_whisper_dir}", "model.first_pass_engine=torch",
+                           "train.valid_every=2")
+    assert result.steps == 2 and result.valid_wer is not None
+    assert any(m.startswith("first pass: ") for m in messages), messages
+    [hyps] = (features / "first-pass").glob("*-torch/hyps.jsonl")
+    assert len(hyps.read_text().splitlines()) == len(TEXTS)  # train and valid share the clips
+    rec = SpeechLLMRecognizer(str(out))
+    assert rec.model.first_pass == str(tiny_whisper_dir)
+    clip = load_audio(read_manifest(manifest)[2].audio)
+    [got] = rec.recognize([clip])
+    # by hand: the first pass's transcript of the clip, read after its audio tokens
+    model = rec.model
+    hyp = first_pass_texts(str(tiny_whisper_dir), "torch", [clip])[0]
+    f, n = model.encode_audio([clip])
+    [row] = model.generate_rows(f, n, rec.options, hypotheses=[model.hypothesis_ids(hyp)])
+    assert got.text.strip() == model.decode_text(row.ids)
+
+
 def test_a_run_folder_from_before_tasks_and_lhotse_resumes(tmp_path: Path, overrides,
                                                            features) -> None:
     """A run written before issue 15: no `task:` in its recipes, the home-made batch stream's

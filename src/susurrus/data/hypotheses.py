@@ -1,10 +1,10 @@
-"""First-pass hypotheses (issue 16, lever 4): what a Whisper model heard, as text a speech LLM reads.
+"""First-pass hypotheses (issue 16, lever 4): what Whisper heard, as text a speech LLM reads.
 
 Generative error correction with audio (Whispering-LLaMA, HyPoradise): the LLM reads the audio
 tokens *and* a first-pass recognizer's transcript of the same audio, so it can copy what the
 first pass got right and correct it from the audio and the context. The first pass is a Whisper
 model decoded greedily (temperature 0, no fallback ladder, no timestamps), the same way in
-training and at inference (`first_pass_recognizer`).
+training and at inference (`susurrus.infer.first_pass`).
 
 Training reads the hypotheses of the clean audio of every utterance, computed once and kept on
 disk: `root/<first pass>-<engine>/hyps.jsonl`, one `{"key", "text"}` line per utterance, where
@@ -31,19 +31,6 @@ FIRST_PASS_ENGINES = ("faster-whisper", "torch")
 BATCH = 16  # utterances handed to the recognizer at once (the torch engine decodes them together)
 
 
-def first_pass_recognizer(name: str, engine: str = "faster-whisper", device: str = "cpu"):
-    """The Whisper recognizer whose greedy transcripts a speech LLM reads as its first pass."""
-    from susurrus.infer.registry import load_recognizer
-    from susurrus.infer.whisper_longform import LongFormOptions
-
-    if engine not in FIRST_PASS_ENGINES:
-        raise ValueError(f"first-pass engine {engine!r}: choose one of "
-                         f"{', '.join(FIRST_PASS_ENGINES)}")
-    options = LongFormOptions(temperatures=(0.0,), timestamps=False,
-                              condition_on_previous_text=False)
-    return load_recognizer(name, engine=engine, device=device, options=options)
-
-
 def audio_key(utt: Utterance) -> str:
     """sha256 of the audio file's identity (resolved path, size, mtime) and the segment."""
     path = Path(utt.audio).resolve()
@@ -57,19 +44,14 @@ def audio_key(utt: Utterance) -> str:
 class HypothesisCache:
     """First-pass transcripts of utterances, decoded once and kept on disk as JSON lines."""
 
-    def __init__(self, root: Path, first_pass: str, engine: str = "faster-whisper",
-                 recognizer=None) -> None:
+    def __init__(self, root: Path, first_pass: str, engine: str, recognizer) -> None:
+        """`recognizer` decodes what is missing: anything whose `recognize(clips)` gives one
+        result with a `.text` per 16-kHz clip (`susurrus.infer.first_pass`)."""
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{first_pass}-{engine}").strip("-")
         self.path = Path(root) / slug / "hyps.jsonl"
         self.first_pass, self.engine = first_pass, engine
-        self._recognizer = recognizer  # built on first need (tests hand in a fake)
+        self.recognizer = recognizer
         self._texts: dict[str, str] | None = None
-
-    @property
-    def recognizer(self):
-        if self._recognizer is None:
-            self._recognizer = first_pass_recognizer(self.first_pass, self.engine)
-        return self._recognizer
 
     def _load(self) -> dict[str, str]:
         if self._texts is None:

@@ -137,7 +137,7 @@ class ConversationSession:
         """
         t0 = time.perf_counter()
         samples, seconds = self._samples(audio)
-        turn = self.model.encode_turn(samples)
+        turn = self.model.encode_turn(samples, self._first_pass(samples))
         priors = [self.turns[i] for i in self._window()]
         if self.use_cache:
             self._sync_cache()
@@ -158,7 +158,17 @@ class ConversationSession:
     def add_turn(self, audio: np.ndarray | str | Path, text: str) -> None:
         """Keep a turn whose transcript is known (no decoding): it becomes context like any."""
         samples, _ = self._samples(audio)
-        self._keep(self.model.remember_turn(self.model.encode_turn(samples), text, self.context))
+        turn = self.model.encode_turn(samples, "" if self.model.first_pass else None)
+        self._keep(self.model.remember_turn(turn, text, self.context))
+
+    def _first_pass(self, samples: np.ndarray) -> str | None:
+        """The first pass's transcript of a turn, for a model that reads one (else None)."""
+        if not self.model.first_pass:
+            return None
+        from susurrus.infer.first_pass import first_pass_texts
+
+        return first_pass_texts(self.model.first_pass, self.model.first_pass_engine,
+                                [samples])[0]
 
     def _keep(self, turn: PriorTurn) -> None:
         """Append a finished turn (and extend the cache: it joins the prefix now, not later)."""

@@ -3,7 +3,8 @@
 The encoder reads at most 30 s, so longer audio is cut into windows of at most 30 s, each ending
 at the quietest 100 ms of its last 5 s (never mid-word where a pause exists); the windows of
 every input of a batch are decoded as one batch and every window becomes a segment, so nothing
-past 30 s is dropped. Conversations go through `ConversationSession` (paper 000).
+past 30 s is dropped. Conversations go through `ConversationSession` (paper 000). A model with
+a first pass (issue 16) reads a Whisper transcript of each window next to its audio tokens.
 
 A window whose decoding went wrong is reported on the result (`Recognition.issues`), never
 silently dropped: empty or punctuation-only text from a window that holds speech (`has_speech`),
@@ -137,9 +138,15 @@ class SpeechLLMRecognizer:
         if not clips:
             return out
         model = self.model
+        hyps = None
+        if model.first_pass:  # generative error correction: a Whisper transcript of each window
+            from susurrus.infer.first_pass import first_pass_texts
+
+            hyps = [model.hypothesis_ids(t) for t in first_pass_texts(
+                model.first_pass, model.first_pass_engine, clips)]
         with torch.inference_mode():
             feats, feat_lengths = model.encode_audio(clips)
-            generated = model.generate_rows(feats, feat_lengths, self.options)
+            generated = model.generate_rows(feats, feat_lengths, self.options, hypotheses=hyps)
         n_audio = iter(model.compressor.out_lengths(feat_lengths).tolist())  # audio tokens read
         rows = iter(generated)
         done = 0.0

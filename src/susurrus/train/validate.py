@@ -20,11 +20,13 @@ from susurrus.train.data import FeatureCache
 @torch.no_grad()
 def transcribe_cached(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utterance],
                       batch_size: int = 8, options: GenerateOptions | None = None,
-                      context_turns: int | None = None) -> list[str]:
+                      context_turns: int | None = None,
+                      first_pass: Sequence[str] | None = None) -> list[str]:
     """Hypotheses for `utts` from their cached encoder features, batched by duration.
 
     With a context model, each turn reads up to `context_turns` earlier turns of its session
-    among `utts` (None: all), with their references as transcripts.
+    among `utts` (None: all), with their references as transcripts. A model with a first pass
+    reads `first_pass`, each utterance's first-pass transcript.
     """
     from susurrus.train.data import prior_turns
     was_training = model.training
@@ -48,7 +50,9 @@ def transcribe_cached(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utte
         if priors is not None:
             context = model.prior_turns([[(feats[j].to(device), ids_of(utts[j]))
                                           for j in priors[i]] for i in idx], model.context)
-        ids = model.generate(x.to(device), lengths.to(device), options, context)
+        read = (None if first_pass is None
+                else [model.hypothesis_ids(first_pass[i]) for i in idx])
+        ids = model.generate(x.to(device), lengths.to(device), options, context, read)
         for b, i in enumerate(idx):
             hyps[i] = model.decode_text(ids[b])
     model.train(was_training)
@@ -56,8 +60,10 @@ def transcribe_cached(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utte
 
 
 def validation_wer(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utterance],
-                   context_turns: int | None = None) -> float:
+                   context_turns: int | None = None,
+                   first_pass: Sequence[str] | None = None) -> float:
     """Corpus WER (Whisper-normalized) of greedy transcripts of `utts`."""
-    hyps = transcribe_cached(model, cache, utts, context_turns=context_turns)
+    hyps = transcribe_cached(model, cache, utts, context_turns=context_turns,
+                             first_pass=first_pass)
     counts = sum((word_errors(u.text, h) for u, h in zip(utts, hyps, strict=True)), ErrorCounts())
     return counts.rate

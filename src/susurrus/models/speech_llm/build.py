@@ -62,4 +62,5 @@ def build_speech_llm(config: ModelConfig, dtype: torch.dtype = torch.float32) ->
                                       ProjectorConfig(hidden_dim=config.projector_hidden)).to(dtype)
     return SpeechLLM(encoder, compressor.to(dtype), projector.to(dtype), llm, tokenizer,
                      config.prompt, config.context, context_compressor, context_projector,
-                     config.context_turns)
+                     config.context_turns, config.first_pass,
+                     config.first_pass_engine)

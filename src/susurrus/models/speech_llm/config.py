@@ -50,8 +50,13 @@ class ModelConfig:
     context_turns: int | None = None  # N: prior turns read at most; None = all of the session
     abstract_tokens: int = 4  # K: latent tokens per prior turn (context "abstract")
     abstract_heads: int = 4  # attention heads of the abstract compressor (divide encoder width)
+    # First pass (issue 16, lever 4): a Whisper model whose greedy transcript of each turn the
+    # LLM reads after the audio tokens (generative error correction with audio); None = none
+    first_pass: str | None = None
+    first_pass_engine: str = "faster-whisper"  # faster-whisper | torch: what decodes it
 
     def __post_init__(self) -> None:
+        from susurrus.data.hypotheses import FIRST_PASS_ENGINES
         from susurrus.models.speech_llm.model import CONTEXT_MODES
 
         problems = check_fields(
@@ -61,6 +66,14 @@ class ModelConfig:
         if self.context not in CONTEXT_MODES:
             problems.append(("context", f"must be one of {', '.join(CONTEXT_MODES)}, "
                                         f"got {self.context!r}"))
+        if self.first_pass is not None and (not isinstance(self.first_pass, str)
+                                            or not self.first_pass.strip()):
+            problems.append(("first_pass", "must name a Whisper model (e.g. whisper-tiny.en) "
+                                           f"or be null, got {self.first_pass!r}"))
+        if self.first_pass_engine not in FIRST_PASS_ENGINES:
+            problems.append(("first_pass_engine", f"must be one of "
+                                                  f"{', '.join(FIRST_PASS_ENGINES)}, got "
+                                                  f"{self.first_pass_engine!r}"))
         if self.context_turns is not None and (not isinstance(self.context_turns, int)
                                                or self.context_turns < 1):
             problems.append(("context_turns", "must be an integer >= 1, or null for all prior "

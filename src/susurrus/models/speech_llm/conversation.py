@@ -77,7 +77,7 @@ class ConversationContext:
             self.reset()
         model = self.model
         limit = options.max_new_tokens(turn.seconds)
-        logits = self._run(model.turn_embeddings(turn.audio)[None])
+        logits = self._run(model.turn_embeddings(turn.audio, turn.hypothesis)[None])
         ids: list[int] = []
         try:
             while True:

@@ -11,6 +11,10 @@ so an instruction-tuned LLM starts from the conversation format it knows. Conver
 that turn's context audio (`raw`: its full audio tokens, `abstract`: K latent tokens, `text`:
 nothing) and an assistant message holding its transcript; the current turn comes last.
 
+A model with a first pass (issue 16, lever 4: generative error correction with audio) reads, in
+the current turn's user message after its audio tokens, a Whisper model's transcript of the same
+audio: `[AUDIO]\nFirst pass: {hypothesis}` (`susurrus.data.hypotheses` makes them).
+
 Only the compressor, the projector (and, for `abstract`, the context compressor and its
 projector) and the LLM's LoRA adapters train; the encoder and the LLM's own weights stay frozen.
 
@@ -38,6 +42,8 @@ from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions,
 AUDIO_PLACEHOLDER = "<|audio|>"
 TEXT_PLACEHOLDER = "<|transcript|>"
 MIN_SAMPLES = 400  # one STFT frame: a shorter turn is padded with silence to it
+FIRST_PASS_LABEL = "\nFirst pass: "  # what introduces the first-pass hypothesis after the audio
+MAX_HYPOTHESIS_TOKENS = 256  # a looping first pass is cut here (30 s of speech is ~120 tokens)
 
 
 def prompt_pieces(tokenizer, prompt: str) -> tuple[list[int], list[int]]:
@@ -105,6 +111,7 @@ class EncodedTurn:
     lengths: torch.Tensor  # (1,) valid frames
     audio: torch.Tensor  # (N, E) its audio tokens in LLM space
     seconds: float  # T / frames per second: what the length limit of generation counts
+    hypothesis: list[int] | None = None  # first-pass transcript ids (models with a first pass)
 
 
 @dataclass
@@ -125,7 +132,8 @@ class SpeechLLM(nn.Module):
                  llm: nn.Module, tokenizer, prompt: str, context: ContextMode = "none",
                  context_compressor: nn.Module | None = None,
                  context_projector: nn.Module | None = None,
-                 context_turns: int | None = None) -> None:
+                 context_turns: int | None = None, first_pass: str | None = None,
+                 first_pass_engine: str = "faster-whisper") -> None:
         super().__init__()
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
@@ -142,6 +150,9 @@ class SpeechLLM(nn.Module):
         self.context_compressor = context_compressor  # abstract: turn frames -> K latents
         self.context_projector = context_projector  # abstract: latents -> LLM width
         self.pieces = turn_pieces(tokenizer, prompt)
+        self.first_pass = first_pass  # the Whisper model whose transcript each turn reads
+        self.first_pass_engine = first_pass_engine  # the engine that decodes it
+        self.first_pass_ids = tokenizer(FIRST_PASS_LABEL, add_special_tokens=False)["input_ids"]
         self.prefix_ids, self.suffix_ids = self.pieces.head, self.pieces.tail
         self.eos_id = int(tokenizer.eos_token_id)
         pad = tokenizer.pad_token_id
@@ -272,14 +283,32 @@ class SpeechLLM(nn.Module):
         text = self.embed_ids(p.mid + list(prior.text_ids) + p.sep)
         return torch.cat([prior.audio.to(device=text.device, dtype=text.dtype), text])
 
-    def turn_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
-        """The current turn: its audio tokens (n, E), then the assistant cue."""
-        return torch.cat([audio, self.embed_ids(self.pieces.tail)])
+    def hypothesis_ids(self, text: str) -> list[int]:
+        """A first-pass transcript as the ids the LLM reads (at most MAX_HYPOTHESIS_TOKENS)."""
+        ids = self.tokenizer(text.strip(), add_special_tokens=False)["input_ids"]
+        return ids[:MAX_HYPOTHESIS_TOKENS]
+
+    def _check_hypotheses(self, hypotheses: Sequence | None, rows: int) -> None:
+        if self.first_pass and (hypotheses is None or len(hypotheses) != rows):
+            raise ValueError(f"this model reads a first-pass ({self.first_pass}) hypothesis for "
+                             f"each of its {rows} rows; got "
+                             f"{'none' if hypotheses is None else len(hypotheses)}")
+        if not self.first_pass and hypotheses is not None:
+            raise ValueError("this model has no first pass; it reads no hypotheses")
+
+    def turn_embeddings(self, audio: torch.Tensor,
+                        hypothesis: Sequence[int] | None = None) -> torch.Tensor:
+        """The current turn: its audio tokens (n, E), the first-pass hypothesis if the model
+        reads one, then the assistant cue."""
+        text = list(self.first_pass_ids) + list(hypothesis or []) if self.first_pass else []
+        return torch.cat([audio, self.embed_ids(text + self.pieces.tail)])
 
     def assemble(self, audio: torch.Tensor, n_audio: torch.Tensor,
                  targets: list[list[int]] | None = None,
-                 context: list[list[PriorTurn]] | None = None) -> Assembled:
-        """Splice audio (B, N, E) with counts (B,) after each row's prior turns, into the prompt.
+                 context: list[list[PriorTurn]] | None = None,
+                 hypotheses: Sequence[Sequence[int]] | None = None) -> Assembled:
+        """Splice audio (B, N, E) with counts (B,) after each row's prior turns, into the prompt
+        (with each row's first-pass hypothesis ids, for a model with a first pass).
 
         With targets (training) rows are right-padded and each target token (then EOS) is a label;
         without (generation) rows are left-padded so every row ends at the assistant cue.
@@ -287,13 +316,15 @@ class SpeechLLM(nn.Module):
         B = audio.shape[0]
         assert n_audio.shape == (B,), f"expected n_audio ({B},), got {tuple(n_audio.shape)}"
         assert context is None or len(context) == B, f"expected {B} context rows"
+        self._check_hypotheses(hypotheses, B)
         device = audio.device
         ids = lambda x: torch.tensor(x, dtype=torch.long, device=device)  # noqa: E731
         rows: list[torch.Tensor] = []
         label_rows, label_cols, labels = [], [], []
         for b in range(B):
             parts = [self.prefix_embeddings(context[b] if context else []),
-                     self.turn_embeddings(audio[b, : int(n_audio[b])])]
+                     self.turn_embeddings(audio[b, : int(n_audio[b])],
+                                          hypotheses[b] if hypotheses is not None else None)]
             if targets is not None:
                 tgt = list(targets[b]) + [self.eos_id]
                 start = sum(p.shape[0] for p in parts)  # first target position
@@ -317,17 +348,19 @@ class SpeechLLM(nn.Module):
     def forward(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
                 targets: list[list[int]],
                 context: list[list[tuple[torch.Tensor, list[int]]]] | None = None,
-                mode: ContextMode | None = None) -> torch.Tensor:
+                mode: ContextMode | None = None,
+                hypotheses: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
         """feats (B, T, D), lengths (B,), target token ids per row -> mean cross-entropy.
 
         `context` gives each row's prior turns as (frames (T_i, D), transcript ids), read in
-        `mode` (default: the model's own). The loss is averaged over every target token and EOS
+        `mode` (default: the model's own); `hypotheses` each row's first-pass ids (models with
+        a first pass). The loss is averaged over every target token and EOS
         of the batch (prior transcripts are context, not labels). Only supervised positions go
         through the output layer (V is large; the audio positions need no logits).
         """
         audio, n = self.audio_embeddings(feats, feat_lengths)
         priors = self.prior_turns(context, mode or self.context) if context else None
-        batch = self.assemble(audio, n, targets, priors)
+        batch = self.assemble(audio, n, targets, priors, hypotheses)
         base = self._base()
         hidden = base.get_decoder()(inputs_embeds=batch.embeds,
                                     attention_mask=batch.attention_mask).last_hidden_state
@@ -339,22 +372,25 @@ class SpeechLLM(nn.Module):
     @torch.no_grad()
     def generate(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
                  options: GenerateOptions | None = None,
-                 context: list[list[PriorTurn]] | None = None) -> list[list[int]]:
+                 context: list[list[PriorTurn]] | None = None,
+                 hypotheses: Sequence[Sequence[int]] | None = None) -> list[list[int]]:
         """feats (B, T, D), lengths (B,) -> each row's generated token ids (EOS excluded).
 
         Every row's whole sequence (prior turns too) is computed afresh; a conversation that goes
         on turn after turn should use `susurrus.ConversationSession`, which caches the prefix.
         """
-        return [r.ids for r in self.generate_rows(feats, feat_lengths, options, context)]
+        return [r.ids for r in self.generate_rows(feats, feat_lengths, options, context,
+                                                  hypotheses)]
 
     @torch.no_grad()
     def generate_rows(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
                       options: GenerateOptions | None = None,
-                      context: list[list[PriorTurn]] | None = None) -> list[GeneratedRow]:
+                      context: list[list[PriorTurn]] | None = None,
+                      hypotheses: Sequence[Sequence[int]] | None = None) -> list[GeneratedRow]:
         """`generate`, with each row's guards that fired (loop cut, length limit)."""
         options = options or GenerateOptions()
         audio, n = self.audio_embeddings(feats, feat_lengths)
-        batch = self.assemble(audio, n, None, context)
+        batch = self.assemble(audio, n, None, context, hypotheses)
         seconds = feat_lengths.float() / self.frames_per_second
         return generate_rows(self.llm, batch.embeds, batch.attention_mask, seconds, options,
                              eos_id=self.eos_id, pad_id=self.pad_id)
@@ -364,14 +400,19 @@ class SpeechLLM(nn.Module):
 
     # -- a conversation, turn by turn: the whole operations a session calls ---------------------
     @torch.no_grad()
-    def encode_turn(self, audio: np.ndarray) -> EncodedTurn:
-        """One turn's 16-kHz mono samples (at most 30 s) -> its frames and audio tokens."""
+    def encode_turn(self, audio: np.ndarray, hypothesis: str | None = None) -> EncodedTurn:
+        """One turn's 16-kHz mono samples (at most 30 s) -> its frames and audio tokens (and,
+        for a model with a first pass, the ids of `hypothesis`, its first-pass transcript)."""
+        if self.first_pass and hypothesis is None:
+            raise ValueError(f"this model reads a first-pass ({self.first_pass}) hypothesis "
+                             "with each turn; give it")
         if audio.shape[0] < MIN_SAMPLES:
             audio = np.pad(audio, (0, MIN_SAMPLES - audio.shape[0]))
         feats, lengths = self.encode_audio([audio])
         tokens, n = self.audio_embeddings(feats, lengths)  # (1, N, E)
         return EncodedTurn(feats, lengths, tokens[0, : int(n[0])],
-                           float(lengths[0]) / self.frames_per_second)
+                           float(lengths[0]) / self.frames_per_second,
+                           self.hypothesis_ids(hypothesis) if self.first_pass else None)
 
     @torch.no_grad()
     def remember_turn(self, turn: EncodedTurn, text: str, mode: ContextMode) -> PriorTurn:
@@ -397,4 +438,5 @@ class SpeechLLM(nn.Module):
 
         `ConversationContext` gives the same ids without recomputing the priors every turn.
         """
-        return self.generate(turn.feats, turn.lengths, options, [list(priors)])[0]
+        hyps = [turn.hypothesis or []] if self.first_pass else None
+        return self.generate(turn.feats, turn.lengths, options, [list(priors)], hyps)[0]

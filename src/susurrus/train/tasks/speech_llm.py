@@ -12,6 +12,9 @@ What the generic loop leaves to it:
 - its first phase on a fresh run: `train.init` (start from another checkpoint's trained parts,
   e.g. a single-turn model starting a multi-turn run), else the CTC alignment warm-up of the
   compressor and projector onto the LLM's embeddings (`train.align_steps`, `train/align.py`);
+- a first pass (`model.first_pass`, issue 16 lever 4): each utterance's Whisper transcript of
+  its clean audio, decoded once (`data.hypotheses.HypothesisCache`), is read after its audio
+  tokens, whichever variant it trains on;
 - validation: greedy transcripts of cached features, scored by corpus WER;
 - checkpoints: only the trained parts plus the recipe (`models/speech_llm/checkpoint.py`).
 
@@ -54,6 +57,8 @@ class SpeechLLMTask:
         self.valid: list = []  # validation utterances
         self.context = "none"  # how prior turns are read (model.context)
         self.cache: FeatureCache | None = None
+        self.hypotheses: list[list[int]] | None = None  # first-pass ids per utterance
+        self.valid_hypotheses: list[str] | None = None
 
     @staticmethod
     def check(config: ModelConfig) -> list[tuple[str, str]]:
@@ -113,6 +118,20 @@ class SpeechLLMTask:
                     f"(features in {self.cache.augment_folder})")
         self.targets = [model.tokenizer(u.text.strip(), add_special_tokens=False)["input_ids"]
                         for u in train_utts]
+        if recipe.model.first_pass:
+            from susurrus.data.hypotheses import HypothesisCache
+            from susurrus.infer.first_pass import first_pass_recognizer
+
+            name, engine = recipe.model.first_pass, recipe.model.first_pass_engine
+            first = HypothesisCache((run.cache_root or cache_root()) / "first-pass", name,
+                                    engine, first_pass_recognizer(name, engine))
+            with run.main_process_first():  # the first process decodes, the others read
+                first.prepare(train_utts, progress=run.progress)
+                first.prepare(self.valid, progress=run.progress)
+            self.hypotheses = [model.hypothesis_ids(first.get(u)) for u in train_utts]
+            self.valid_hypotheses = [first.get(u) for u in self.valid]
+            run.log(f"first pass: {recipe.model.first_pass} ({recipe.model.first_pass_engine}) "
+                    f"transcripts in {first.path}")
         self.context = context = recipe.model.context
         self.priors = (prior_turns(train_utts, recipe.model.context_turns) if context != "none"
                        else [[] for _ in train_utts])
@@ -171,15 +190,17 @@ class SpeechLLMTask:
         if self.context != "none":  # each row's prior turns: (frames, reference ids)
             ctx = [[(self.feats[j].to(device, torch.float32), self.targets[j])
                     for j in self.priors[i]] for i in batch]
+        hyps = None if self.hypotheses is None else [self.hypotheses[i] for i in batch]
         return model(x.to(device, torch.float32), lengths.to(device),
-                     [self.targets[i] for i in batch], ctx)
+                     [self.targets[i] for i in batch], ctx, hypotheses=hyps)
 
     def validate(self, model: SpeechLLM, run: Run) -> float | None:
         from susurrus.train.validate import validation_wer
 
         if not self.valid:
             return None
-        return validation_wer(model, self.cache, self.valid, run.recipe.model.context_turns)
+        return validation_wer(model, self.cache, self.valid, run.recipe.model.context_turns,
+                              self.valid_hypotheses)
 
     def save(self, model: SpeechLLM, folder: Path, recipe: dict[str, Any]) -> None:
         from susurrus.models.speech_llm.checkpoint import save_checkpoint

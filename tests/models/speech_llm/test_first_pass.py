@@ -1,0 +1,106 @@
+"""A speech LLM with a first pass (issue 16, lever 4): it reads a Whisper transcript of the turn
+after the audio tokens. The layout, padding, that the hypothesis matters, and that the cached
+conversation path reads it exactly as the uncached one.
+
+Shapes: B batch, T encoder frames, D encoder width, E LLM width.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from susurrus.models.speech_llm.conversation import ConversationContext
+from susurrus.models.speech_llm.generation import GenerateOptions
+from susurrus.models.speech_llm.model import FIRST_PASS_LABEL, EncodedTurn, SpeechLLM
+from susurrus.testing.speech_llm import D, build, load_parts
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def parts(tiny_whisper_dir: Path, tiny_llm_dir: Path) -> tuple:
+    return load_parts(tiny_whisper_dir, tiny_llm_dir)
+
+
+@pytest.fixture(scope="module")
+def model(one_thread, parts) -> SpeechLLM:
+    return build(parts, first_pass="whisper-tiny.en")
+
+
+def feats(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(len(lengths), max(lengths), D, generator=g) * 1e3  # garbage in the padding
+    for b, n in enumerate(lengths):
+        x[b, :n] = torch.randn(n, D, generator=g)
+    return x, torch.tensor(lengths)
+
+
+def ids(model: SpeechLLM, text: str) -> list[int]:
+    return model.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_the_hypothesis_sits_between_the_audio_and_the_assistant_cue(model: SpeechLLM) -> None:
+    x, n = feats([8])
+    hyp = ids(model, "the first pass heard this")
+    audio, n_audio = model.audio_embeddings(x, n)
+    batch = model.assemble(audio, n_audio, None, None, [hyp])
+    expected = model.tokenizer.decode(model.first_pass_ids + hyp + model.pieces.tail)
+    assert expected.startswith(FIRST_PASS_LABEL)
+    assert expected.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    head = model.embed_ids(model.pieces.head)
+    text = model.embed_ids(model.first_pass_ids + hyp + model.pieces.tail)
+    want = torch.cat([head, audio[0, : int(n_audio[0])], text])
+    assert torch.allclose(batch.embeds[0], want)
+
+
+def test_a_first_pass_model_needs_one_hypothesis_per_row_and_others_take_none(
+        model: SpeechLLM, parts) -> None:
+    x, n = feats([6, 8])
+    with pytest.raises(ValueError, match="first-pass .* each of its 2 rows; got none"):
+        model.generate(x, n, GenerateOptions(extra_tokens=2))
+    with pytest.raises(ValueError, match="got 1"):
+        model(x, n, [[1], [2]], hypotheses=[[5]])
+    with pytest.raises(ValueError, match="give it"):
+        model.encode_turn(torch.zeros(1600).numpy())
+    plain = build(parts)
+    with pytest.raises(ValueError, match="no first pass"):
+        plain(x, n, [[1], [2]], hypotheses=[[5], [6]])
+
+
+def test_the_loss_reads_the_hypothesis_and_ignores_other_rows_padding(model: SpeechLLM) -> None:
+    x, n = feats([6, 9])
+    target = [ids(model, "hello there"), ids(model, "good morning to you")]
+    hyps = [ids(model, "hello"), ids(model, "good morning to you all of you")]
+    with torch.no_grad():
+        both = model(x, n, target, hypotheses=hyps)
+        other = model(x, n, target, hypotheses=[ids(model, "no"), hyps[1]])
+        assert not torch.isclose(both, other)  # what the first pass said changes the loss
+        # per-row losses, each row alone, weighted by its labels, give the batch loss
+        alone = [model(x[b : b + 1, : int(n[b])], n[b : b + 1], [target[b]],
+                       hypotheses=[hyps[b]]) for b in range(2)]
+    weights = torch.tensor([len(t) + 1 for t in target], dtype=torch.float32)
+    assert torch.isclose(both, (torch.stack(alone) * weights).sum() / weights.sum(), atol=1e-5)
+
+
+def test_generation_with_a_hypothesis_is_batch_invariant(model: SpeechLLM) -> None:
+    x, n = feats([5, 9], seed=1)
+    hyps = [ids(model, "short"), ids(model, "a longer first pass of this turn")]
+    opts = GenerateOptions(tokens_per_second=1.0, extra_tokens=6)
+    batch = model.generate(x, n, opts, hypotheses=hyps)
+    alone = [model.generate(x[b : b + 1, : int(n[b])], n[b : b + 1], opts,
+                            hypotheses=[hyps[b]])[0] for b in range(2)]
+    assert batch == alone and all(alone)
+
+
+def test_the_cached_conversation_reads_the_turns_hypothesis(model: SpeechLLM) -> None:
+    x, n = feats([7], seed=2)
+    with torch.no_grad():
+        audio, n_audio = model.audio_embeddings(x, n)
+    turn = EncodedTurn(x, n, audio[0, : int(n_audio[0])], 7 / model.frames_per_second,
+                       ids(model, "what whisper wrote"))
+    opts = GenerateOptions(tokens_per_second=1.0, extra_tokens=6)
+    context = ConversationContext(model)
+    assert context.generate(turn, opts) == model.generate_turn(turn, [], opts)
