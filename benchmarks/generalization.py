@@ -1,7 +1,8 @@
 """Does the speech LLM work on speech it was not trained on? One table, each lever in turn.
 
     .venv/bin/python benchmarks/generalization.py [--run runs/speech-llm-generalize]
-        [--early-step 200] [--data out/gen] [--phase all|time|eval]
+        [--early-step 200] [--first-pass-run runs/speech-llm-first-pass] [--data out/gen]
+        [--phase all|time|eval]
 
 Rows, every one scored on the same audio in one run of this script:
 - Whisper tiny.en through the torch and faster-whisper engines (the bar);
@@ -10,7 +11,11 @@ Rows, every one scored on the same audio in one run of this script:
 - lever 1, varied speech and text: `recipes/speech_llm/generalize.yaml` (every engine's voices,
   real news articles read aloud, 2 augmented variants per utterance) at the same 200 steps, its
   checkpoint `--early-step` (kept by `train.keep_every`);
-- lever 2, longer training: the same run at its last checkpoint.
+- lever 2, longer training: the same run at its last checkpoint;
+- lever 4, a first-pass hypothesis: `recipes/speech_llm/first-pass.yaml` (the shipped
+  speech-llm-tiny-v2 trained further to read Whisper tiny.en's own transcript of each turn next
+  to the audio) at its last checkpoint, when `--first-pass-run` holds one. Its RTF counts both
+  passes.
 
 Test sets: `susurrus synth conversations --out out/gen/conv --hours 6 --seed 1` gives test and
 test-ood of 0.6 h each (test-ood: voices, domains, entities no training run sees), and
@@ -64,9 +69,20 @@ def old_shipped_model(out_dir: Path) -> str:
     return str(target)
 
 
-def systems(run_dir: Path, early: int, last: int) -> list[dict]:
+def systems(run_dir: Path, early: int, last: int, first_pass: Path | None = None
+            ) -> list[dict]:
     """Every row: label, lever, what `susurrus eval --model` gets, engine."""
     ckpt = run_dir / "checkpoints"
+    extra = []
+    if first_pass is not None:
+        from susurrus.train.run import latest_checkpoint
+
+        fp = latest_checkpoint(first_pass) if (first_pass / "checkpoints").is_dir() else None
+        if fp is not None:
+            steps = int(fp.name.removeprefix("step-"))
+            extra.append({"system": f"first-pass recipe, step {steps}",
+                          "lever": f"+ Whisper's hypothesis as input ({steps} more steps)",
+                          "model": str(fp), "engine": "torch", "key": f"first-pass-{steps}"})
     return [
         {"system": "Whisper tiny.en (torch)", "lever": "baseline", "model": "whisper-tiny.en",
          "engine": "torch", "key": "whisper-torch"},
@@ -81,6 +97,7 @@ def systems(run_dir: Path, early: int, last: int) -> list[dict]:
          "model": str(ckpt / f"step-{early:07d}"), "engine": "torch", "key": f"step-{early}"},
         {"system": f"generalize recipe, step {last}", "lever": f"+ longer training ({last} steps)",
          "model": str(ckpt / f"step-{last:07d}"), "engine": "torch", "key": f"step-{last}"},
+        *extra,
     ]
 
 
@@ -241,6 +258,8 @@ def main() -> None:
     p.add_argument("--run", type=Path, default=ROOT / "runs" / "speech-llm-generalize")
     p.add_argument("--early-step", type=int, default=200)
     p.add_argument("--last-step", type=int, default=0, help="default: the run's last checkpoint")
+    p.add_argument("--first-pass-run", type=Path, default=ROOT / "runs" / "speech-llm-first-pass",
+                   help="lever 4's run (its last checkpoint is a row when it has one)")
     p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
     p.add_argument("--phase", choices=("all", "time", "eval"), default="all")
     p.add_argument("--no-decode", action="store_true",
@@ -256,12 +275,12 @@ def main() -> None:
         raise SystemExit(f"missing test sets {', '.join(missing)}: make them with the synth "
                          "commands in this script's docstring")
     last = args.last_step or int(latest_checkpoint(args.run).name.removeprefix("step-"))
-    rows_in = systems(args.run, args.early_step, last)
+    rows_in = systems(args.run, args.early_step, last, args.first_pass_run)
     for s in rows_in[2:]:
         if not Path(s["model"]).exists():
             raise SystemExit(f"{s['model']}: no such checkpoint (train.keep_every keeps them)")
     out_dir = args.run / "bench-generalization"
-    timing_path = out_dir / f"timing-{last}.json"
+    timing_path = out_dir / f"timing-{'-'.join(s['key'] for s in rows_in[3:])}.json"
     if args.phase in ("all", "time"):
         named = {s["key"]: (s["model"], s["engine"]) for s in rows_in}
         timing = measure(named, args.data / SETS["test"], args.time_utterances, args.time_rounds)

@@ -45,10 +45,11 @@ def test_long_audio_comes_back_whole_in_windows(checkpoint):
     result = susurrus.transcribe(audio, sample_rate=SAMPLE_RATE, model=str(checkpoint))
     assert result.engine == "speech-llm"
     segs = result.segments
-    assert len(segs) == 3  # 70 s: three windows of at most 30 s
+    # 70 s: windows of at most 20 s, each cut in its last 5 s
+    assert 4 <= len(segs) <= 5
     assert segs[0].start == 0.0 and segs[-1].end == pytest.approx(70.0)
     assert all(a.end == b.start for a, b in zip(segs, segs[1:], strict=False))
-    assert all(s.end - s.start <= 30.0 for s in segs)
+    assert all(s.end - s.start <= 20.0 for s in segs)
     # stack k=5: 10 audio tokens per second of audio, counted per window
     assert sum(s.audio_tokens for s in segs) == pytest.approx(700, abs=3)
 

@@ -1,7 +1,10 @@
 """The speech-LLM recognizer: a checkpoint folder, a run folder, or a shipped name.
 
-The encoder reads at most 30 s, so longer audio is cut into windows of at most 30 s, each ending
-at the quietest 100 ms of its last 5 s (never mid-word where a pause exists); the windows of
+The encoder reads at most 30 s, but the speech LLMs are trained on turns and sentence-cut segments
+of at most 20 s, so longer audio is cut into windows of at most 20 s, each ending at the quietest
+100 ms of its last 5 s (never mid-word where a pause exists). (On a 3-min read file,
+speech-llm-tiny-v2 with 30-s windows lost 2 of 36 sentences and looped once; with 20-s windows
+it lost none: docs/generalization.md.) the windows of
 every input of a batch are decoded as one batch and every window becomes a segment, so nothing
 past 30 s is dropped. Conversations go through `ConversationSession` (paper 000). A model with
 a first pass (issue 16) reads a Whisper transcript of each window next to its audio tokens.
@@ -36,7 +39,7 @@ from susurrus.infer.transcript import Segment, WindowIssue
 from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions
 from susurrus.models.speech_llm.model import MIN_SAMPLES, SpeechLLM
 
-WINDOW_SECONDS = 30.0
+WINDOW_SECONDS = 20.0  # the longest utterance the speech LLMs train on
 SEARCH_SECONDS = 5.0  # where, before a window's end, to look for a pause to cut at
 FRAME = SAMPLE_RATE // 10  # 100-ms energy frames, for cutting and for finding speech
 SPEECH_BELOW_LOUDEST_DB = 35.0  # a frame within this many dB of the file's loud level is active
