@@ -37,7 +37,8 @@ def add_synth_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the `synth` arguments to a (sub)parser; returns it."""
     p.add_argument("kind", choices=KINDS,
                    help="conversations: two-party, entity-rich dialogues; longform: news "
-                        "bulletins read aloud; mixtures: overlapped talkers (2-3; 1-3 with --talkers)")
+                        "bulletins read aloud; mixtures: overlapped talkers (2-3, or 1-3 "
+                        "with --talkers)")
     p.add_argument("--out", type=Path, required=True,
                    help="corpus folder (audio/, {split}.jsonl, cuts_{split}.jsonl.gz); "
                         "run again with the same arguments to resume")
