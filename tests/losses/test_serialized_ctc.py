@@ -97,6 +97,12 @@ def test_ctc_matrix_matches_brute_force(case):
             assert float(m[s, n]) == pytest.approx(brute_nll(logp[0, s], t) / len(t), rel=1e-5)
 
 
+def test_an_empty_target_costs_the_mean_blank_loss_per_frame(case):
+    logp, lengths, _, _ = case
+    m = ctc_matrix(logp[1, :1], lengths[1], [[]])
+    assert float(m[0, 0]) == pytest.approx(-float(logp[1, 0, :4, 0].sum()) / 4, rel=1e-5)
+
+
 def reference(logp, lengths, counts, targets, pit: bool, w: LossWeights) -> float:
     ctc, idle = [], []
     for b, tgts in enumerate(targets):
@@ -108,7 +114,7 @@ def reference(logp, lengths, counts, targets, pit: bool, w: LossWeights) -> floa
         else:
             ctc.append(sum(cost[k][k] for k in range(n)) / n)
         if n < logp.shape[1]:
-            idle.append(sum(brute_nll(logp[b, s, :T], []) for s in range(n, logp.shape[1]))
+            idle.append(sum(brute_nll(logp[b, s, :T], []) / T for s in range(n, logp.shape[1]))
                         / (logp.shape[1] - n))
     ce = sum(-float(counts[b].log_softmax(-1)[len(t) - 1]) for b, t in enumerate(targets))
     return (w.ctc * sum(ctc) / len(ctc) + w.idle * sum(idle) / len(idle)

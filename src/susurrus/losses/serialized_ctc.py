@@ -87,8 +87,9 @@ def ctc_matrix(log_probs: torch.Tensor, lengths: torch.Tensor,
                targets: Sequence[Sequence[int]]) -> torch.Tensor:
     """CTC loss of every branch of one sample against every target, per target symbol.
 
-    log_probs (S, T, C), lengths () valid frames, N targets -> (S, N); an empty target's loss is
-    not divided (it is the all-blank path's cost).
+    log_probs (S, T, C), lengths () valid frames, N targets -> (S, N). An empty target's loss
+    (the all-blank path's) is divided by the frames instead: the mean -log P(blank), on the
+    scale of a per-symbol loss rather than hundreds of times it.
     """
     S, T, C = log_probs.shape
     N = len(targets)
@@ -98,7 +99,8 @@ def ctc_matrix(log_probs: torch.Tensor, lengths: torch.Tensor,
     tlen = torch.tensor([len(t) for t in tgt], dtype=torch.long, device=log_probs.device)
     loss = F.ctc_loss(lp.transpose(0, 1).float(), flat, lengths.expand(S * N).long(), tlen,
                       blank=0, reduction="none", zero_infinity=True)  # (S*N,)
-    return (loss / tlen.clamp(min=1)).view(S, N)
+    per = torch.where(tlen > 0, tlen, lengths.expand(S * N).long()).clamp(min=1)
+    return (loss / per).view(S, N)
 
 
 @dataclass(frozen=True)
