@@ -56,22 +56,27 @@ def overrides(tiny_whisper_dir, mixtures, out) -> list[str]:
             "train.warmup_steps=1", f"train.out={out}"]
 
 
+@pytest.mark.parametrize("layers, encoder", [(0, "frozen (states cached)"), (1, "training")])
 def test_the_recipe_trains_on_mixtures_and_saves_a_multitalker_checkpoint(
-        tiny_whisper_dir, mixtures, tmp_path):
+        tiny_whisper_dir, mixtures, tmp_path, layers, encoder):
     from susurrus.models.multitalker.checkpoint import load_multitalker
 
     messages: list[str] = []
     out = tmp_path / "run"
-    recipe = load_recipe(RECIPE, overrides(tiny_whisper_dir, mixtures, out))
-    result = train(recipe, progress=False, log=messages.append)
+    recipe = load_recipe(RECIPE, [*overrides(tiny_whisper_dir, mixtures, out),
+                                  f"model.train_layers={layers}"])
+    result = train(recipe, progress=False, cache_root=tmp_path / "features",
+                   log=messages.append)
     assert result.steps == 3 and result.valid_wer is not None and np.isfinite(result.final_loss)
-    assert any("talker counts [1, 2, 3]" in m for m in messages)
+    assert any("talker counts [1, 2, 3]" in m and f"encoder {encoder}" in m for m in messages)
+    assert any((tmp_path / "features").rglob("*.npy")) == (layers == 0)
     assert any(m.startswith("valid: cpWER") for m in messages)  # validated at the end
     saved = yaml.safe_load((out / "model" / "recipe.yaml").read_text())
     assert saved["family"] == "multitalker_ctc" and saved["task"] == "multitalker_ctc"
     assert model_family(str(out)) == "multitalker_ctc"
     model = load_multitalker(out)
-    assert model.max_talkers == 3 and not any(p.requires_grad for p in model.encoder.parameters())
+    trains = {n.split(".")[0] for n, p in model.encoder.named_parameters() if p.requires_grad}
+    assert model.max_talkers == 3 and trains == ({"layers", "layer_norm"} if layers else set())
 
 
 @pytest.mark.parametrize("bad, field", [

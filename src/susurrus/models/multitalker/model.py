@@ -101,17 +101,25 @@ class MultiTalkerCTC(nn.Module):
     def frames_per_second(self) -> float:
         return self.encoder.frames_per_second
 
-    def forward(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> MultiTalkerOutput:
-        """mel (B, M, T), mel_lengths (B,) -> MultiTalkerOutput (see its fields' shapes)."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.train_layers > 0):
-            hidden, lengths = self.encoder(mel, mel_lengths)  # (B, T', D), (B,)
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor,
+                encoded: bool = False) -> MultiTalkerOutput:
+        """inputs (B, M, T) log-mel with lengths (B,) mel frames, or with `encoded` the frozen
+        encoder's output (B, T', D) with lengths (B,) encoder frames (a task caches it when no
+        encoder layer trains) -> MultiTalkerOutput (see its fields' shapes)."""
+        if encoded:
+            assert self.train_layers == 0, "encoder states given, but encoder layers train"
+            hidden = inputs
+        else:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.train_layers > 0):
+                hidden, lengths = self.encoder(inputs, lengths)  # (B, T', D), (B,)
+        valid = (torch.arange(hidden.shape[1], device=hidden.device)[None]
+                 < lengths[:, None]).to(hidden.dtype)  # (B, T')
+        hidden = hidden * valid[..., None]
         branches = self.separator(hidden, lengths)  # (B, S, T', D)
         assert branches.shape[1] == self.max_talkers, branches.shape
         log_probs = torch.stack([head(branches[:, s]) for s, head in enumerate(self.heads)],
                                 dim=1).log_softmax(-1)  # (B, S, T', C)
-        valid = (torch.arange(hidden.shape[1], device=hidden.device)[None]
-                 < lengths[:, None]).to(hidden.dtype)  # (B, T')
-        pooled = (hidden * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+        pooled = hidden.sum(1) / valid.sum(1, keepdim=True).clamp(min=1)  # (B, D)
         return MultiTalkerOutput(log_probs, lengths, self.count_head(pooled), branches)
 
     @staticmethod

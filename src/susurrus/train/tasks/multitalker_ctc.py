@@ -3,8 +3,10 @@ CTC heads + talker-count head, trained on mixture manifests.
 
 What the generic loop leaves to it:
 - the data: every manifest line is one example: a mixture (`talkers`, 1..max_talkers of them)
-  or a plain utterance (one talker at 0 s); its log-mel is kept in RAM (float16) and each talker
-  becomes a character target, branches in serialized order (`losses.serialized_ctc`). With no
+  or a plain utterance (one talker at 0 s); each talker becomes a character target, branches in
+  serialized order (`losses.serialized_ctc`). With a frozen encoder (`model.train_layers` 0)
+  its output is computed once (`FeatureCache`, on disk; two thirds of a step's time otherwise)
+  and kept in RAM as float16; with encoder layers training, the log-mel is kept instead. With no
   manifest given, `susurrus synth mixtures` makes 1-, 2- and 3-talker mixtures (30% of the
   multi-talker ones fully overlapped) into `data.synth_dir`;
 - the loss: serialized CTC (or PIT, `model.pit`) + the all-blank target of the idle branches +
@@ -13,9 +15,6 @@ What the generic loop leaves to it:
 - validation: the count head picks how many branches are decoded; cpWER over the valid set
   (the talker-count accuracy goes to the log);
 - checkpoints: the trained parts plus the recipe (`models/multitalker/checkpoint.py`).
-
-The encoder runs in every step (the top `model.train_layers` may train); at the tiny recipe's
-size that is cheaper than the separator's LSTM.
 
 Shapes: B batch, M mel bins, T mel frames (100/s), S branches.
 """
@@ -34,6 +33,7 @@ from susurrus.losses.serialized_ctc import (
     LossWeights,
     MultiTalkerLoss,
     TalkerRef,
+    onset_order,
     serialized_targets,
 )
 from susurrus.metrics.scores import (
@@ -44,6 +44,7 @@ from susurrus.metrics.scores import (
 )
 from susurrus.models.multitalker.config import MultiTalkerConfig
 from susurrus.models.multitalker.model import MultiTalkerCTC
+from susurrus.train.data import pad_features
 from susurrus.train.task import Example, Run
 
 # name -> builder(config, run) of a distillation term from cached teacher states; the LLM-SOT
@@ -102,10 +103,12 @@ class MultiTalkerCTCTask:
     trains = "multi-talker CTC model"
 
     def __init__(self) -> None:
-        self.mels: list[torch.Tensor] = []  # (M, T) float16 log-mel per training example
+        # per training example, float16: (T', D) encoder states if `encoded`, else (M, T) log-mel
+        self.inputs: list[torch.Tensor] = []
+        self.encoded = False  # the encoder is frozen: its outputs are cached
         self.targets: list[list[list[int]]] = []  # per example, its talkers' serialized targets
         self.ids: list[str] = []
-        self.valid: list[tuple[torch.Tensor, list[str]]] = []  # (M, T), references by onset
+        self.valid: list[tuple[torch.Tensor, list[str]]] = []  # input, references by onset
         self.loss_fn: MultiTalkerLoss | None = None
 
     @staticmethod
@@ -132,8 +135,9 @@ class MultiTalkerCTCTask:
 
     @staticmethod
     def idle_parameters(config: MultiTalkerConfig) -> bool:
-        """A batch of one-talker mixtures leaves no branch idle (idle ones learn silence)."""
-        return False
+        """Branches beyond a batch's talkers learn silence; with `idle_weight` 0 a batch of
+        one-talker mixtures leaves the other branches without a gradient."""
+        return config.idle_weight == 0
 
     def build(self, config: MultiTalkerConfig, run: Run) -> MultiTalkerCTC:
         from susurrus.models.multitalker.checkpoint import build_multitalker
@@ -150,21 +154,37 @@ class MultiTalkerCTCTask:
         with run.main_process_first():  # the first process synthesizes a missing corpus
             train = load_mixtures(data, "train", run.log)
             valid = load_mixtures(data, "valid", run.log)[: data.valid_limit]
-        examples = []
-        for utt in train:
-            mel = self._mel(utt, model)
-            self.mels.append(mel.to(torch.float16))
-            self.targets.append(self._targets(utt, model))
-            self.ids.append(utt.id)
-            examples.append(Example(utt.id, mel.shape[1] / 100))
-        self.valid = [(self._mel(u, model).to(torch.float16),
-                       [talkers_of(u)[i].text for i in _order(u)]) for u in valid]
+        self.encoded = run.recipe.model.train_layers == 0
+        self.targets = [self._targets(u, model) for u in train]  # bad lines before any work
+        self.ids = [u.id for u in train]
+        self.inputs = self._inputs(train, model, run)
+        self.valid = [(x, [talkers_of(u)[i].text for i in onset_order(talkers_of(u))])
+                      for u, x in zip(valid, self._inputs(valid, model, run), strict=True)]
+        per_second = model.frames_per_second if self.encoded else 100.0
+        examples = [Example(u.id, x.shape[0 if self.encoded else 1] / per_second)
+                    for u, x in zip(train, self.inputs, strict=True)]
         counts = sorted({len(t) for t in self.targets})
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
         run.log(f"train: {len(train)} mixtures ({sum(e.seconds for e in examples) / 3600:.2f} h;"
-                f" talker counts {counts}); valid: {len(valid)}; trained parameters: "
-                f"{trained:,}")
+                f" talker counts {counts}); valid: {len(valid)}; encoder "
+                f"{'frozen (states cached)' if self.encoded else 'training'}; trained "
+                f"parameters: {trained:,}")
         return examples
+
+    def _inputs(self, utts: list[Utterance], model: MultiTalkerCTC, run: Run
+                ) -> list[torch.Tensor]:
+        """float16 (T', D) encoder states (frozen encoder, from the disk cache) or (M, T)
+        log-mel of each line."""
+        if not self.encoded:
+            return [self._mel(u, model).to(torch.float16) for u in utts]
+        from susurrus.pretrained.cache import cache_root
+        from susurrus.train.data import FeatureCache
+
+        cache = FeatureCache(run.cache_root or cache_root() / "features",
+                             run.recipe.model.encoder, model.encoder)
+        with run.main_process_first():  # the first computes the states, the others read them
+            cache.prepare(utts, progress=run.progress)
+        return [cache.get(u).to(torch.float16) for u in utts]
 
     @staticmethod
     def _mel(utt: Utterance, model: MultiTalkerCTC) -> torch.Tensor:
@@ -199,8 +219,8 @@ class MultiTalkerCTCTask:
 
     def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
              ) -> torch.Tensor:
-        mel, lengths = pad_mels([self.mels[i] for i in batch])  # (B, M, T), (B,)
-        out = model(mel.to(device, torch.float32), lengths.to(device))
+        x, lengths = pad_inputs([self.inputs[i] for i in batch], self.encoded)
+        out = model(x.to(device, torch.float32), lengths.to(device), self.encoded)
         total, _ = self.loss_fn(out.log_probs, out.lengths, out.count_logits,
                                 [self.targets[i] for i in batch], out.branches,
                                 [self.ids[i] for i in batch])
@@ -211,7 +231,7 @@ class MultiTalkerCTCTask:
         """cpWER of the valid set (the count head routing); the count accuracy is logged."""
         if not self.valid:
             return None
-        cp, acc = score(model, self.valid)
+        cp, acc = score(model, self.valid, self.encoded)
         run.log(f"valid: cpWER {cp.rate:.3f}, talker-count accuracy {acc.accuracy:.3f} "
                 f"({acc.correct}/{acc.total})")
         return cp.rate
@@ -227,33 +247,31 @@ class MultiTalkerCTCTask:
         load_trained(model, folder)
 
 
-def _order(utt: Utterance) -> list[int]:
-    from susurrus.losses.serialized_ctc import onset_order
-
-    return onset_order(talkers_of(utt))
-
-
-def pad_mels(mels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """[(M, T_b)] -> (B, M, T) zero-padded, lengths (B,)."""
-    lengths = torch.tensor([m.shape[1] for m in mels])
-    out = mels[0].new_zeros(len(mels), mels[0].shape[0], int(lengths.max()))
-    for b, m in enumerate(mels):
+def pad_inputs(inputs: list[torch.Tensor], encoded: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """[(T'_b, D)] encoder states -> (B, T', D), or [(M, T_b)] log-mel -> (B, M, T);
+    zero-padded, with lengths (B,)."""
+    if encoded:
+        return pad_features(inputs)
+    lengths = torch.tensor([m.shape[1] for m in inputs])
+    out = inputs[0].new_zeros(len(inputs), inputs[0].shape[0], int(lengths.max()))
+    for b, m in enumerate(inputs):
         out[b, :, : m.shape[1]] = m
     return out, lengths
 
 
 @torch.no_grad()
 def score(model: MultiTalkerCTC, items: list[tuple[torch.Tensor, list[str]]],
-          batch_size: int = 8) -> tuple[CpErrorCounts, CountAccuracy]:
-    """(cpWER counts, talker-count accuracy) of (mel, references) items, the count head routing."""
+          encoded: bool = False, batch_size: int = 8) -> tuple[CpErrorCounts, CountAccuracy]:
+    """(cpWER counts, talker-count accuracy) of (input, references) items, the count head
+    routing; inputs as `pad_inputs` takes them."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     cp, acc = [], []
     for i in range(0, len(items), batch_size):
         chunk = items[i:i + batch_size]
-        mel, lengths = pad_mels([m for m, _ in chunk])
-        decoded = model.decode(model(mel.to(device, torch.float32), lengths.to(device)))
+        x, lengths = pad_inputs([m for m, _ in chunk], encoded)
+        decoded = model.decode(model(x.to(device, torch.float32), lengths.to(device), encoded))
         for (_, refs), branches in zip(chunk, decoded, strict=True):
             cp.append(cp_word_errors(refs, [b.text for b in branches]))
             acc.append(talker_count_accuracy(len(refs), len(branches)))
