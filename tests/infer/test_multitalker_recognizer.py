@@ -110,3 +110,22 @@ def test_what_it_cannot_do_is_refused(checkpoint):
         rec.recognize([np.zeros(31 * SR, np.float32)])
     with pytest.raises(IncompatibleOptionError, match="torch engine"):
         load_recognizer(str(checkpoint), engine="faster-whisper")
+
+
+def test_transcribe_writes_one_labelled_stream_per_talker(checkpoint):
+    import json
+
+    from susurrus.infer.transcribe import transcribe
+    from susurrus.infer.transcript import Segment, Transcript, render
+
+    t = transcribe(mixtures()[0], model=str(checkpoint), sample_rate=SR)
+    assert [k.speaker for k in t.talkers] == ["talker1", "talker2", "talker3"]
+    data = json.loads(render(t, "json"))
+    assert [k["text"] for k in data["talkers"]] == [k.text for k in t.talkers]
+    srt, vtt = render(t, "srt"), render(t, "vtt")
+    spoken = [k for k in t.talkers if k.text]
+    assert spoken and all(f"{k.speaker}: {k.text}" in srt for k in spoken)
+    assert all(f"<v {k.speaker}>{k.text}" in vtt for k in spoken)
+    one = Transcript("<array>", "hi", [Segment(0.0, 1.0, "hi")], 1.0, "m", "torch")
+    assert "talkers" not in json.loads(render(one, "json"))  # one talker: as before
+    assert render(one, "srt") == "1\n00:00:00,000 --> 00:00:01,000\nhi\n"
