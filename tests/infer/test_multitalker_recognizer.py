@@ -53,7 +53,7 @@ def test_the_family_picks_the_recognizer_and_the_count_head_picks_the_streams(ch
     hyps = rec.recognize(mixtures())
     assert [len(h.streams) for h in hyps] == [3, 3]
     assert [s.speaker for s in hyps[0].streams] == ["talker1", "talker2", "talker3"]
-    assert sum(len(s.text.split()) for h in hyps for s in h.streams) >= 8  # words to score
+    assert sum(len(s.text.split()) for h in hyps for s in h.streams) >= 5  # words to score
     for s in (s for h in hyps for s in h.streams if s.text):
         (seg,) = s.segments
         assert 0.0 <= seg.start < seg.end <= 1.22 and seg.text == s.text

@@ -33,7 +33,7 @@ def test_branches_differ_at_init(tiny_encoder, separator):
     model = model_for(tiny_encoder, separator)
     with torch.no_grad():
         out = model(torch.randn(1, 80, 200), torch.tensor([200]))
-    assert out.log_probs.shape == (1, 3, 100, 29) and out.branches.shape == (1, 3, 100, 64)
+    assert out.log_probs.shape == (1, 3, 100, 39) and out.branches.shape == (1, 3, 100, 64)
     for a in range(3):
         for b in range(a + 1, 3):
             assert (out.branches[0, a] - out.branches[0, b]).abs().mean() > 1e-3
@@ -146,3 +146,12 @@ def test_tiny_model_overfits_four_two_talker_mixtures(tiny_encoder, tmp_path):
     again = load_multitalker(tmp_path / "ck", encoder=copy.deepcopy(loud))
     with torch.no_grad():
         torch.testing.assert_close(again(mels, lengths).log_probs, out.log_probs)
+
+
+def test_the_vocabulary_writes_what_the_wer_normalizer_keeps():
+    from susurrus.models.multitalker import ALPHABET, CharVocab
+
+    vocab = CharVocab(ALPHABET)
+    ids = vocab.encode("Felix  Mašek, v12!")
+    assert "".join(vocab.alphabet[i - 1] for i in ids) == "felix masek v12"
+    assert 0 not in ids and len(vocab) == 39

@@ -16,6 +16,7 @@ S branches, C classes (blank = 0, then the alphabet).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import torch
@@ -54,9 +55,10 @@ class CharVocab:
         return len(self.alphabet) + 1
 
     def encode(self, text: str) -> list[int]:
-        """Lower-cased, characters outside the alphabet dropped, runs of spaces made one."""
-        ids = [self.index[c] for c in " ".join(text.lower().split()) if c in self.index]
-        return ids
+        """Lower-cased, accents stripped ('š' -> 's', as the WER normalizer does), characters
+        outside the alphabet dropped, runs of spaces made one."""
+        plain = unicodedata.normalize("NFKD", text.lower())
+        return [self.index[c] for c in " ".join(plain.split()) if c in self.index]
 
     def greedy(self, log_probs: torch.Tensor) -> BranchText:
         """(T', C) -> the best class per frame, repeats merged, blanks dropped."""
