@@ -106,12 +106,13 @@ def mixtures(model):
     return mels, targets
 
 
-def test_tiny_model_overfits_four_two_talker_mixtures(tiny_encoder, tmp_path):
+@pytest.mark.parametrize("separator", ["lstm", "mask"])
+def test_tiny_model_overfits_four_two_talker_mixtures(tiny_encoder, tmp_path, separator):
     loud = copy.deepcopy(tiny_encoder)
     with torch.no_grad():  # a random encoder passes little of its input (convs at std 0.02)
         loud.conv1.weight.mul_(8)
         loud.conv2.weight.mul_(8)
-    model = model_for(loud, max_talkers=2).train()
+    model = model_for(loud, separator, max_talkers=2).train()
     mels, targets = mixtures(model)
     assert [len(t) for t in targets] == [2, 2, 2, 2]
     lengths = torch.full((4,), 160)
@@ -141,7 +142,8 @@ def test_tiny_model_overfits_four_two_talker_mixtures(tiny_encoder, tmp_path):
     # the checkpoint gives back the same outputs
     save_checkpoint(model, tmp_path / "ck", {"task": "multitalker_ctc",
                                             "model": {"encoder": "tiny", "max_talkers": 2,
-                                                      "separator_options": SMALL["lstm"],
+                                                      "separator": separator,
+                                                      "separator_options": SMALL[separator],
                                                       "count_hidden": 16}})
     again = load_multitalker(tmp_path / "ck", encoder=copy.deepcopy(loud))
     with torch.no_grad():
