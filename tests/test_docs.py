@@ -80,6 +80,7 @@ NOT_RUN = {
      'curl http://127.0.0.1:8000/v1/audio/transcriptions -H "Authorization: Bearer $KEY"'),
     ("docs/serve.md", "from openai import OpenAI"),
     ("docs/serve.md", 'curl -s http://127.0.0.1:8000/v1/sessions -H "Authorization: Bearer'),
+    ("docs/papers/003-multitalker-ctc.md", "susurrus train recipes/multitalker/tiny.yaml"),
 }
 
 

@@ -25,11 +25,20 @@ def _names(allowed: tuple[str, ...]):
     return parse
 
 
+def _counts(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: comma-separated talker counts, e.g. "
+                                         "1,2,3") from None
+
+
 def add_synth_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the `synth` arguments to a (sub)parser; returns it."""
     p.add_argument("kind", choices=KINDS,
                    help="conversations: two-party, entity-rich dialogues; longform: news "
-                        "bulletins read aloud; mixtures: 2-3 overlapped talkers")
+                        "bulletins read aloud; mixtures: overlapped talkers (2-3, or 1-3 "
+                        "with --talkers)")
     p.add_argument("--out", type=Path, required=True,
                    help="corpus folder (audio/, {split}.jsonl, cuts_{split}.jsonl.gz); "
                         "run again with the same arguments to resume")
@@ -45,6 +54,12 @@ def add_synth_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "the slowest)")
     p.add_argument("--noise-share", type=float, default=0.5,
                    help="mixtures: share of mixtures with added noise (default 0.5)")
+    p.add_argument("--talkers", type=_counts, default=(2, 3),
+                   help="mixtures: comma-separated talker counts drawn in equal shares, from "
+                        "1,2,3 (default 2,3: 60%% two, 40%% three)")
+    p.add_argument("--overlapped-share", type=float, default=0.0,
+                   help="mixtures: share of multi-talker mixtures whose talkers all start at "
+                        "0 s, as LibriMix's (default 0)")
     p.add_argument("--min-files", type=int, default=2,
                    help="at least this many files per split, however few the hours (default 2)")
     p.add_argument("--dry-run", action="store_true",
@@ -61,7 +76,8 @@ def run_synth(args: argparse.Namespace) -> int:
     from susurrus.data.synth.runner import SynthOptions, estimate, synthesize
 
     kwargs = dict(hours=args.hours, seed=args.seed, workers=args.workers, splits=args.splits,
-                  engines=args.engines, noise_share=args.noise_share, min_files=args.min_files)
+                  engines=args.engines, noise_share=args.noise_share, min_files=args.min_files,
+                  talkers=args.talkers, overlapped_share=args.overlapped_share)
     SynthOptions(kind=args.kind, **kwargs)  # a bad option: refused before any work
     if args.dry_run:
         print(estimate(args.kind, out_dir=args.out, **kwargs).summary())

@@ -34,7 +34,7 @@ from susurrus.audio.io import SAMPLE_RATE, load_audio
 from susurrus.context import ContextMode
 from susurrus.errors import BadAudioError, BadSessionError, IncompatibleOptionError, UsageError
 from susurrus.files import write_text_atomic
-from susurrus.infer.transcript import Segment, WindowIssue
+from susurrus.infer.transcript import Segment, TalkerTranscript, WindowIssue
 
 # Earlier turns a session reads: N, None (all), or 'trained' (what the model was trained to read;
 # a recognizer without such a notion reads all of them).
@@ -88,6 +88,12 @@ class Recognition:
     def audio_tokens(self) -> int:
         """Audio embeddings an LLM read for this input (0: no LLM)."""
         return sum(s.audio_tokens for st in self.streams for s in st.segments)
+
+    def talkers(self) -> list[TalkerTranscript]:
+        """A transcript's per-talker part: one entry per stream, none for a single stream."""
+        if len(self.streams) < 2:
+            return []
+        return [TalkerTranscript(st.speaker, st.text, st.segments) for st in self.streams]
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,22 @@ def _speech_llm(model: str, engine: str, device: str, options) -> Recognizer:
     return SpeechLLMRecognizer(model, device=device, options=own, engine=engine)
 
 
+def _multitalker(model: str, engine: str, device: str, options) -> Recognizer:
+    from susurrus.infer.multitalker import MultiTalkerOptions, MultiTalkerRecognizer
+
+    if engine != "torch":
+        raise IncompatibleOptionError(f"engine {engine!r}: {model} is a multi-talker CTC "
+                                      "model, which runs on the torch engine only")
+    own = options if isinstance(options, MultiTalkerOptions) else None
+    return MultiTalkerRecognizer(model, device=device, options=own)
+
+
 # family -> builder(model, engine, device, options); the family names are those checkpoints
 # declare (susurrus.models.family)
 RECOGNIZERS: dict[str, Callable[[str, str, str, object], Recognizer]] = {
     "whisper": _whisper,
     "speech_llm": _speech_llm,
+    "multitalker_ctc": _multitalker,
 }
 
 

@@ -50,4 +50,5 @@ def transcribe(
     wall = time.perf_counter() - t0
     return Transcript(source=source, text=hyp.text, segments=hyp.segments,
                       duration=wave.shape[0] / SAMPLE_RATE, model=model,
-                      engine=recognizer.name, wall_seconds=wall, issues=list(hyp.issues))
+                      engine=recognizer.name, wall_seconds=wall, issues=list(hyp.issues),
+                      talkers=hyp.talkers())

@@ -51,6 +51,15 @@ class WindowIssue:
 
 
 @dataclass
+class TalkerTranscript:
+    """What one talker of a multi-talker transcript said (a recognizer's TalkerStream)."""
+
+    speaker: str | None  # the stream's label (e.g. 'talker1'), when the model gives one
+    text: str
+    segments: list[Segment]
+
+
+@dataclass
 class Transcript:
     """The transcription of one audio input."""
 
@@ -62,6 +71,8 @@ class Transcript:
     engine: str
     wall_seconds: float = 0.0  # time spent transcribing (not loading the model)
     issues: list[WindowIssue] = field(default_factory=list)  # suspect windows, in time order
+    # a multi-talker model's streams, one per talker (empty: one talker, `segments` say it all)
+    talkers: list[TalkerTranscript] = field(default_factory=list)
 
     @property
     def rtf(self) -> float:
@@ -69,7 +80,19 @@ class Transcript:
         return self.wall_seconds / self.duration if self.duration else 0.0
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"rtf": self.rtf}
+        """Its fields and `rtf`; `talkers` only for a multi-talker transcript."""
+        out = asdict(self) | {"rtf": self.rtf}
+        if not self.talkers:
+            del out["talkers"]
+        return out
+
+    def cues(self) -> list[tuple[Segment, str | None]]:
+        """(segment, talker label) with text, in time order (label None: one talker)."""
+        if not self.talkers:
+            return [(s, None) for s in self.segments if s.text.strip()]
+        labelled = [(s, t.speaker or f"talker{k + 1}") for k, t in enumerate(self.talkers)
+                    for s in t.segments if s.text.strip()]
+        return sorted(labelled, key=lambda c: c[0].start)
 
 
 def _clock(seconds: float, sep: str) -> str:
@@ -86,15 +109,17 @@ def render(t: Transcript, fmt: OutputFormat) -> str:
         return t.text.strip() + "\n"
     if fmt == "json":
         return json.dumps(t.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    cues = [s for s in t.segments if s.text.strip()]
+    cues = t.cues()  # a talker's cue is labelled: 'talker1: ...' in SRT, a <v> voice in VTT
     if fmt == "srt":
         return "\n".join(
-            f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text.strip()}\n"
-            for i, s in enumerate(cues, 1)
+            f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n"
+            f"{f'{who}: ' if who else ''}{s.text.strip()}\n"
+            for i, (s, who) in enumerate(cues, 1)
         )
     if fmt == "vtt":
         body = "\n".join(
-            f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text.strip()}\n" for s in cues
+            f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n"
+            f"{f'<v {who}>' if who else ''}{s.text.strip()}\n" for s, who in cues
         )
         return "WEBVTT\n\n" + body
     raise ValueError(f"unknown output format {fmt!r}; choose from {FORMATS}")

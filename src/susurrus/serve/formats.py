@@ -26,7 +26,8 @@ LANGUAGE_NAMES = {"en": "english"}
 
 def transcript(hyp: Recognition, duration: float, model: str, engine: str) -> Transcript:
     return Transcript(source="<upload>", text=hyp.text, segments=hyp.segments,
-                      duration=duration, model=model, engine=engine, issues=list(hyp.issues))
+                      duration=duration, model=model, engine=engine, issues=list(hyp.issues),
+                      talkers=hyp.talkers())
 
 
 def _compression_ratio(text: str) -> float:

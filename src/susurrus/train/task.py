@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # One line per task: recipe name -> "module:Class" (imported only when a recipe names it).
 TASKS: dict[str, str] = {
     "speech_llm": "susurrus.train.tasks.speech_llm:SpeechLLMTask",
+    "multitalker_ctc": "susurrus.train.tasks.multitalker_ctc:MultiTalkerCTCTask",
 }
 DEFAULT_TASK = "speech_llm"  # what a recipe without `task:` trains (every recipe before issue 15)
 

@@ -16,7 +16,7 @@ from susurrus.data.synth.conversations import conversation_job
 from susurrus.data.synth.estimation import Estimate, estimate_jobs, job_seconds
 from susurrus.data.synth.jobs import KINDS, OOD_SPLIT, SPLITS, Job, Kind, Rendered
 from susurrus.data.synth.longform import longform_job
-from susurrus.data.synth.mixtures import mixture_job
+from susurrus.data.synth.mixtures import TALKERS, mixture_job
 from susurrus.data.synth.outputs import write_split
 from susurrus.data.synth.render import finished, render
 from susurrus.data.synth.voices import ENGINE_WEIGHTS, VoicePool
@@ -40,6 +40,8 @@ class SynthOptions:
     engines: tuple[str, ...] = tuple(ENGINE_WEIGHTS)  # TTS engines voices may come from
     min_files: int = 2  # every split gets at least this many files, however few the hours
     noise_share: float = 0.5  # mixtures: share of mixtures with added noise
+    talkers: tuple[int, ...] = TALKERS  # mixtures: talker counts drawn (1..3; default 2 or 3)
+    overlapped_share: float = 0.0  # mixtures: share of multi-talker ones all starting at 0 s
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -60,6 +62,11 @@ class SynthOptions:
             raise UsageError(f"min_files: at least 1, got {self.min_files}")
         if not 0.0 <= self.noise_share <= 1.0:
             raise UsageError(f"noise_share: in [0, 1], got {self.noise_share}")
+        if (not self.talkers or len(set(self.talkers)) != len(self.talkers)
+                or any(n not in (1, 2, 3) for n in self.talkers)):
+            raise UsageError(f"talkers: distinct counts from 1, 2, 3, got {list(self.talkers)}")
+        if not 0.0 <= self.overlapped_share <= 1.0:
+            raise UsageError(f"overlapped_share: in [0, 1], got {self.overlapped_share}")
         for ood in {s == OOD_SPLIT for s in self.splits}:
             VoicePool(held_out=ood, engines=self.engines)  # raises naming `engines` if empty
 
@@ -87,7 +94,8 @@ def _make_job(options: SynthOptions, split: str, index: int, voices: VoicePool) 
         return conversation_job(options.seed, split, index, voices)
     if options.kind == "longform":
         return longform_job(options.seed, split, index, voices)
-    return mixture_job(options.seed, split, index, voices, options.noise_share)
+    return mixture_job(options.seed, split, index, voices, options.noise_share,
+                       options.talkers, options.overlapped_share)
 
 
 def _bar(total: int, done: int, kind: str, show: bool):
@@ -124,11 +132,13 @@ def render_all(jobs: Sequence[Job], out_dir: Path, workers: int,
     return results  # type: ignore[return-value]
 
 
-def _options(kind, hours, seed, workers, splits, engines, noise_share, min_files) -> SynthOptions:
+def _options(kind, hours, seed, workers, splits, engines, noise_share, min_files,
+             talkers=TALKERS, overlapped_share=0.0) -> SynthOptions:
     return SynthOptions(kind=kind, hours=hours, seed=seed,
                         workers=workers or SynthOptions().workers, splits=tuple(splits),
                         engines=tuple(engines or ENGINE_WEIGHTS), min_files=min_files,
-                        noise_share=noise_share)
+                        noise_share=noise_share, talkers=tuple(talkers),
+                        overlapped_share=overlapped_share)
 
 
 def estimate(
@@ -142,10 +152,13 @@ def estimate(
     out_dir: str | Path | None = None,
     noise_share: float = 0.5,
     min_files: int = 2,
+    talkers: Sequence[int] = TALKERS,
+    overlapped_share: float = 0.0,
 ) -> Estimate:
     """What `synthesize` with these arguments will make and take (files already finished in
     `out_dir` are not counted as work). Plans the scripts; renders nothing."""
-    options = _options(kind, hours, seed, workers, splits, engines, noise_share, min_files)
+    options = _options(kind, hours, seed, workers, splits, engines, noise_share, min_files,
+                       talkers, overlapped_share)
     jobs = plan(options)
     todo = None
     if out_dir is not None:
@@ -168,6 +181,8 @@ def synthesize(
     *,
     noise_share: float = 0.5,
     min_files: int = 2,
+    talkers: Sequence[int] = TALKERS,
+    overlapped_share: float = 0.0,
     progress: bool = True,
     log: Callable[[str], None] = _log,
 ) -> dict[str, Path]:
@@ -177,7 +192,8 @@ def synthesize(
     (lhotse) and `synth.json` (the options and the estimate). Run it again to resume: finished
     files are kept, unfinished ones are redone.
     """
-    options = _options(kind, hours, seed, workers, splits, engines, noise_share, min_files)
+    options = _options(kind, hours, seed, workers, splits, engines, noise_share, min_files,
+                       talkers, overlapped_share)
     out_dir = Path(out_dir)
     jobs = plan(options)
     all_jobs = [j for split in options.splits for j in jobs[split]]

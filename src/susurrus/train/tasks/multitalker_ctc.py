@@ -1,0 +1,279 @@
+"""The multi-talker CTC task (paper 003, issue 18): Whisper encoder -> separator -> serialized
+CTC heads + talker-count head, trained on mixture manifests.
+
+What the generic loop leaves to it:
+- the data: every manifest line is one example: a mixture (`talkers`, 1..max_talkers of them)
+  or a plain utterance (one talker at 0 s); each talker becomes a character target, branches in
+  serialized order (`losses.serialized_ctc`). With a frozen encoder (`model.train_layers` 0)
+  its output is computed once (`FeatureCache`, on disk; two thirds of a step's time otherwise)
+  and kept in RAM as float16; with encoder layers training, the log-mel is kept instead. With no
+  manifest given, `susurrus synth mixtures` makes 1-, 2- and 3-talker mixtures (30% of the
+  multi-talker ones fully overlapped) into `data.synth_dir`;
+- the loss: serialized CTC (or PIT, `model.pit`) + the all-blank target of the idle branches +
+  the count head's cross-entropy, plus a distillation term when `model.distill` names one in
+  `DISTILL_TERMS` (the LLM-SOT teacher's cached states; none is built yet);
+- validation: the count head picks how many branches are decoded; cpWER over the valid set
+  (the talker-count accuracy goes to the log);
+- checkpoints: the trained parts plus the recipe (`models/multitalker/checkpoint.py`).
+
+Shapes: B batch, M mel bins, T mel frames (100/s), S branches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from susurrus.data.manifest import Utterance
+from susurrus.losses.serialized_ctc import (
+    DistillTerm,
+    LossWeights,
+    MultiTalkerLoss,
+    TalkerRef,
+    onset_order,
+    serialized_targets,
+)
+from susurrus.metrics.scores import (
+    CountAccuracy,
+    CpErrorCounts,
+    cp_word_errors,
+    talker_count_accuracy,
+)
+from susurrus.models.multitalker.config import MultiTalkerConfig
+from susurrus.models.multitalker.model import MultiTalkerCTC
+from susurrus.train.data import pad_features
+from susurrus.train.task import Example, Run
+
+# name -> builder(config, run) of a distillation term from cached teacher states; the LLM-SOT
+# teacher (issue 18 item 3) adds its line here
+DISTILL_TERMS: dict[str, Callable[[MultiTalkerConfig, Run], DistillTerm]] = {}
+SYNTH_TALKERS = (1, 2, 3)  # talker counts of the default corpus
+SYNTH_OVERLAPPED = 0.3  # share of its multi-talker mixtures that start all at 0 s
+
+
+def talkers_of(utt: Utterance) -> list[TalkerRef]:
+    """A mixture's talkers, or a plain utterance as one talker at 0 s."""
+    if utt.is_mixture:
+        return [TalkerRef(t.offset, t.text, t.duration) for t in utt.talkers]
+    return [TalkerRef(0.0, utt.text, utt.duration)]
+
+
+def load_mixtures(data, split: str, log: Callable[[str], None]) -> list[Utterance]:
+    """The recipe's train or valid lines (mixtures and plain utterances), synthesizing the
+    default mixture corpus when the recipe names no manifest."""
+    from susurrus.data.lhotse_io import load_utterances
+    from susurrus.errors import BadManifestError
+
+    given = list(data.train) if split == "train" else [data.valid] if data.valid else []
+    paths = [Path(p) for p in given]
+    if not given:
+        paths = [Path(data.synth_dir) / ("train.jsonl" if split == "train" else "dev.jsonl")]
+        if not paths[0].exists():
+            from susurrus.data.synth import synthesize
+
+            log(f"no {split} manifest given: synthesizing {data.synth_hours} h of 1-3-talker "
+                f"mixtures into {data.synth_dir} (seed {data.synth_seed})")
+            synthesize("mixtures", data.synth_dir, hours=data.synth_hours, seed=data.synth_seed,
+                       splits=("train", "dev"), talkers=SYNTH_TALKERS,
+                       overlapped_share=SYNTH_OVERLAPPED)
+    keep = []
+    for path in paths:
+        if not path.exists():
+            raise BadManifestError(f"data.{split}: {path} does not exist; give a manifest path")
+        utts = [u for u in load_utterances(path)
+                if any(t.text.strip() for t in talkers_of(u))]
+        long = [u for u in utts if u.duration is not None and u.duration > data.max_duration]
+        if long:
+            log(f"{path}: skipping {len(long)} lines over data.max_duration="
+                f"{data.max_duration} s (e.g. {long[0].id})")
+        keep += [u for u in utts if u not in long]
+    if not keep:
+        raise BadManifestError(f"data.{split}: {', '.join(map(str, paths))} holds no line with "
+                               "a reference")
+    return keep
+
+
+class MultiTalkerCTCTask:
+    """Train a MultiTalkerCTC's separator, heads (and top encoder layers) on mixtures."""
+
+    config = MultiTalkerConfig
+    trains = "multi-talker CTC model"
+
+    def __init__(self) -> None:
+        # per training example, float16: (T', D) encoder states if `encoded`, else (M, T) log-mel
+        self.inputs: list[torch.Tensor] = []
+        self.encoded = False  # the encoder is frozen: its outputs are cached
+        self.targets: list[list[list[int]]] = []  # per example, its talkers' serialized targets
+        self.ids: list[str] = []
+        self.valid: list[tuple[torch.Tensor, list[str]]] = []  # input, references by onset
+        self.loss_fn: MultiTalkerLoss | None = None
+
+    @staticmethod
+    def check(config: MultiTalkerConfig) -> list[tuple[str, str]]:
+        """The separator's name and options, and the distillation term's name."""
+        from susurrus.models.multitalker.separator import SEPARATORS
+
+        problems = []
+        builder = SEPARATORS.get(config.separator)
+        if builder is None:
+            problems.append(("separator", f"unknown separator {config.separator!r}; valid: "
+                                          f"{', '.join(SEPARATORS)}"))
+        else:
+            try:
+                builder.config(**dict(config.separator_options))
+            except (TypeError, ValueError) as e:
+                problems.append(("separator_options", f"{e} (valid options of "
+                                 f"{config.separator!r}: {', '.join(builder.options)})"))
+        if config.distill and config.distill not in DISTILL_TERMS:
+            valid = ", ".join(DISTILL_TERMS) or "none yet (the LLM-SOT teacher adds one)"
+            problems.append(("distill", f"unknown distillation term {config.distill!r}; "
+                                        f"valid: {valid}"))
+        return problems
+
+    @staticmethod
+    def idle_parameters(config: MultiTalkerConfig) -> bool:
+        """Branches beyond a batch's talkers learn silence; with `idle_weight` 0 a batch of
+        one-talker mixtures leaves the other branches without a gradient."""
+        return config.idle_weight == 0
+
+    def build(self, config: MultiTalkerConfig, run: Run) -> MultiTalkerCTC:
+        from susurrus.models.multitalker.checkpoint import build_multitalker
+
+        distill = DISTILL_TERMS[config.distill](config, run) if config.distill else None
+        self.loss_fn = MultiTalkerLoss(
+            LossWeights(ctc=config.ctc_weight, count=config.count_weight,
+                        idle=config.idle_weight, distill=config.distill_weight),
+            pit=config.pit, distill=distill)
+        return build_multitalker(config)
+
+    def prepare(self, model: MultiTalkerCTC, run: Run) -> list[Example]:
+        data = run.recipe.data
+        with run.main_process_first():  # the first process synthesizes a missing corpus
+            train = load_mixtures(data, "train", run.log)
+            valid = load_mixtures(data, "valid", run.log)[: data.valid_limit]
+        self.encoded = run.recipe.model.train_layers == 0
+        self.targets = [self._targets(u, model) for u in train]  # bad lines before any work
+        self.ids = [u.id for u in train]
+        self.inputs = self._inputs(train, model, run)
+        self.valid = [(x, [talkers_of(u)[i].text for i in onset_order(talkers_of(u))])
+                      for u, x in zip(valid, self._inputs(valid, model, run), strict=True)]
+        per_second = model.frames_per_second if self.encoded else 100.0
+        examples = [Example(u.id, x.shape[0 if self.encoded else 1] / per_second)
+                    for u, x in zip(train, self.inputs, strict=True)]
+        counts = sorted({len(t) for t in self.targets})
+        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        run.log(f"train: {len(train)} mixtures ({sum(e.seconds for e in examples) / 3600:.2f} h;"
+                f" talker counts {counts}); valid: {len(valid)}; encoder "
+                f"{'frozen (states cached)' if self.encoded else 'training'}; trained "
+                f"parameters: {trained:,}")
+        return examples
+
+    def _inputs(self, utts: list[Utterance], model: MultiTalkerCTC, run: Run
+                ) -> list[torch.Tensor]:
+        """float16 (T', D) encoder states (frozen encoder, from the disk cache) or (M, T)
+        log-mel of each line."""
+        if not self.encoded:
+            return [self._mel(u, model).to(torch.float16) for u in utts]
+        from susurrus.pretrained.cache import cache_root
+        from susurrus.train.data import FeatureCache
+
+        cache = FeatureCache(run.cache_root or cache_root() / "features",
+                             run.recipe.model.encoder, model.encoder)
+        with run.main_process_first():  # the first computes the states, the others read them
+            cache.prepare(utts, progress=run.progress)
+        return [cache.get(u).to(torch.float16) for u in utts]
+
+    @staticmethod
+    def _mel(utt: Utterance, model: MultiTalkerCTC) -> torch.Tensor:
+        """(M, T) log-mel of a line's audio; over the encoder's 30 s is a BadManifestError."""
+        from susurrus.audio.features import log_mel_spectrogram
+        from susurrus.audio.io import load_audio
+        from susurrus.errors import BadManifestError
+
+        mel = log_mel_spectrogram(load_audio(utt.audio, utt.start, utt.duration),
+                                  n_mels=model.encoder.n_mels)
+        if mel.shape[1] > model.encoder.max_frames:
+            raise BadManifestError(f"{utt.id}: {mel.shape[1] / 100:.1f} s is longer than the "
+                                   "encoder's 30 s; cut the mixture or lower data.max_duration")
+        return mel
+
+    @staticmethod
+    def _targets(utt: Utterance, model: MultiTalkerCTC) -> list[list[int]]:
+        from susurrus.errors import BadManifestError
+
+        talkers = talkers_of(utt)
+        if len(talkers) > model.max_talkers:
+            raise BadManifestError(f"{utt.id}: {len(talkers)} talkers, the model has "
+                                   f"model.max_talkers={model.max_talkers} branches; raise it "
+                                   "or leave such mixtures out")
+        return serialized_targets(talkers, model.max_talkers, model.vocab.encode)[:len(talkers)]
+
+    def start(self, model: MultiTalkerCTC, run: Run) -> dict[str, Any] | None:
+        return None  # no first phase
+
+    def set_epoch(self, epoch: int) -> None:
+        """Its examples are the same every epoch."""
+
+    def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
+             ) -> torch.Tensor:
+        x, lengths = pad_inputs([self.inputs[i] for i in batch], self.encoded)
+        out = model(x.to(device, torch.float32), lengths.to(device), self.encoded)
+        total, _ = self.loss_fn(out.log_probs, out.lengths, out.count_logits,
+                                [self.targets[i] for i in batch], out.branches,
+                                [self.ids[i] for i in batch])
+        return total
+
+    @torch.no_grad()
+    def validate(self, model: MultiTalkerCTC, run: Run) -> float | None:
+        """cpWER of the valid set (the count head routing); the count accuracy is logged."""
+        if not self.valid:
+            return None
+        cp, acc = score(model, self.valid, self.encoded)
+        run.log(f"valid: cpWER {cp.rate:.3f}, talker-count accuracy {acc.accuracy:.3f} "
+                f"({acc.correct}/{acc.total})")
+        return cp.rate
+
+    def save(self, model: MultiTalkerCTC, folder: Path, recipe: dict[str, Any]) -> None:
+        from susurrus.models.multitalker.checkpoint import save_checkpoint
+
+        save_checkpoint(model, folder, recipe)
+
+    def load(self, model: MultiTalkerCTC, folder: Path) -> None:
+        from susurrus.models.multitalker.checkpoint import load_trained
+
+        load_trained(model, folder)
+
+
+def pad_inputs(inputs: list[torch.Tensor], encoded: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """[(T'_b, D)] encoder states -> (B, T', D), or [(M, T_b)] log-mel -> (B, M, T);
+    zero-padded, with lengths (B,)."""
+    if encoded:
+        return pad_features(inputs)
+    lengths = torch.tensor([m.shape[1] for m in inputs])
+    out = inputs[0].new_zeros(len(inputs), inputs[0].shape[0], int(lengths.max()))
+    for b, m in enumerate(inputs):
+        out[b, :, : m.shape[1]] = m
+    return out, lengths
+
+
+@torch.no_grad()
+def score(model: MultiTalkerCTC, items: list[tuple[torch.Tensor, list[str]]],
+          encoded: bool = False, batch_size: int = 8) -> tuple[CpErrorCounts, CountAccuracy]:
+    """(cpWER counts, talker-count accuracy) of (input, references) items, the count head
+    routing; inputs as `pad_inputs` takes them."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    cp, acc = [], []
+    for i in range(0, len(items), batch_size):
+        chunk = items[i:i + batch_size]
+        x, lengths = pad_inputs([m for m, _ in chunk], encoded)
+        decoded = model.decode(model(x.to(device, torch.float32), lengths.to(device), encoded))
+        for (_, refs), branches in zip(chunk, decoded, strict=True):
+            cp.append(cp_word_errors(refs, [b.text for b in branches]))
+            acc.append(talker_count_accuracy(len(refs), len(branches)))
+    model.train(was_training)
+    return sum(cp[1:], cp[0]), sum(acc[1:], acc[0])
