@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # One line per task: recipe name -> "module:Class" (imported only when a recipe names it).
 TASKS: dict[str, str] = {
     "speech_llm": "susurrus.train.tasks.speech_llm:SpeechLLMTask",
+    "whisper_distill": "susurrus.train.tasks.whisper_distill:WhisperDistillTask",
 }
 DEFAULT_TASK = "speech_llm"  # what a recipe without `task:` trains (every recipe before issue 15)
 

@@ -1,0 +1,196 @@
+"""The `whisper_distill` task end to end on tiny random models: the recipe, the teacher cache
+(computed once, resumable, required), a few training steps whose loss falls, and a checkpoint
+that transcribes through `load_recognizer` as a Whisper."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from susurrus.data.manifest import Utterance, write_manifest
+from susurrus.train.distill_teacher import (
+    MissingTeacherCacheError,
+    TeacherInput,
+    teacher_inputs,
+)
+from susurrus.train.recipe import RecipeError, load_recipe
+from susurrus.train.task import task_class
+from susurrus.train.tasks.whisper_distill import (
+    WhisperDistillConfig,
+    WhisperDistillTask,
+    compute_teacher,
+    recipe_windows,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SR = 16_000
+RECIPE = Path(__file__).parents[2] / "recipes" / "whisper_distill" / "tiny.yaml"
+SENTENCES = ["Growth was 12.9% in Rzeszów.", "O'Brien didn't agree, said Dr. Lee.",
+             "Sales rose to 2,500 units!", "Was it enough?", "Maria Santos thinks so."]
+
+
+def reading(root: Path) -> Path:
+    """One 26-s 'reading' (a tone per sentence in noise) cut into five sentence segments."""
+    rng = np.random.default_rng(0)
+    audio = 0.02 * rng.standard_normal(26 * SR)
+    segs, t = [], 0.5
+    for n, text in enumerate(SENTENCES):
+        d = 4.4
+        i = np.arange(int(t * SR), int((t + d) * SR))
+        audio[i] += 0.3 * np.sin(2 * np.pi * (220 + 70 * n) * i / SR)
+        segs.append(Utterance(id=f"r1-s{n:03d}", audio=root / "r1.wav", text=text,
+                              start=round(t, 2), duration=d, session="r1", turn=n))
+        t += d + 0.3
+    sf.write(root / "r1.wav", audio.astype(np.float32), SR)
+    return write_manifest(segs, root / "train-segments.jsonl")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return reading(tmp_path_factory.mktemp("long"))
+
+
+def overrides(corpus: Path, whisper: Path, llm: Path, out: Path, cache: Path) -> list[str]:
+    return [f"model.student={whisper}", f"model.teacher={llm}", f"model.teacher_cache={cache}",
+            "model.window_seconds=12", "model.top_k=4", "model.context_words=8",
+            "model.encoder_layers=1", f"data.train=[{corpus}]", f"data.valid={corpus}",
+            "data.valid_limit=1", "data.batch_seconds=24", "train.steps=12", "train.lr=3e-3",
+            "train.warmup_steps=1", "train.log_every=1", "train.valid_every=0",
+            "train.save_every=6", f"train.out={out}"]
+
+
+def test_the_task_is_registered_and_its_recipe_loads():
+    assert task_class("whisper_distill") is WhisperDistillTask
+    recipe = load_recipe(RECIPE)
+    assert isinstance(recipe.model, WhisperDistillConfig)
+    assert (recipe.model.encoder_layers, recipe.model.top_k) == (2, 16)
+
+
+def test_bad_values_are_reported_together_with_their_keys():
+    with pytest.raises(RecipeError) as e:
+        load_recipe(RECIPE, ["model.ce=0", "model.ot=0", "model.rep=0", "model.ot_epsilon=0",
+                             "model.window_seconds=45", "model.rep_distance=l1"])
+    text = str(e.value)
+    for key in ("model.ce", "model.ot_epsilon", "model.window_seconds", "model.rep_distance"):
+        assert key in text, key
+
+
+def test_the_teacher_reads_the_words_around_each_window(corpus):
+    recipe = load_recipe(RECIPE, [f"data.train=[{corpus}]", "data.valid=",
+                                  "model.window_seconds=12"])
+    windows = recipe_windows(recipe, "train", lambda _: None)
+    assert len(windows) >= 2 and windows[0].prompt == ""
+    inputs = teacher_inputs(windows, context_words=6)
+    assert all(isinstance(i, TeacherInput) for i in inputs)
+    first, second = inputs[0], inputs[1]
+    assert first.before == "" and first.text == windows[0].text
+    # three words of the text right after the window, three words right before the next one
+    rest = " ".join(w.text for w in windows[1:]).split()
+    assert first.after == " ".join(rest[:3])
+    assert second.before == " ".join(windows[0].text.split()[-3:])
+    assert first.text not in first.prompt() and first.after in first.prompt()
+
+
+def test_training_without_the_cache_names_the_command(corpus, tiny_whisper_dir, tiny_llm_dir,
+                                                      tmp_path):
+    from susurrus.train.loop import train
+
+    recipe = load_recipe(RECIPE, overrides(corpus, tiny_whisper_dir, tiny_llm_dir,
+                                           tmp_path / "run", tmp_path / "nothing"))
+    with pytest.raises(MissingTeacherCacheError, match="susurrus distill-teacher"):
+        train(recipe, progress=False, log=lambda _: None)
+
+
+def test_the_teacher_cache_is_complete_and_resumes(corpus, tiny_whisper_dir, tiny_llm_dir,
+                                                   tmp_path, monkeypatch):
+    import susurrus.train.distill_teacher as dt
+
+    cache = tmp_path / "cache"
+    recipe = load_recipe(RECIPE, overrides(corpus, tiny_whisper_dir, tiny_llm_dir,
+                                           tmp_path / "run", cache))
+    compute_teacher(recipe, progress=False, log=lambda _: None, shard_size=1)
+    shards = sorted(cache.glob("*.safetensors"))
+    windows = [w for w in recipe_windows(recipe, "train", lambda _: None) if w.text]
+    assert len(shards) == len(windows) >= 2
+    from susurrus.data.teacher_cache import TeacherCache
+
+    tc = TeacherCache.open(cache)
+    for w in windows:
+        chunk = tc[w.id]
+        assert chunk.text == w.text and chunk.ids.shape[1] == 4
+        assert np.all(np.diff(chunk.probs, axis=1) <= 1e-3)  # most probable first
+        assert chunk.probs.sum(1).max() <= 1.0 + 1e-3 and chunk.context.shape == (64,)
+    # a run stopped before its last shard redoes only that one
+    shards[-1].unlink()
+    calls = []
+    real = dt.teach
+    monkeypatch.setattr(dt, "teach", lambda *a: calls.append(a[2].id) or real(*a))
+    compute_teacher(recipe, progress=False, log=lambda _: None, shard_size=1)
+    assert calls == [windows[-1].id]
+
+
+def test_a_tiny_student_learns_and_its_checkpoint_transcribes(corpus, tiny_whisper_dir,
+                                                              tiny_llm_dir, tmp_path):
+    from susurrus.infer.registry import load_recognizer
+    from susurrus.models.family import model_family
+    from susurrus.train.loop import train
+
+    out = tmp_path / "run"
+    recipe = load_recipe(RECIPE, overrides(corpus, tiny_whisper_dir, tiny_llm_dir, out,
+                                           tmp_path / "cache"))
+    compute_teacher(recipe, progress=False, log=lambda _: None)
+    result = train(recipe, progress=False, log=lambda _: None)
+    losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()
+              if "loss" in json.loads(line)]
+    assert result.steps == 12 and len(losses) == 12
+    assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses  # 11.6 -> 9.8 when written
+    assert result.valid_wer is not None
+
+    # each distillation part fell: the same batch before training and from the saved student
+    before, after = parts_before_and_after(recipe, out)
+    for part in ("ce", "ot", "rep"):
+        assert after[part] < before[part], (part, before, after)
+
+    # the run folder is a Whisper: the recognizer loads the trained weights, not the base ones
+    assert model_family(str(out)) == "whisper"
+    recognizer = load_recognizer(str(out))
+    from transformers import WhisperForConditionalGeneration
+
+    base = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir)
+    name = "model.decoder.layers.0.fc1.weight"
+    trained = recognizer.decoder.model.get_parameter(name)
+    assert not torch.equal(trained, base.get_parameter(name))
+    frozen = "model.encoder.layers.0.fc1.weight"  # encoder_layers=1: the first stays frozen
+    assert torch.equal(recognizer.decoder.model.get_parameter(frozen), base.get_parameter(frozen))
+    audio = sf.read(corpus.parent / "r1.wav", dtype="float32")[0]
+    recognition = recognizer.recognize([audio[: 8 * SR]])[0]
+    assert len(recognition.streams) == 1
+
+
+def parts_before_and_after(recipe, out: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """CE, OT and representation losses of the first two windows with the untrained student
+    (built as the run built it) and with the run's saved student loaded into it (`task.load`)."""
+    from contextlib import nullcontext
+
+    from susurrus.train.task import Run
+    from susurrus.train.tasks.whisper_distill import collate, window_features
+
+    run = Run(recipe, out, torch.device("cpu"), 0, 1, False, lambda _: None, None, nullcontext)
+    task = WhisperDistillTask()
+    torch.manual_seed(recipe.train.seed)
+    model = task.build(recipe.model, run)
+    task.prepare(model, run)
+    feats = torch.stack([window_features(w, 80) for w in task.windows[:2]])
+    batch = collate(task.targets[:2], task.teachers[:2], [w.text for w in task.windows[:2]],
+                    model.tokenizer.pad_token_id)
+    with torch.no_grad():
+        before = model.eval()(feats, batch)[1]
+        task.load(model, out / "model")
+        after = model(feats, batch)[1]
+    return before, after
