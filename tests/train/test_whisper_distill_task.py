@@ -135,17 +135,25 @@ def test_the_teacher_cache_is_complete_and_resumes(corpus, tiny_whisper_dir, tin
     assert calls == [windows[-1].id]
 
 
-def test_a_tiny_student_learns_and_its_checkpoint_transcribes(corpus, tiny_whisper_dir,
-                                                              tiny_llm_dir, tmp_path):
-    from susurrus.infer.registry import load_recognizer
-    from susurrus.models.family import model_family
+@pytest.fixture(scope="module")
+def trained(corpus, tiny_whisper_dir, tiny_llm_dir, tmp_path_factory, one_thread):
+    """A 12-step run of the tiny student with CE, OT and representation losses."""
     from susurrus.train.loop import train
 
-    out = tmp_path / "run"
+    root = tmp_path_factory.mktemp("distill")
+    out = root / "run"
     recipe = load_recipe(RECIPE, overrides(corpus, tiny_whisper_dir, tiny_llm_dir, out,
-                                           tmp_path / "cache"))
+                                           root / "cache"))
     compute_teacher(recipe, progress=False, log=lambda _: None)
-    result = train(recipe, progress=False, log=lambda _: None)
+    return recipe, out, train(recipe, progress=False, log=lambda _: None)
+
+
+def test_a_tiny_student_learns_and_its_checkpoint_transcribes(trained, corpus,
+                                                              tiny_whisper_dir):
+    from susurrus.infer.registry import load_recognizer
+    from susurrus.models.family import model_family
+
+    recipe, out, result = trained
     losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()
               if "loss" in json.loads(line)]
     assert result.steps == 12 and len(losses) == 12
@@ -173,6 +181,29 @@ def test_a_tiny_student_learns_and_its_checkpoint_transcribes(corpus, tiny_whisp
     assert len(recognition.streams) == 1
 
 
+def test_the_student_exports_to_ctranslate2_with_the_same_greedy_tokens(trained, corpus,
+                                                                       isolated_cache):
+    """faster-whisper runs the saved student (converted once to CTranslate2) and writes the
+    same greedy tokens as our decoder does with the torch weights, on the same features."""
+    from faster_whisper import WhisperModel
+    from faster_whisper.audio import pad_or_trim
+
+    from susurrus.infer.whisper_decoding import DecodingOptions, WindowDecoder
+    from susurrus.pretrained import ct2_whisper_dir, load_whisper
+
+    _, out, _ = trained
+    fw = WhisperModel(ct2_whisper_dir(str(out)), device="cpu", compute_type="float32")
+    audio = sf.read(corpus.parent / "r1.wav", dtype="float32")[0][: 6 * SR]
+    segments, _ = fw.transcribe(audio, beam_size=1, temperature=0.0, language="en",
+                                without_timestamps=True, condition_on_previous_text=False,
+                                vad_filter=False)
+    ref = [t for s in segments for t in s.tokens]
+    mel = torch.from_numpy(pad_or_trim(fw.feature_extractor(audio)))[None]
+    decoder = WindowDecoder(*load_whisper(str(out)))
+    ours = decoder.decode(decoder.encode(mel), [], DecodingOptions(timestamps=False)).tokens
+    assert len(ref) > 10 and ours == ref
+
+
 def parts_before_and_after(recipe, out: Path) -> tuple[dict[str, float], dict[str, float]]:
     """CE, OT and representation losses of the first two windows with the untrained student
     (built as the run built it) and with the run's saved student loaded into it (`task.load`)."""
@@ -194,3 +225,21 @@ def parts_before_and_after(recipe, out: Path) -> tuple[dict[str, float], dict[st
         task.load(model, out / "model")
         after = model(feats, batch)[1]
     return before, after
+
+
+def test_ce_only_fine_tuning_needs_no_teacher(corpus, tiny_whisper_dir, tmp_path):
+    """The baseline at the same budget: ot = rep = 0 reads no teacher cache and has no
+    projection to train."""
+    from susurrus.train.loop import train
+
+    out = tmp_path / "run"
+    recipe = load_recipe(RECIPE, [*overrides(corpus, tiny_whisper_dir, Path("no-such-llm"), out,
+                                             tmp_path / "none"),
+                                  "model.ot=0", "model.rep=0", "train.steps=2",
+                                  "data.valid="])
+    result = train(recipe, progress=False, log=lambda _: None)
+    assert result.steps == 2 and np.isfinite(result.final_loss) and result.valid_wer is None
+    assert not (tmp_path / "none").exists()
+    from safetensors.torch import load_file
+
+    assert load_file(str(out / "model" / "distill.safetensors")) == {}
