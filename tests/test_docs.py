@@ -63,6 +63,8 @@ NOT_RUN = {
      "model.context=abstract model.abstract_tokens=4"),
     ("docs/papers/000-context.md",
      ".venv/bin/python benchmarks/context.py --steps 1000 --init runs/speech-llm-default"),
+    ("docs/papers/002-whisper-distillation.md",
+     "susurrus synth longform --out out/gen/long --hours"),
     ("benchmarks/README.md", ".venv/bin/python scripts/docs_tables.py"),
     ("benchmarks/README.md", ".venv/bin/python benchmarks/compression.py --steps 1500"),
     ("benchmarks/README.md",
