@@ -243,3 +243,40 @@ def test_ce_only_fine_tuning_needs_no_teacher(corpus, tiny_whisper_dir, tmp_path
     from safetensors.torch import load_file
 
     assert load_file(str(out / "model" / "distill.safetensors")) == {}
+
+
+def test_a_lora_adapted_teacher_gets_its_own_cache(corpus, tiny_whisper_dir, tiny_llm_dir,
+                                                   tmp_path):
+    """model.teacher_adapter merges a PEFT LoRA into the teacher; its cache records the adapter
+    (by content), differs from the plain teacher's, and a recipe without it refuses it."""
+    from contextlib import nullcontext
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from susurrus.data.teacher_cache import TeacherCache
+    from susurrus.train.task import Run
+
+    torch.manual_seed(0)
+    llm = AutoModelForCausalLM.from_pretrained(tiny_llm_dir)
+    peft = get_peft_model(llm, LoraConfig(r=2, target_modules=["q_proj", "v_proj"],
+                                          init_lora_weights=False))
+    peft.save_pretrained(tmp_path / "adapter")
+    base = overrides(corpus, tiny_whisper_dir, tiny_llm_dir, tmp_path / "run", tmp_path / "plain")
+    plain = load_recipe(RECIPE, base)
+    adapted = load_recipe(RECIPE, [*base, f"model.teacher_adapter={tmp_path / 'adapter'}",
+                                   f"model.teacher_cache={tmp_path / 'adapted'}"])
+    compute_teacher(plain, progress=False, log=lambda _: None)
+    compute_teacher(adapted, progress=False, log=lambda _: None)
+    a, b = TeacherCache.open(tmp_path / "plain"), TeacherCache.open(tmp_path / "adapted")
+    assert a.teacher == str(tiny_llm_dir) and b.teacher.startswith(f"{tiny_llm_dir}+lora-")
+    first = a.ids[0]
+    assert not np.allclose(a[first].probs, b[first].probs)
+    # the plain recipe pointed at the adapted cache: refused, naming both teachers
+    wrong = load_recipe(RECIPE, [*base, f"model.teacher_cache={tmp_path / 'adapted'}"])
+    run = Run(wrong, tmp_path / "run", torch.device("cpu"), 0, 1, False, lambda _: None, None,
+              nullcontext)
+    task = WhisperDistillTask()
+    model = task.build(wrong.model, run)
+    with pytest.raises(MissingTeacherCacheError, match="lora-"):
+        task.prepare(model, run)

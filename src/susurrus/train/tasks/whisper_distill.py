@@ -178,6 +178,8 @@ class WhisperDistillConfig:
     encoder_layers: int = 2  # the encoder's last N layers train (the paper: 2); 0 = frozen
     train_decoder: bool = True  # the whole decoder trains (False: only those encoder layers)
     teacher: str = "smollm2-135m-instruct"  # the causal LM that read each window in context
+    # a PEFT LoRA adapter folder for the teacher (merged into it before it reads); "" = none
+    teacher_adapter: str = ""
     # folder of the teacher's cache (`susurrus distill-teacher` writes it);
     # "" = <cache root>/teacher/<teacher>-k<K>-<hash of what it reads>
     teacher_cache: str = ""
@@ -221,6 +223,18 @@ class WhisperDistillConfig:
     @property
     def uses_teacher(self) -> bool:
         return bool(self.ot or self.rep)
+
+    def teacher_id(self) -> str:
+        """The teacher as its cache records it: the name, and the adapter's content if any."""
+        if not self.teacher_adapter:
+            return self.teacher
+        from susurrus.pretrained.cache import fingerprint
+
+        weights = Path(self.teacher_adapter) / "adapter_model.safetensors"
+        if not weights.is_file():
+            raise BadRecipeError(f"model.teacher_adapter: {weights} does not exist; give a PEFT "
+                                 "LoRA adapter folder (save_pretrained of a PeftModel)")
+        return f"{self.teacher}+lora-{fingerprint(weights)}"
 
 
 class DistillStudent(nn.Module):
@@ -268,7 +282,7 @@ def teacher_folder(config: WhisperDistillConfig, inputs: list[TeacherInput]) -> 
     """Where the recipe's teacher cache is (given, or the default keyed by what it reads)."""
     if config.teacher_cache:
         return Path(config.teacher_cache)
-    return default_cache_folder(config.teacher, config.top_k, inputs)
+    return default_cache_folder(config.teacher_id(), config.top_k, inputs)
 
 
 def compute_teacher(recipe: Any, progress: bool = True, log: Callable[[str], None] = print,
@@ -280,8 +294,12 @@ def compute_teacher(recipe: Any, progress: bool = True, log: Callable[[str], Non
     inputs = teacher_inputs(recipe_windows(recipe, "train", log), cfg.context_words)
     folder = teacher_folder(cfg, inputs)
     llm, tokenizer = load_llm(cfg.teacher)
-    log(f"teacher {cfg.teacher}: {len(inputs)} training windows -> {folder}")
-    return compute_teacher_cache(llm, tokenizer, cfg.teacher, inputs, folder, cfg.top_k,
+    if cfg.teacher_adapter:  # the teacher adapted to read context and write the chunk (LoRA)
+        from peft import PeftModel
+
+        llm = PeftModel.from_pretrained(llm, cfg.teacher_adapter).merge_and_unload().eval()
+    log(f"teacher {cfg.teacher_id()}: {len(inputs)} training windows -> {folder}")
+    return compute_teacher_cache(llm, tokenizer, cfg.teacher_id(), inputs, folder, cfg.top_k,
                                  shard_size, progress, log)
 
 
@@ -326,7 +344,7 @@ class WhisperDistillTask:
         if cfg.uses_teacher:
             self.windows = [w for w in self.windows if w.text]  # the teacher reads text
             inputs = teacher_inputs(self.windows, cfg.context_words)
-            cache = open_teacher_cache(teacher_folder(cfg, inputs), inputs, cfg.teacher,
+            cache = open_teacher_cache(teacher_folder(cfg, inputs), inputs, cfg.teacher_id(),
                                        cfg.top_k)
             self.teachers = [cache[w.id] for w in self.windows]
         self.targets = [whisper_target(model.tokenizer, w) for w in self.windows]
