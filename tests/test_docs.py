@@ -65,6 +65,8 @@ NOT_RUN = {
      ".venv/bin/python benchmarks/context.py --steps 1000 --init runs/speech-llm-default"),
     ("docs/papers/002-whisper-distillation.md",
      "susurrus synth longform --out out/gen/long --hours"),
+    ("docs/papers/002-whisper-distillation.md",
+     ".venv/bin/python benchmarks/distill_whisper.py --steps 200"),
     ("benchmarks/README.md", ".venv/bin/python scripts/docs_tables.py"),
     ("benchmarks/README.md", ".venv/bin/python benchmarks/compression.py --steps 1500"),
     ("benchmarks/README.md",
