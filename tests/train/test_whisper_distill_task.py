@@ -181,6 +181,20 @@ def test_a_tiny_student_learns_and_its_checkpoint_transcribes(trained, corpus,
     assert len(recognition.streams) == 1
 
 
+def test_susurrus_transcribe_runs_the_run_folder(trained, corpus, tmp_path, capsys):
+    """`susurrus transcribe --model RUN` (the CLI in this process) writes a transcript of the
+    whole file with the student, as for any Whisper."""
+    from susurrus.cli.main import main
+
+    _, out, _ = trained
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, sf.read(corpus.parent / "r1.wav", dtype="float32")[0][: 8 * SR], SR)
+    assert main(["transcribe", str(clip), "--model", str(out), "--format", "json",
+                 "--output-dir", str(tmp_path / "t"), "--no-fallback", "--quiet"]) == 0
+    data = json.loads((tmp_path / "t" / "clip.json").read_text())
+    assert data["engine"] == "torch" and data["segments"] and isinstance(data["text"], str)
+
+
 def test_the_student_exports_to_ctranslate2_with_the_same_greedy_tokens(trained, corpus,
                                                                        isolated_cache):
     """faster-whisper runs the saved student (converted once to CTranslate2) and writes the
