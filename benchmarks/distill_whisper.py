@@ -5,9 +5,10 @@
 
 Rows, every one scored on the same audio in one run of this script:
 - zero-shot Whisper tiny.en through the torch and faster-whisper engines (the bar);
-- four students of `recipes/whisper_distill/tiny.yaml`, the same data, steps and seed:
+- five students of `recipes/whisper_distill/tiny.yaml`, the same data, steps and seed:
   CE-only fine-tuning (`model.ot=0 model.rep=0`), CE + token OT (`model.rep=0`),
-  CE + representation (`model.ot=0`) and CE + both.
+  CE + representation (`model.ot=0`; and its ablation with the embedded MiniLM's embedding of
+  the window's text as the target instead of the teacher's context vector) and CE + both.
 
 Test sets (from `susurrus synth longform --out out/gen/long --hours 2.2 --seed 1` and
 `susurrus synth conversations --out out/gen/conv --hours 6 --seed 1`): long/test (news
@@ -42,6 +43,8 @@ VARIANTS = {  # key -> (label, overrides of the recipe)
     "ce": ("CE-only fine-tuning", ["model.ot=0", "model.rep=0"]),
     "ce-ot": ("CE + token OT", ["model.rep=0"]),
     "ce-rep": ("CE + representation", ["model.ot=0"]),
+    "ce-rep-sentence": ("CE + representation (MiniLM target)",
+                        ["model.ot=0", "model.rep_target=sentence"]),
     "ce-ot-rep": ("CE + OT + representation", []),
 }
 

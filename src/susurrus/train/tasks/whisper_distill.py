@@ -45,7 +45,7 @@ from susurrus.data.teacher_cache import TeacherChunk
 from susurrus.errors import BadRecipeError
 from susurrus.fields import FieldError, check_fields, raise_problems
 from susurrus.losses.ot_distill import OTDistillConfig, OTDistillLoss
-from susurrus.losses.representation import RepresentationLoss
+from susurrus.losses.representation import RepresentationLoss, masked_mean
 from susurrus.models.whisper_student import freeze_student, load_student, save_student
 from susurrus.train.distill_teacher import (
     SHARD_SIZE,
@@ -190,6 +190,10 @@ class WhisperDistillConfig:
     ot: float = 1.0  # weight of the token-level OT distillation (0: no teacher tokens)
     rep: float = 1.0  # weight of the representation loss (0: no teacher context vector)
     rep_distance: Literal["cosine", "mse"] = "cosine"  # of the projected pooled decoder states
+    # the representation loss's target: the teacher's context vector of the window (it read the
+    # surrounding text), or `sentence_encoder`'s embedding of the window's text alone
+    rep_target: Literal["teacher", "sentence"] = "teacher"
+    sentence_encoder: str = "minilm-l6"  # for rep_target sentence: mean-pooled, L2-normalised
     ot_span_weight: float = 1.0  # OT cost: weight of 1 − IoU of the tokens' character spans
     ot_distance_weight: float = 0.1  # OT cost: weight of the sorted top-K probability L1
     ot_epsilon: float = 0.05  # Sinkhorn's entropic regularisation
@@ -205,8 +209,11 @@ class WhisperDistillConfig:
         if self.window_seconds > WINDOW_SECONDS:
             problems.append(("window_seconds", f"must be <= {WINDOW_SECONDS} (Whisper's input), "
                                                f"got {self.window_seconds}"))
-        if (self.ot or self.rep) and not self.teacher:
-            problems.append(("teacher", "must not be empty when ot or rep is above 0"))
+        if self.uses_teacher and not self.teacher:
+            problems.append(("teacher", "must not be empty when the teacher is read (ot above 0, "
+                                        "or rep above 0 with rep_target teacher)"))
+        if self.rep_target not in ("teacher", "sentence"):
+            problems.append(("rep_target", f"must be teacher or sentence, got {self.rep_target!r}"))
         if self.rep_distance not in ("cosine", "mse"):
             problems.append(("rep_distance", f"must be cosine or mse, got {self.rep_distance!r}"))
         try:
@@ -222,7 +229,8 @@ class WhisperDistillConfig:
 
     @property
     def uses_teacher(self) -> bool:
-        return bool(self.ot or self.rep)
+        """Whether training reads the teacher cache (OT, or the teacher's context vector)."""
+        return bool(self.ot or (self.rep and self.rep_target == "teacher"))
 
     def teacher_id(self) -> str:
         """The teacher as its cache records it: the name, and the adapter's content if any."""
@@ -313,6 +321,7 @@ class WhisperDistillTask:
         self.windows: list[Window] = []  # training windows
         self.targets: list[WhisperTarget] = []  # their decoder tokens
         self.teachers: list[TeacherChunk] | None = None  # their teacher chunks (None: CE only)
+        self.sentences: torch.Tensor | None = None  # (N, E) rep_target sentence: the targets
         self.valid: list[Window] = []  # validation windows scored by WER
 
     @staticmethod
@@ -328,7 +337,7 @@ class WhisperDistillTask:
 
         whisper, tokenizer = load_whisper(config.student)
         trained = freeze_student(whisper, config.encoder_layers, config.train_decoder)
-        width = _teacher_width(config.teacher) if config.rep else None
+        width = _target_width(config) if config.rep else None
         loss = WhisperDistillLoss(whisper.config.d_model, width,
                                   DistillWeights(config.ce, config.ot, config.rep),
                                   config.ot_config(), config.rep_distance)
@@ -347,11 +356,15 @@ class WhisperDistillTask:
             cache = open_teacher_cache(teacher_folder(cfg, inputs), inputs, cfg.teacher_id(),
                                        cfg.top_k)
             self.teachers = [cache[w.id] for w in self.windows]
+        if cfg.rep and cfg.rep_target == "sentence":
+            self.sentences = sentence_embeddings(cfg.sentence_encoder,
+                                                 [w.text for w in self.windows])
         self.targets = [whisper_target(model.tokenizer, w) for w in self.windows]
         seconds = sum(w.duration for w in self.windows)
         run.log(f"train: {len(self.windows)} windows, {seconds / 3600:.2f} h; valid: "
                 f"{len(self.valid)} windows; teacher: "
-                f"{cfg.teacher if cfg.uses_teacher else 'none (CE only)'}")
+                f"{cfg.teacher_id() if cfg.uses_teacher else 'none'}; representation target: "
+                f"{cfg.rep_target if cfg.rep else 'none'}")
         return [Example(w.id, w.duration) for w in self.windows]
 
     def start(self, model: DistillStudent, run: Run) -> dict[str, Any] | None:
@@ -366,6 +379,8 @@ class WhisperDistillTask:
         teachers = None if self.teachers is None else [self.teachers[i] for i in batch]
         db = collate([self.targets[i] for i in batch], teachers,
                      [self.windows[i].text for i in batch], self._pad_id(model))
+        if self.sentences is not None:  # the representation target is the sentence embedding
+            db.context = self.sentences[batch]
         total, _ = model(features.to(device), db.to(device))
         return total
 
@@ -408,10 +423,29 @@ class WhisperDistillTask:
         load_student(model.whisper, model.distill, folder)
 
 
-def _teacher_width(teacher: str) -> int:
-    """The teacher's hidden width (its context vector's), from its config alone."""
+def _target_width(config: WhisperDistillConfig) -> int:
+    """The representation target's width (the teacher's or the sentence encoder's hidden
+    size), from the model's config alone."""
     from transformers import AutoConfig
 
     from susurrus.pretrained import resolve
 
-    return AutoConfig.from_pretrained(resolve(teacher, "llm")).hidden_size
+    if config.rep_target == "sentence":
+        return AutoConfig.from_pretrained(resolve(config.sentence_encoder,
+                                                  "sentence-encoder")).hidden_size
+    return AutoConfig.from_pretrained(resolve(config.teacher, "llm")).hidden_size
+
+
+@torch.no_grad()
+def sentence_embeddings(name: str, texts: list[str], batch: int = 32) -> torch.Tensor:
+    """(N, E) L2-normalised mean-pooled last states of sentence encoder `name` for `texts` (how
+    all-MiniLM-L6-v2 is meant to be used)."""
+    from susurrus.pretrained import load_sentence_encoder
+
+    model, tokenizer = load_sentence_encoder(name)
+    out = []
+    for i in range(0, len(texts), batch):
+        enc = tokenizer(texts[i : i + batch], padding=True, truncation=True, return_tensors="pt")
+        states = model(**enc).last_hidden_state  # (b, n, E)
+        out.append(F.normalize(masked_mean(states, enc["attention_mask"].bool()), dim=-1))
+    return torch.cat(out)
