@@ -111,6 +111,8 @@ def test_training_without_the_cache_names_the_command(corpus, tiny_whisper_dir, 
 
 def test_the_teacher_cache_is_complete_and_resumes(corpus, tiny_whisper_dir, tiny_llm_dir,
                                                    tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     import susurrus.train.distill_teacher as dt
 
     cache = tmp_path / "cache"
@@ -132,9 +134,21 @@ def test_the_teacher_cache_is_complete_and_resumes(corpus, tiny_whisper_dir, tin
     shards[-1].unlink()
     calls = []
     real = dt.teach
-    monkeypatch.setattr(dt, "teach", lambda *a: calls.append(a[2].id) or real(*a))
+    monkeypatch.setattr(dt, "teach", lambda *a: calls.extend(i.id for i in a[2]) or real(*a))
     compute_teacher(recipe, progress=False, log=lambda _: None, shard_size=1)
     assert calls == [windows[-1].id]
+    # a window read in a batch gets what it gets alone (right padding is invisible)
+    redo = TeacherCache.open(cache)[windows[-1].id]
+    tok = AutoTokenizer.from_pretrained(tiny_llm_dir)
+    llm = AutoModelForCausalLM.from_pretrained(tiny_llm_dir).eval()
+    inputs = teacher_inputs(windows, recipe.model.context_words)
+    together = dt.teach(llm, tok, inputs, 4)
+    for item, chunk in zip(inputs, together, strict=True):
+        alone = dt.teach(llm, tok, [item], 4)[0]
+        assert np.array_equal(alone.ids, chunk.ids) and np.array_equal(alone.spans, chunk.spans)
+        assert np.allclose(alone.probs, chunk.probs, atol=1e-5)
+        assert np.allclose(alone.context, chunk.context, atol=1e-4)
+    assert np.allclose(redo.probs, together[-1].probs, atol=1e-3)  # float16 in the shard
 
 
 @pytest.fixture(scope="module")
@@ -322,3 +336,19 @@ def test_the_sentence_embedding_target_needs_no_teacher(corpus, tiny_whisper_dir
     assert result.steps == 2 and np.isfinite(result.final_loss)
     assert load_file(str(out / "model" / "distill.safetensors"))["rep.proj.weight"].shape == (
         384, 64)
+
+
+def test_the_distill_teacher_command(corpus, tiny_whisper_dir, tiny_llm_dir, tmp_path, capsys):
+    """`susurrus distill-teacher RECIPE key=value ...` fills the cache `train` then reads; a
+    recipe of another task is refused with exit status 2."""
+    from susurrus.cli.main import main
+    from susurrus.data.teacher_cache import TeacherCache
+
+    cache = tmp_path / "cache"
+    args = overrides(corpus, tiny_whisper_dir, tiny_llm_dir, tmp_path / "run", cache)
+    assert main(["distill-teacher", str(RECIPE), "--quiet", "--batch-size", "2", *args]) == 0
+    assert "teacher cache complete" in capsys.readouterr().out
+    assert len(TeacherCache.open(cache)) >= 2
+    speech = RECIPE.parents[1] / "speech_llm" / "default.yaml"
+    assert main(["distill-teacher", str(speech), "--quiet"]) == 2
+    assert "takes a whisper_distill recipe" in capsys.readouterr().err

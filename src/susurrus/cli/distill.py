@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="a whisper_distill recipe, e.g. recipes/whisper_distill/tiny.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="the same dotted overrides `susurrus train` will get")
+    p.add_argument("--device", default="cpu", help="where the teacher runs: cpu, cuda, ...")
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="windows the teacher reads at once (default 4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -31,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if recipe.task != "whisper_distill":
         raise BadRecipeError(f"{args.recipe}: task {recipe.task!r} has no teacher to cache; "
                              "distill-teacher takes a whisper_distill recipe")
-    folder = compute_teacher(recipe, progress=not args.quiet)
+    if args.batch_size < 1:
+        raise BadRecipeError(f"--batch-size must be >= 1, got {args.batch_size}")
+    folder = compute_teacher(recipe, progress=not args.quiet, batch_size=args.batch_size,
+                             device=args.device)
     print(f"{folder}: teacher cache complete; now run susurrus train {args.recipe} "
           f"{' '.join(args.overrides)}".rstrip())
     return 0

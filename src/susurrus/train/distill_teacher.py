@@ -96,27 +96,44 @@ def default_cache_folder(teacher: str, top_k: int, inputs: Sequence[TeacherInput
 
 
 @torch.no_grad()
-def teach(llm: Any, tokenizer: Any, item: TeacherInput, top_k: int) -> TeacherChunk:
-    """The teacher's view of one window: top-K probabilities at each of its text's tokens."""
-    prompt = tokenizer(item.prompt(), add_special_tokens=False)["input_ids"]
-    ids, spans = token_spans(tokenizer, item.text)
+def teach(llm: Any, tokenizer: Any, items: Sequence[TeacherInput], top_k: int
+          ) -> list[TeacherChunk]:
+    """The teacher's view of windows `items`, read in one batch: top-K probabilities at each
+    of each window's text tokens. Rows are right-padded: a causal LM's states at the real
+    positions never see the pads, so a window's result does not depend on its batch."""
+    rows = []
+    for item in items:
+        prompt = tokenizer(item.prompt(), add_special_tokens=False)["input_ids"]
+        ids, spans = token_spans(tokenizer, item.text)
+        rows.append((prompt, ids, spans))
     device = next(llm.parameters()).device
-    x = torch.tensor([prompt + ids], device=device)  # (1, P + M)
-    out = llm(input_ids=x, output_hidden_states=True)
-    p, m = len(prompt), len(ids)
-    logits = out.logits[0, p - 1 : p + m - 1].float()  # (M, V): position p-1+j predicts token j
-    probs, top = logits.softmax(-1).topk(top_k, dim=-1)  # (M, K), most probable first
-    context = out.hidden_states[-1][0, p : p + m].float().mean(0)  # (H,)
-    return TeacherChunk(item.id, item.text, top.cpu().numpy().astype(np.int32),
-                        probs.cpu().numpy().astype(np.float32),
-                        np.asarray(spans, dtype=np.int32).reshape(m, 2),
-                        context.cpu().numpy())
+    length = max(len(p) + len(i) for p, i, _ in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    x = torch.full((len(rows), length), pad, dtype=torch.long)  # (B, P + M) at most
+    mask = torch.zeros(len(rows), length, dtype=torch.long)
+    for b, (prompt, ids, _) in enumerate(rows):
+        x[b, : len(prompt) + len(ids)] = torch.tensor(prompt + ids)
+        mask[b, : len(prompt) + len(ids)] = 1
+    out = llm(input_ids=x.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+    chunks = []
+    for b, (item, (prompt, ids, spans)) in enumerate(zip(items, rows, strict=True)):
+        p, m = len(prompt), len(ids)
+        logits = out.logits[b, p - 1 : p + m - 1].float()  # (M, V): p-1+j predicts token j
+        probs, top = logits.softmax(-1).topk(top_k, dim=-1)  # (M, K), most probable first
+        context = out.hidden_states[-1][b, p : p + m].float().mean(0)  # (H,)
+        chunks.append(TeacherChunk(item.id, item.text, top.cpu().numpy().astype(np.int32),
+                                   probs.cpu().numpy().astype(np.float32),
+                                   np.asarray(spans, dtype=np.int32).reshape(m, 2),
+                                   context.cpu().numpy()))
+    return chunks
 
 
 def compute_teacher_cache(llm: Any, tokenizer: Any, teacher: str, inputs: Sequence[TeacherInput],
                           folder: str | Path, top_k: int = 16, shard_size: int = SHARD_SIZE,
-                          progress: bool = True, log: Callable[[str], None] = print) -> Path:
-    """Run the teacher over every input not yet in `folder`'s shards; returns the folder."""
+                          batch_size: int = 4, progress: bool = True,
+                          log: Callable[[str], None] = print) -> Path:
+    """Run the teacher over every input not yet in `folder`'s shards, `batch_size` windows at
+    a time (the logits of a batch take B × length × vocabulary floats); returns the folder."""
     from tqdm import tqdm
 
     folder = Path(folder)
@@ -130,10 +147,11 @@ def compute_teacher_cache(llm: Any, tokenizer: Any, teacher: str, inputs: Sequen
     bar = tqdm(total=len(todo), desc="teacher", unit="window", disable=not progress)
     try:
         for s in range(0, len(todo), shard_size):
-            chunks = []
-            for item in todo[s : s + shard_size]:
-                chunks.append(teach(llm, tokenizer, item, top_k))
-                bar.update(1)
+            shard = todo[s : s + shard_size]
+            chunks: list[TeacherChunk] = []
+            for b in range(0, len(shard), batch_size):
+                chunks += teach(llm, tokenizer, shard[b : b + batch_size], top_k)
+                bar.update(len(shard[b : b + batch_size]))
             write_teacher_shard(folder / f"shard-{n:05d}.safetensors", chunks, teacher)
             n += 1
     finally:

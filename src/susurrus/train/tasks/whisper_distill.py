@@ -294,8 +294,10 @@ def teacher_folder(config: WhisperDistillConfig, inputs: list[TeacherInput]) -> 
 
 
 def compute_teacher(recipe: Any, progress: bool = True, log: Callable[[str], None] = print,
-                    shard_size: int = SHARD_SIZE) -> Path:
-    """Run the recipe's teacher over its training windows (resuming); returns the cache folder."""
+                    shard_size: int = SHARD_SIZE, batch_size: int = 4, device: str = "cpu"
+                    ) -> Path:
+    """Run the recipe's teacher over its training windows on `device`, `batch_size` windows at
+    a time (resuming); returns the cache folder."""
     from susurrus.pretrained import load_llm
 
     cfg = recipe.model
@@ -307,8 +309,8 @@ def compute_teacher(recipe: Any, progress: bool = True, log: Callable[[str], Non
 
         llm = PeftModel.from_pretrained(llm, cfg.teacher_adapter).merge_and_unload().eval()
     log(f"teacher {cfg.teacher_id()}: {len(inputs)} training windows -> {folder}")
-    return compute_teacher_cache(llm, tokenizer, cfg.teacher_id(), inputs, folder, cfg.top_k,
-                                 shard_size, progress, log)
+    return compute_teacher_cache(llm.to(device), tokenizer, cfg.teacher_id(), inputs, folder,
+                                 cfg.top_k, shard_size, batch_size, progress, log)
 
 
 class WhisperDistillTask:
