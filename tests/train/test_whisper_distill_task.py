@@ -352,3 +352,18 @@ def test_the_distill_teacher_command(corpus, tiny_whisper_dir, tiny_llm_dir, tmp
     speech = RECIPE.parents[1] / "speech_llm" / "default.yaml"
     assert main(["distill-teacher", str(speech), "--quiet"]) == 2
     assert "takes a whisper_distill recipe" in capsys.readouterr().err
+
+
+def test_a_student_with_fewer_encoder_layers_than_asked_is_refused(tiny_whisper_dir):
+    from susurrus.errors import BadRecipeError
+    from susurrus.models.whisper_student import freeze_student
+    from susurrus.pretrained import load_whisper
+
+    model, _ = load_whisper(str(tiny_whisper_dir))
+    with pytest.raises(BadRecipeError, match="model.encoder_layers: the student has 2"):
+        freeze_student(model, 3, True)
+    trained = freeze_student(model, 1, False)  # the last encoder layer and the final norm only
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert names and all(n.startswith(("model.encoder.layers.1.", "model.encoder.layer_norm."))
+                         for n in names)
+    assert trained == sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -27,7 +27,7 @@ import torch
 import yaml
 from torch import nn
 
-from susurrus.errors import BadCheckpointError
+from susurrus.errors import BadCheckpointError, BadRecipeError
 from susurrus.models.family import FAMILY_KEY
 
 FAMILY = "whisper"  # the student is run as what it is
@@ -45,8 +45,8 @@ def freeze_student(model: nn.Module, encoder_layers: int, decoder: bool) -> int:
     returns the number of trained parameters. The paper freezes the encoder but its last 2."""
     enc = model.model.encoder
     if encoder_layers > len(enc.layers):
-        raise ValueError(f"encoder_layers: the student has {len(enc.layers)} encoder layers, "
-                         f"got {encoder_layers}")
+        raise BadRecipeError(f"model.encoder_layers: the student has {len(enc.layers)} encoder "
+                             f"layers, got {encoder_layers}")
     model.requires_grad_(False)
     for layer in enc.layers[len(enc.layers) - encoder_layers:]:
         layer.requires_grad_(True)
