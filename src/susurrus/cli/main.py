@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from susurrus.cli import distill, models, report, serve, synth, train, transcribe
 from susurrus.cli import eval as eval_cmd
-from susurrus.cli import models, report, serve, synth, train, transcribe
 from susurrus.errors import UserError
 
 
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
          "score a system on a manifest (JSONL or lhotse)", "nothing more was written"),
         ("train", train.add_arguments, train.run, "train a recipe's task (resumable)",
          "the run keeps its last checkpoint; re-run the same command to resume from it"),
+        ("distill-teacher", distill.add_arguments, distill.run,
+         "cache a whisper_distill recipe's teacher outputs (before training it)",
+         "finished shards are kept; re-run the same command to resume"),
         ("report", report.add_arguments, report.run,
          "Markdown report with plots from results JSON files",
          "the report may be incomplete; re-run the same command"),
@@ -55,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     # argparse stops filling `train`'s key=value list at the first option (`--quiet a=b`):
     # overrides after options are overrides all the same; anything else is an error
-    if extra and args.command == "train" and all("=" in e and not e.startswith("-")
-                                                 for e in extra):
+    if extra and args.command in ("train", "distill-teacher") and all(
+            "=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

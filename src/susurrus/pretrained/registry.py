@@ -144,6 +144,8 @@ def resolve(name: str, kind: ModelKind | None = None) -> str:
         return str(build_once(folder, lambda tmp: convert(src, tmp)))
     path = Path(name).expanduser()
     if path.exists():
+        if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+            return str(path / "model")  # a training run folder: its latest model (issue 17)
         if not (path / "config.json").is_file():
             raise _not_found(name, f"the folder {path} has no config.json")
         return str(path)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 TASKS: dict[str, str] = {
     "speech_llm": "susurrus.train.tasks.speech_llm:SpeechLLMTask",
     "multitalker_ctc": "susurrus.train.tasks.multitalker_ctc:MultiTalkerCTCTask",
+    "whisper_distill": "susurrus.train.tasks.whisper_distill:WhisperDistillTask",
 }
 DEFAULT_TASK = "speech_llm"  # what a recipe without `task:` trains (every recipe before issue 15)
 

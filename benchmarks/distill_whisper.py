@@ -1,0 +1,195 @@
+"""Paper 002: does distilling an LLM into Whisper beat plain fine-tuning on long transcripts?
+
+    .venv/bin/python benchmarks/distill_whisper.py [--steps 200] [--data out/gen]
+        [--phase all|teacher|train|eval] [--no-ner]
+
+Rows, every one scored on the same audio in one run of this script:
+- zero-shot Whisper tiny.en through the torch and faster-whisper engines (the bar);
+- five students of `recipes/whisper_distill/tiny.yaml`, the same data, steps and seed:
+  CE-only fine-tuning (`model.ot=0 model.rep=0`), CE + token OT (`model.rep=0`),
+  CE + representation (`model.ot=0`; and its ablation with the embedded MiniLM's embedding of
+  the window's text as the target instead of the teacher's context vector) and CE + both.
+
+Test sets (from `susurrus synth longform --out out/gen/long --hours 2.2 --seed 1` and
+`susurrus synth conversations --out out/gen/conv --hours 6 --seed 1`): long/test (news
+bulletins read whole by training voices), long/test-ood (held-out voices and articles) and
+conv/test-ood (short conversational turns, which must not get worse). Each recording is scored
+whole, never truncated (the authors' scorer stops at the first run of 30 deletions; this one does
+not). Columns: WER and cased WER with 95% bootstrap intervals over whole recordings,
+punctuation F1, capitalization F1, NER F1 (spaCy), entity recall, RTF (from eval's own timing).
+
+The teacher cache is computed once (`susurrus distill-teacher`), each student trains into
+`runs/distill-<variant>` (resumable), each eval is cached under `runs/bench-distill/`; rerun to
+resume. Writes benchmarks/results/distill_whisper.{json,md} and distill_whisper_wer.png;
+`--render distill_whisper.json` redraws the table from the JSON alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, render_main, run, save_results, susurrus  # noqa: E402
+
+RECIPE = ROOT / "recipes" / "whisper_distill" / "tiny.yaml"
+SETS = {  # column -> manifest under --data
+    "long-test": "long/test.jsonl",
+    "long-test-ood": "long/test-ood.jsonl",
+    "conv-test-ood": "conv/test-ood.jsonl",
+}
+VARIANTS = {  # key -> (label, overrides of the recipe)
+    "ce": ("CE-only fine-tuning", ["model.ot=0", "model.rep=0"]),
+    "ce-ot": ("CE + token OT", ["model.rep=0"]),
+    "ce-rep": ("CE + representation", ["model.ot=0"]),
+    "ce-rep-sentence": ("CE + representation (MiniLM target)",
+                        ["model.ot=0", "model.rep_target=sentence"]),
+    "ce-ot-rep": ("CE + OT + representation", []),
+}
+
+
+def systems(runs: Path) -> list[dict]:
+    """Every row: label, what `susurrus eval --model` gets, engine, cache key."""
+    rows = [{"system": "Whisper tiny.en zero-shot (torch)", "model": "whisper-tiny.en",
+             "engine": "torch", "key": "whisper-torch"},
+            {"system": "Whisper tiny.en zero-shot (faster-whisper)", "model": "whisper-tiny.en",
+             "engine": "faster-whisper", "key": "whisper-fw"}]
+    rows += [{"system": label, "model": str(runs / f"distill-{key}"), "engine": "torch",
+              "key": key} for key, (label, _) in VARIANTS.items()]
+    return rows
+
+
+def train_all(data: Path, runs: Path, steps: int, teacher_only: bool = False) -> None:
+    """The teacher cache once, then every variant with the same data, steps and seed."""
+    paths = [f"data.train=[{data / 'long' / 'train-segments.jsonl'}]",
+             f"data.valid={data / 'long' / 'dev-segments.jsonl'}"]
+    run(susurrus("distill-teacher", str(RECIPE), *paths, "--quiet"))
+    if teacher_only:
+        return
+    for key, (_, overrides) in VARIANTS.items():
+        run(susurrus("train", str(RECIPE), *paths, *overrides, f"train.steps={steps}",
+                     f"train.out={runs / f'distill-{key}'}", "--quiet"))
+
+
+def evaluate(system: dict, data: Path, out_dir: Path, ner: bool) -> dict:
+    """Each set's EvalResult (decoded unless cached)."""
+    from susurrus.evaluate.results import EvalResult
+
+    out = {}
+    for name, rel in SETS.items():
+        path = out_dir / system["key"] / f"{name}.json"
+        if not path.exists():
+            run(susurrus("eval", "--manifest", str(data / rel), "--model", system["model"],
+                         "--engine", system["engine"], "--out", str(path), "--quiet",
+                         *([] if ner else ["--no-ner"])))
+        out[name] = EvalResult.from_json(path.read_text())
+    return out
+
+
+def row(system: dict, res: dict) -> dict:
+    r = {k: system[k] for k in ("system", "model", "engine")}
+    if Path(r["model"]).is_absolute() and Path(r["model"]).is_relative_to(ROOT):
+        r["model"] = str(Path(r["model"]).relative_to(ROOT))  # no machine's path in the JSON
+    for name, e in res.items():
+        r[name] = {"wer": e.wer, "wer_cased": e.wer_cased, "punct_f1": e.punct_f1,
+                   "cap_f1": e.cap_f1, "ner_f1": e.ner_f1, "entity": e.entity_recall,
+                   "rtf": e.rtf, "recordings": len(e.counts.wer_by_session),
+                   "words": e.n_words, "seconds": e.counts.cost.audio_seconds}
+    return r
+
+
+def add_intervals(rows: list[dict], evals: list[dict]) -> None:
+    """95% bootstrap intervals of WER over whole recordings, and each row's paired WER
+    difference from the CE-only student (the same budget without a teacher)."""
+    from susurrus.metrics.bootstrap import bootstrap_wer, interval
+
+    base = next(r["system"] for r in rows if r["system"] == VARIANTS["ce"][0])
+    for name in SETS:
+        samples = bootstrap_wer({r["system"]: e[name].counts.wer_by_session
+                                 for r, e in zip(rows, evals, strict=True)})
+        for r in rows:
+            r[name]["wer_ci95"] = interval(samples[r["system"]])
+            r[name]["vs_ce_ci95"] = interval(samples[r["system"]] - samples[base])
+
+
+def fmt(v, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(results: dict) -> str:
+    """One table per test set: every system's scores on it."""
+    out = []
+    for name in SETS:
+        out += [f"**{name}**", "",
+                "| system | WER (95% CI) | cased WER | punct. F1 | cap. F1 | NER F1 | "
+                "entity recall | RTF |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in results["rows"]:
+            s = r[name]
+            lo, hi = s["wer_ci95"]
+            out.append(f"| {r['system']} | {s['wer']:.3f} ({lo:.2f}…{hi:.2f}) | "
+                       f"{fmt(s['wer_cased'])} | {fmt(s['punct_f1'])} | {fmt(s['cap_f1'])} | "
+                       f"{fmt(s['ner_f1'])} | {fmt(s['entity'])} | {fmt(s['rtf'])} |")
+        first = results["rows"][0][name]
+        out += ["", f"{first['recordings']} recordings, {first['words']} words, "
+                    f"{first['seconds'] / 60:.0f} min, each scored whole.", ""]
+    out.append(f"Students: {results['steps']} steps each of recipes/whisper_distill/tiny.yaml, "
+               "same data and seed. Intervals: 95% bootstrap over whole recordings.")
+    return "\n".join(out) + "\n"
+
+
+def render(results: dict) -> str:
+    return markdown(results)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """WER and punctuation / capitalization F1 of every row on long-test-ood."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    measures = ("wer", "wer_cased", "punct_f1", "cap_f1")
+    width = 0.8 / len(measures)
+    for k, m in enumerate(measures):
+        ax.bar([i + k * width for i in range(len(rows))],
+               [r["long-test-ood"][m] or 0.0 for r in rows], width, label=m)
+    ax.set_xticks([i + width * (len(measures) - 1) / 2 for i in range(len(rows))])
+    ax.set_xticklabels([r["system"].replace(" (", "\n(") for r in rows], fontsize=7)
+    ax.set_title("long-test-ood")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    if render_main(render):
+        return
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=200, help="training steps of every student")
+    p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
+    p.add_argument("--runs", type=Path, default=ROOT / "runs")
+    p.add_argument("--phase", choices=("all", "teacher", "train", "eval"), default="all")
+    p.add_argument("--no-ner", action="store_true", help="skip spaCy NER F1 (faster)")
+    args = p.parse_args()
+
+    need = [args.data / "long" / "train-segments.jsonl", *(args.data / r for r in SETS.values())]
+    missing = [str(m) for m in need if not m.exists()]
+    if missing:
+        raise SystemExit(f"missing {', '.join(missing)}: make them with the synth commands in "
+                         "this script's docstring")
+    if args.phase in ("all", "teacher", "train"):
+        train_all(args.data, args.runs, args.steps, teacher_only=args.phase == "teacher")
+    if args.phase in ("teacher", "train"):
+        return
+    rows_in = systems(args.runs)
+    out_dir = args.runs / "bench-distill"
+    evals = [evaluate(s, args.data, out_dir, not args.no_ner) for s in rows_in]
+    rows = [row(s, e) for s, e in zip(rows_in, evals, strict=True)]
+    add_intervals(rows, evals)
+    save_results("distill_whisper", {"steps": args.steps, "rows": rows}, render, plot, "wer")
+
+
+if __name__ == "__main__":
+    main()

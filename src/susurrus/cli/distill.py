@@ -1,0 +1,43 @@
+"""`susurrus distill-teacher`: run a `whisper_distill` recipe's teacher once over its training
+windows and cache what the distillation reads (resumable: re-run the same command).
+
+    susurrus distill-teacher recipes/whisper_distill/tiny.yaml
+    susurrus train recipes/whisper_distill/tiny.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `distill-teacher` arguments to a (sub)parser; returns it."""
+    p.add_argument("recipe", type=Path,
+                   help="a whisper_distill recipe, e.g. recipes/whisper_distill/tiny.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="the same dotted overrides `susurrus train` will get")
+    p.add_argument("--device", default="cpu", help="where the teacher runs: cpu, cuda, ...")
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="windows the teacher reads at once (default 4)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute (or complete) the teacher cache of a whisper_distill recipe."""
+    from susurrus.errors import BadRecipeError
+    from susurrus.train.recipe import load_recipe
+    from susurrus.train.tasks.whisper_distill import compute_teacher
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    if recipe.task != "whisper_distill":
+        raise BadRecipeError(f"{args.recipe}: task {recipe.task!r} has no teacher to cache; "
+                             "distill-teacher takes a whisper_distill recipe")
+    if args.batch_size < 1:
+        raise BadRecipeError(f"--batch-size must be >= 1, got {args.batch_size}")
+    folder = compute_teacher(recipe, progress=not args.quiet, batch_size=args.batch_size,
+                             device=args.device)
+    print(f"{folder}: teacher cache complete; now run susurrus train {args.recipe} "
+          f"{' '.join(args.overrides)}".rstrip())
+    return 0

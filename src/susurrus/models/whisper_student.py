@@ -1,0 +1,111 @@
+"""The Whisper student of paper 002 (issue 17): a Hugging Face Whisper, parts of it trained.
+
+It stays a Whisper: its checkpoint is a plain Hugging Face Whisper folder (weights, config,
+generation config, tokenizer, feature extractor) that declares `family: whisper`, so
+`load_recognizer` runs it through the existing Whisper recognizers (our decoding, and
+faster-whisper after a CTranslate2 conversion) with timestamps, prompts and the long-form seek
+loop. Next to the Whisper files it keeps the training-only parts (the representation
+projection) in `distill.safetensors`, read back when a run resumes:
+
+    config.json, generation_config.json, model.safetensors   the student (transformers)
+    tokenizer.json, ..., preprocessor_config.json            what decoding and CTranslate2 read
+    distill.safetensors                                       training-only weights
+    recipe.yaml                                               `family: whisper`, then the recipe
+
+`--model` accepts the folder or a training run's folder (whose `model/` holds the latest).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from susurrus.errors import BadCheckpointError, BadRecipeError
+from susurrus.models.family import FAMILY_KEY
+
+FAMILY = "whisper"  # the student is run as what it is
+RECIPE = "recipe.yaml"
+EXTRA = "distill.safetensors"
+
+
+class StudentCheckpointError(BadCheckpointError):
+    """A folder that is not a usable Whisper-student checkpoint."""
+
+
+def freeze_student(model: nn.Module, encoder_layers: int, decoder: bool) -> int:
+    """Leave trainable only the encoder's last `encoder_layers` layers (with its final norm when
+    any) and, with `decoder`, the whole decoder (its embeddings are the tied output layer);
+    returns the number of trained parameters. The paper freezes the encoder but its last 2."""
+    enc = model.model.encoder
+    if encoder_layers > len(enc.layers):
+        raise BadRecipeError(f"model.encoder_layers: the student has {len(enc.layers)} encoder "
+                             f"layers, got {encoder_layers}")
+    model.requires_grad_(False)
+    for layer in enc.layers[len(enc.layers) - encoder_layers:]:
+        layer.requires_grad_(True)
+    if encoder_layers:
+        enc.layer_norm.requires_grad_(True)
+    if decoder:
+        model.model.decoder.requires_grad_(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def find_student(path: str | Path) -> Path | None:
+    """The student checkpoint at `path` (itself, or a run folder's `model/`), or None."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / "config.json").is_file() and (candidate / RECIPE).is_file():
+            return candidate
+    return None
+
+
+def save_student(whisper: nn.Module, tokenizer: Any, extra: dict[str, torch.Tensor],
+                 folder: str | Path, recipe: dict[str, Any]) -> Path:
+    """Write the student as a Whisper folder plus `extra` and the recipe, replacing `folder`
+    atomically (a save killed halfway leaves the previous checkpoint)."""
+    from safetensors.torch import save_file
+    from transformers import WhisperFeatureExtractor
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    whisper.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins).save_pretrained(tmp)
+    save_file({k: v.detach().cpu().contiguous() for k, v in extra.items()}, str(tmp / EXTRA),
+              metadata={"format": "susurrus-whisper-student", FAMILY_KEY: FAMILY})
+    declared = {FAMILY_KEY: FAMILY} | {k: v for k, v in recipe.items() if k != FAMILY_KEY}
+    (tmp / RECIPE).write_text(yaml.safe_dump(declared, sort_keys=False), encoding="utf-8")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)  # left by a save killed before its last line
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load_student(whisper: nn.Module, extra: nn.Module, path: str | Path) -> None:
+    """Copy a student checkpoint's Whisper weights into `whisper` and its training-only weights
+    into `extra` (shapes must match the model the recipe builds)."""
+    from safetensors.torch import load_file
+    from transformers import WhisperForConditionalGeneration
+
+    folder = find_student(path)
+    if folder is None:
+        raise StudentCheckpointError(f"{path}: no Whisper-student checkpoint here (expected "
+                                     f"config.json and {RECIPE}, or a run folder with model/)")
+    try:
+        saved = WhisperForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+        whisper.load_state_dict(saved.state_dict())
+        extra.load_state_dict(load_file(str(folder / EXTRA)))
+    except (OSError, RuntimeError, ValueError) as e:
+        raise StudentCheckpointError(f"{folder}: does not fit the student the recipe builds "
+                                     f"({str(e).splitlines()[0]})") from e

@@ -1,0 +1,43 @@
+"""benchmarks/distill_whisper.py: its five students differ only in the loss weights, and its
+table shows every system on every test set."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+import distill_whisper  # noqa: E402
+
+from susurrus.train.recipe import load_recipe, recipe_to_dict  # noqa: E402
+
+
+def test_the_variants_differ_only_in_their_loss_weights():
+    recipes = {k: load_recipe(distill_whisper.RECIPE, o)
+               for k, (_, o) in distill_whisper.VARIANTS.items()}
+    weights = {k: (r.model.ce, r.model.ot > 0, r.model.rep > 0, r.model.rep_target)
+               for k, r in recipes.items()}
+    assert weights == {"ce": (1.0, False, False, "teacher"),
+                       "ce-ot": (1.0, True, False, "teacher"),
+                       "ce-rep": (1.0, False, True, "teacher"),
+                       "ce-rep-sentence": (1.0, False, True, "sentence"),
+                       "ce-ot-rep": (1.0, True, True, "teacher")}
+    plain = [recipe_to_dict(r) for r in recipes.values()]
+    for d in plain:
+        d["model"].pop("ot"), d["model"].pop("rep"), d["model"].pop("rep_target")
+    assert all(d == plain[0] for d in plain)  # same student, data, steps and seed
+
+
+def test_the_table_has_every_system_on_every_set():
+    scores = {"wer": 0.2, "wer_cased": 0.3, "punct_f1": 0.5, "cap_f1": 0.6, "ner_f1": None,
+              "entity": 0.7, "rtf": 0.05, "recordings": 3, "words": 900, "seconds": 600.0,
+              "wer_ci95": [0.15, 0.25], "vs_ce_ci95": [-0.01, 0.02]}
+    rows = [{"system": s["system"], **{n: scores for n in distill_whisper.SETS}}
+            for s in distill_whisper.systems(Path("runs"))]
+    table = distill_whisper.markdown({"steps": 200, "rows": rows})
+    for name in distill_whisper.SETS:
+        assert f"**{name}**" in table
+    assert table.count("| CE-only fine-tuning | 0.200 (0.15…0.25) | 0.300 | 0.500 | 0.600 | – |"
+                       ) == len(distill_whisper.SETS)
+    assert len(rows) == 7 and "200 steps each" in table
