@@ -111,7 +111,8 @@ class MultiTalkerCTCTask:
     def build(self, config: MultiTalkerConfig, run: Run) -> MultiTalkerCTC:
         from susurrus.models.multitalker.checkpoint import build_multitalker
 
-        distill = DISTILL_TERMS[config.distill](config, run) if config.distill else None
+        distill = (DISTILL_TERMS[config.distill](config, run)
+                   if config.distill and config.distill_weight > 0 else None)
         self.loss_fn = MultiTalkerLoss(
             LossWeights(ctc=config.ctc_weight, count=config.count_weight,
                         idle=config.idle_weight, distill=config.distill_weight),
