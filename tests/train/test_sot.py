@@ -274,6 +274,8 @@ def test_the_distillation_term_falls_while_a_tiny_multitalker_model_trains(
     result = train(recipe, progress=False, cache_root=features, log=messages.append)
     assert result.steps == 10
     assert any(m.startswith("distillation: sot_states from 5 mixtures") for m in messages)
+    [parts] = [m for m in messages if m.startswith("train loss parts")]
+    assert "distill" in parts and "ctc" in parts
     loss = logged_losses(out)
     assert loss[0] > 0.05 and np.mean(loss[-2:]) < 0.8 * np.mean(loss[:2]), loss
     assert loss[-1] < min(loss[:3]), loss

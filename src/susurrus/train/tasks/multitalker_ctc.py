@@ -14,7 +14,8 @@ What the generic loop leaves to it:
   `DISTILL_TERMS` (`sot_states`: the LLM-SOT teacher's cached per-talker states,
   `train/sot_teacher.py`);
 - validation: the count head picks how many branches are decoded; cpWER over the valid set
-  (the talker-count accuracy goes to the log);
+  (the talker-count accuracy and the mean of each loss part since the last validation, the
+  distillation term too, go to the log);
 - checkpoints: the trained parts plus the recipe (`models/multitalker/checkpoint.py`).
 
 Shapes: B batch, M mel bins, T mel frames (100/s), S branches.
@@ -76,6 +77,7 @@ class MultiTalkerCTCTask:
         self.ids: list[str] = []
         self.valid: list[tuple[torch.Tensor, list[str]]] = []  # input, references by onset
         self.loss_fn: MultiTalkerLoss | None = None
+        self.parts: dict[str, list[float]] = {}  # the loss's parts since the last validation
 
     @staticmethod
     def check(config: MultiTalkerConfig) -> list[tuple[str, str]]:
@@ -191,9 +193,11 @@ class MultiTalkerCTCTask:
              ) -> torch.Tensor:
         x, lengths = pad_inputs([self.inputs[i] for i in batch], self.encoded)
         out = model(x.to(device, torch.float32), lengths.to(device), self.encoded)
-        total, _ = self.loss_fn(out.log_probs, out.lengths, out.count_logits,
-                                [self.targets[i] for i in batch], out.branches,
-                                [self.ids[i] for i in batch])
+        total, parts = self.loss_fn(out.log_probs, out.lengths, out.count_logits,
+                                    [self.targets[i] for i in batch], out.branches,
+                                    [self.ids[i] for i in batch])
+        for name, value in parts.items():
+            self.parts.setdefault(name, []).append(value)
         return total
 
     @torch.no_grad()
@@ -201,6 +205,10 @@ class MultiTalkerCTCTask:
         """cpWER of the valid set (the count head routing); the count accuracy is logged."""
         if not self.valid:
             return None
+        if self.parts:  # e.g. whether the distillation term falls
+            run.log("train loss parts (mean since the last validation): " + ", ".join(
+                f"{k} {sum(v) / len(v):.4f}" for k, v in self.parts.items()))
+            self.parts = {}
         cp, acc = score(model, self.valid, self.encoded)
         run.log(f"valid: cpWER {cp.rate:.3f}, talker-count accuracy {acc.accuracy:.3f} "
                 f"({acc.correct}/{acc.total})")
