@@ -230,6 +230,33 @@ def test_the_cache_resumes_and_skips_what_is_done(states, features):
     assert len(TalkerStatesCache.open(folder)) == 5
 
 
+def test_a_stopped_cache_run_redoes_only_its_missing_shards(teacher, states, tmp_path,
+                                                             features):
+    from susurrus.data.lhotse_io import load_utterances
+    from susurrus.data.talker_states import TalkerStatesCache
+    from susurrus.models.speech_llm.checkpoint import load_speech_llm
+    from susurrus.train.data import FeatureCache
+    from susurrus.train.sot_teacher import compute_talker_states
+
+    folder, recipe, _ = states
+    model = load_speech_llm(teacher[0])
+    feats = FeatureCache(features, str(recipe.model.encoder), model.encoder)
+    utts = load_utterances(recipe.data.train[0])
+    out = tmp_path / "states"
+    compute_talker_states(model, "t", utts, feats.get, out, shard_size=2, progress=False)
+    shards = sorted(out.glob("*.safetensors"))
+    assert len(shards) == 3  # 2 + 2 + 1 mixtures
+    shards[1].unlink()  # as if stopped while writing the second shard
+    messages: list[str] = []
+    compute_talker_states(model, "t", utts, feats.get, out, shard_size=2, progress=False,
+                          log=messages.append)
+    assert messages == [f"teacher states {out}: 3 mixtures already done, 2 to go"]
+    cache, full = TalkerStatesCache.open(out), TalkerStatesCache.open(folder)
+    assert len(cache) == 5
+    for u in utts:
+        np.testing.assert_allclose(cache[u.id].states, full[u.id].states, atol=1e-3)
+
+
 def test_the_distill_teacher_command_caches_a_multitalker_recipes_teacher(
         teacher, tmp_path, tiny_whisper_dir, mixtures, isolated_cache):
     from susurrus.cli.main import main
@@ -279,6 +306,21 @@ def test_the_distillation_term_falls_while_a_tiny_multitalker_model_trains(
     loss = logged_losses(out)
     assert loss[0] > 0.05 and np.mean(loss[-2:]) < 0.8 * np.mean(loss[:2]), loss
     assert loss[-1] < min(loss[:3]), loss
+
+
+def test_the_term_trains_alongside_the_ctc_losses(teacher, states, tmp_path, tiny_whisper_dir,
+                                                  mixtures, features):
+    folder, _, _ = states
+    out = tmp_path / "run"
+    messages: list[str] = []
+    recipe = distill_recipe(tiny_whisper_dir, mixtures, out, teacher[0], folder,
+                            "train.steps=3")  # the recipe's weights: CTC, idle, count, 0.5 term
+    result = train(recipe, progress=False, cache_root=features, log=messages.append)
+    assert result.steps == 3 and math.isfinite(result.final_loss)
+    [parts] = [m for m in messages if m.startswith("train loss parts")]
+    values = dict(p.rsplit(" ", 1) for p in parts.split(": ", 1)[1].split(", "))
+    assert set(values) == {"ctc", "idle", "count", "distill"}
+    assert float(values["distill"]) > 0
 
 
 # -- the relational loss against a slow reference -------------------------------------------------

@@ -107,7 +107,10 @@ def compute_talker_states(model, teacher: str, utts: Sequence[Utterance],
     todo = [u for u in utts if u.id not in done]
     if len(done):
         log(f"teacher states {folder}: {len(done)} mixtures already done, {len(todo)} to go")
-    n = len(done.shards)
+    # the next shard number after every existing one (a folder missing a middle shard must
+    # not have its last one overwritten)
+    n = 1 + max((int(p.stem.rsplit("-", 1)[-1]) for p in done.shards
+                 if p.stem.rsplit("-", 1)[-1].isdigit()), default=-1)
     model.eval()
     bar = tqdm(total=len(todo), desc="SOT teacher", unit="mixture", disable=not progress)
     try:
