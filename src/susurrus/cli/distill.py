@@ -1,5 +1,7 @@
-"""`susurrus distill-teacher`: run a `whisper_distill` recipe's teacher once over its training
-windows and cache what the distillation reads (resumable: re-run the same command).
+"""`susurrus distill-teacher`: run a recipe's teacher once over its training data and cache
+what the distillation reads (resumable: re-run the same command). A `whisper_distill` recipe:
+the teacher LLM over its windows (paper 002); a `multitalker_ctc` recipe with a distillation
+term: the SOT speech LLM's per-talker states over its mixtures (paper 003).
 
     susurrus distill-teacher recipes/whisper_distill/tiny.yaml
     susurrus train recipes/whisper_distill/tiny.yaml
@@ -14,12 +16,13 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the `distill-teacher` arguments to a (sub)parser; returns it."""
     p.add_argument("recipe", type=Path,
-                   help="a whisper_distill recipe, e.g. recipes/whisper_distill/tiny.yaml")
+                   help="a whisper_distill recipe (e.g. recipes/whisper_distill/tiny.yaml) or a "
+                        "multitalker_ctc one with model.distill (recipes/multitalker/distill.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="the same dotted overrides `susurrus train` will get")
     p.add_argument("--device", default="cpu", help="where the teacher runs: cpu, cuda, ...")
     p.add_argument("--batch-size", type=int, default=4,
-                   help="windows the teacher reads at once (default 4)")
+                   help="windows (or mixtures) the teacher reads at once (default 4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -28,16 +31,21 @@ def run(args: argparse.Namespace) -> int:
     """Compute (or complete) the teacher cache of a whisper_distill recipe."""
     from susurrus.errors import BadRecipeError
     from susurrus.train.recipe import load_recipe
+    from susurrus.train.sot_teacher import compute_sot_states
     from susurrus.train.tasks.whisper_distill import compute_teacher
 
     recipe = load_recipe(args.recipe, args.overrides)
-    if recipe.task != "whisper_distill":
+    computes = {"whisper_distill": compute_teacher}
+    if recipe.task == "multitalker_ctc" and recipe.model.distill:
+        computes["multitalker_ctc"] = compute_sot_states
+    if recipe.task not in computes:
         raise BadRecipeError(f"{args.recipe}: task {recipe.task!r} has no teacher to cache; "
-                             "distill-teacher takes a whisper_distill recipe")
+                             "distill-teacher takes a whisper_distill recipe or a "
+                             "multitalker_ctc one with model.distill")
     if args.batch_size < 1:
         raise BadRecipeError(f"--batch-size must be >= 1, got {args.batch_size}")
-    folder = compute_teacher(recipe, progress=not args.quiet, batch_size=args.batch_size,
-                             device=args.device)
+    folder = computes[recipe.task](recipe, progress=not args.quiet,
+                                   batch_size=args.batch_size, device=args.device)
     print(f"{folder}: teacher cache complete; now run susurrus train {args.recipe} "
           f"{' '.join(args.overrides)}".rstrip())
     return 0

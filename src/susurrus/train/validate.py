@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from susurrus.data.manifest import Utterance
-from susurrus.metrics.scores import ErrorCounts, word_errors
+from susurrus.metrics.scores import CpErrorCounts, ErrorCounts, cp_word_errors, word_errors
 from susurrus.models.speech_llm.generation import GenerateOptions
 from susurrus.models.speech_llm.model import SpeechLLM
 from susurrus.train.data import FeatureCache
@@ -67,3 +67,19 @@ def validation_wer(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utteran
                              first_pass=first_pass)
     counts = sum((word_errors(u.text, h) for u, h in zip(utts, hyps, strict=True)), ErrorCounts())
     return counts.rate
+
+
+SOT_TALKERS = 3  # talkers a mixture may hold: the length limit of SOT decoding scales by it
+
+
+def validation_cpwer(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utterance],
+                     first_pass: Sequence[str] | None = None) -> CpErrorCounts:
+    """cpWER counts of a SOT model's greedy transcripts of mixtures `utts`, each split into
+    talker streams at the speaker-change token (paper 003's LLM-SOT teacher)."""
+    from susurrus.train.sot import split_sot
+
+    options = GenerateOptions(tokens_per_second=GenerateOptions.tokens_per_second * SOT_TALKERS)
+    hyps = transcribe_cached(model, cache, utts, options=options, first_pass=first_pass)
+    counts = [cp_word_errors([t.text for t in u.talkers] if u.is_mixture else [u.text],
+                             split_sot(h)) for u, h in zip(utts, hyps, strict=True)]
+    return sum(counts[1:], counts[0])

@@ -33,6 +33,10 @@ class MultiTalkerConfig:
     # susurrus.train.tasks.multitalker_ctc.DISTILL_TERMS ("" = none) and its weight
     distill: str = ""
     distill_weight: float = 0.0
+    # the teacher whose cached states the term reads: an SOT speech-LLM run or checkpoint
+    # (recipes/speech_llm/sot.yaml); `susurrus distill-teacher` caches its states
+    teacher: str = ""
+    teacher_cache: str = ""  # folder of the cached states; "" = keyed by teacher and mixtures
 
     def __post_init__(self) -> None:
         problems = check_fields(

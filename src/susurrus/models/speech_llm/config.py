@@ -54,6 +54,10 @@ class ModelConfig:
     # LLM reads after the audio tokens (generative error correction with audio); None = none
     first_pass: str | None = None
     first_pass_engine: str = "faster-whisper"  # faster-whisper | torch: what decodes it
+    # Serialized output training (paper 003's LLM-SOT teacher, issue 18): train on mixture
+    # manifests, the target every talker's transcript in onset order joined by a line break
+    # (`susurrus.train.sot`); validation scores the split streams by cpWER
+    sot: bool = False
 
     def __post_init__(self) -> None:
         from susurrus.data.hypotheses import FIRST_PASS_ENGINES
@@ -74,6 +78,8 @@ class ModelConfig:
             problems.append(("first_pass_engine", f"must be one of "
                                                   f"{', '.join(FIRST_PASS_ENGINES)}, got "
                                                   f"{self.first_pass_engine!r}"))
+        if not isinstance(self.sot, bool):
+            problems.append(("sot", f"must be true or false, got {self.sot!r}"))
         if self.context_turns is not None and (not isinstance(self.context_turns, int)
                                                or self.context_turns < 1):
             problems.append(("context_turns", "must be an integer >= 1, or null for all prior "

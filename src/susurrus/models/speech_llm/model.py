@@ -368,6 +368,25 @@ class SpeechLLM(nn.Module):
         logits = base.get_output_embeddings()(h).float()  # (K, V)
         return F.cross_entropy(logits, batch.labels)
 
+    @torch.no_grad()
+    def target_states(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
+                      targets: list[list[int]],
+                      hypotheses: Sequence[Sequence[int]] | None = None) -> list[torch.Tensor]:
+        """Teacher forcing: feats (B, T, D), lengths (B,), target ids per row -> per row the
+        LLM's last-layer states (N_b, E) at the positions that read each target token (a
+        teacher's states, e.g. paper 003's LLM-SOT teacher cache)."""
+        audio, n = self.audio_embeddings(feats, feat_lengths)
+        batch = self.assemble(audio, n, targets, None, hypotheses)
+        hidden = self._base().get_decoder()(inputs_embeds=batch.embeds,
+                                            attention_mask=batch.attention_mask
+                                            ).last_hidden_state  # (B, L, E)
+        out = []
+        for b, target in enumerate(targets):
+            # the label columns predict target[j] (then EOS); the next position reads target[j]
+            cols = batch.label_cols[batch.label_rows == b][: len(target)] + 1
+            out.append(hidden[b, cols])
+        return out
+
     # -- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, feats: torch.Tensor, feat_lengths: torch.Tensor,

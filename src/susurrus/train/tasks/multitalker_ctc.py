@@ -11,9 +11,11 @@ What the generic loop leaves to it:
   multi-talker ones fully overlapped) into `data.synth_dir`;
 - the loss: serialized CTC (or PIT, `model.pit`) + the all-blank target of the idle branches +
   the count head's cross-entropy, plus a distillation term when `model.distill` names one in
-  `DISTILL_TERMS` (the LLM-SOT teacher's cached states; none is built yet);
+  `DISTILL_TERMS` (`sot_states`: the LLM-SOT teacher's cached per-talker states,
+  `train/sot_teacher.py`);
 - validation: the count head picks how many branches are decoded; cpWER over the valid set
-  (the talker-count accuracy goes to the log);
+  (the talker-count accuracy and the mean of each loss part since the last validation, the
+  distillation term too, go to the log);
 - checkpoints: the trained parts plus the recipe (`models/multitalker/checkpoint.py`).
 
 Shapes: B batch, M mel bins, T mel frames (100/s), S branches.
@@ -32,7 +34,6 @@ from susurrus.losses.serialized_ctc import (
     DistillTerm,
     LossWeights,
     MultiTalkerLoss,
-    TalkerRef,
     onset_order,
     serialized_targets,
 )
@@ -45,55 +46,21 @@ from susurrus.metrics.scores import (
 from susurrus.models.multitalker.config import MultiTalkerConfig
 from susurrus.models.multitalker.model import MultiTalkerCTC
 from susurrus.train.data import pad_features
+from susurrus.train.mixtures import load_mixtures, talkers_of
 from susurrus.train.task import Example, Run
 
-# name -> builder(config, run) of a distillation term from cached teacher states; the LLM-SOT
-# teacher (issue 18 item 3) adds its line here
-DISTILL_TERMS: dict[str, Callable[[MultiTalkerConfig, Run], DistillTerm]] = {}
-SYNTH_TALKERS = (1, 2, 3)  # talker counts of the default corpus
-SYNTH_OVERLAPPED = 0.3  # share of its multi-talker mixtures that start all at 0 s
+
+def _sot_states(config: MultiTalkerConfig, run: Run) -> DistillTerm:
+    from susurrus.train.sot_teacher import sot_states_term
+
+    return sot_states_term(config, run)
 
 
-def talkers_of(utt: Utterance) -> list[TalkerRef]:
-    """A mixture's talkers, or a plain utterance as one talker at 0 s."""
-    if utt.is_mixture:
-        return [TalkerRef(t.offset, t.text, t.duration) for t in utt.talkers]
-    return [TalkerRef(0.0, utt.text, utt.duration)]
-
-
-def load_mixtures(data, split: str, log: Callable[[str], None]) -> list[Utterance]:
-    """The recipe's train or valid lines (mixtures and plain utterances), synthesizing the
-    default mixture corpus when the recipe names no manifest."""
-    from susurrus.data.lhotse_io import load_utterances
-    from susurrus.errors import BadManifestError
-
-    given = list(data.train) if split == "train" else [data.valid] if data.valid else []
-    paths = [Path(p) for p in given]
-    if not given:
-        paths = [Path(data.synth_dir) / ("train.jsonl" if split == "train" else "dev.jsonl")]
-        if not paths[0].exists():
-            from susurrus.data.synth import synthesize
-
-            log(f"no {split} manifest given: synthesizing {data.synth_hours} h of 1-3-talker "
-                f"mixtures into {data.synth_dir} (seed {data.synth_seed})")
-            synthesize("mixtures", data.synth_dir, hours=data.synth_hours, seed=data.synth_seed,
-                       splits=("train", "dev"), talkers=SYNTH_TALKERS,
-                       overlapped_share=SYNTH_OVERLAPPED)
-    keep = []
-    for path in paths:
-        if not path.exists():
-            raise BadManifestError(f"data.{split}: {path} does not exist; give a manifest path")
-        utts = [u for u in load_utterances(path)
-                if any(t.text.strip() for t in talkers_of(u))]
-        long = [u for u in utts if u.duration is not None and u.duration > data.max_duration]
-        if long:
-            log(f"{path}: skipping {len(long)} lines over data.max_duration="
-                f"{data.max_duration} s (e.g. {long[0].id})")
-        keep += [u for u in utts if u not in long]
-    if not keep:
-        raise BadManifestError(f"data.{split}: {', '.join(map(str, paths))} holds no line with "
-                               "a reference")
-    return keep
+# name -> builder(config, run) of a distillation term from cached teacher states
+DISTILL_TERMS: dict[str, Callable[[MultiTalkerConfig, Run], DistillTerm]] = {
+    # the LLM-SOT teacher's per-talker states, by relational distillation (train/sot_teacher.py)
+    "sot_states": _sot_states,
+}
 
 
 class MultiTalkerCTCTask:
@@ -110,6 +77,7 @@ class MultiTalkerCTCTask:
         self.ids: list[str] = []
         self.valid: list[tuple[torch.Tensor, list[str]]] = []  # input, references by onset
         self.loss_fn: MultiTalkerLoss | None = None
+        self.parts: dict[str, list[float]] = {}  # the loss's parts since the last validation
 
     @staticmethod
     def check(config: MultiTalkerConfig) -> list[tuple[str, str]]:
@@ -128,9 +96,12 @@ class MultiTalkerCTCTask:
                 problems.append(("separator_options", f"{e} (valid options of "
                                  f"{config.separator!r}: {', '.join(builder.options)})"))
         if config.distill and config.distill not in DISTILL_TERMS:
-            valid = ", ".join(DISTILL_TERMS) or "none yet (the LLM-SOT teacher adds one)"
             problems.append(("distill", f"unknown distillation term {config.distill!r}; "
-                                        f"valid: {valid}"))
+                                        f"valid: {', '.join(DISTILL_TERMS)}"))
+        if config.distill and config.distill_weight > 0 and not config.teacher:
+            problems.append(("teacher", f"distillation term {config.distill!r} reads a "
+                                        "teacher's cached states: name the teacher (an SOT "
+                                        "speech-LLM run, recipes/speech_llm/sot.yaml)"))
         return problems
 
     @staticmethod
@@ -142,7 +113,8 @@ class MultiTalkerCTCTask:
     def build(self, config: MultiTalkerConfig, run: Run) -> MultiTalkerCTC:
         from susurrus.models.multitalker.checkpoint import build_multitalker
 
-        distill = DISTILL_TERMS[config.distill](config, run) if config.distill else None
+        distill = (DISTILL_TERMS[config.distill](config, run)
+                   if config.distill and config.distill_weight > 0 else None)
         self.loss_fn = MultiTalkerLoss(
             LossWeights(ctc=config.ctc_weight, count=config.count_weight,
                         idle=config.idle_weight, distill=config.distill_weight),
@@ -221,9 +193,11 @@ class MultiTalkerCTCTask:
              ) -> torch.Tensor:
         x, lengths = pad_inputs([self.inputs[i] for i in batch], self.encoded)
         out = model(x.to(device, torch.float32), lengths.to(device), self.encoded)
-        total, _ = self.loss_fn(out.log_probs, out.lengths, out.count_logits,
-                                [self.targets[i] for i in batch], out.branches,
-                                [self.ids[i] for i in batch])
+        total, parts = self.loss_fn(out.log_probs, out.lengths, out.count_logits,
+                                    [self.targets[i] for i in batch], out.branches,
+                                    [self.ids[i] for i in batch])
+        for name, value in parts.items():
+            self.parts.setdefault(name, []).append(value)
         return total
 
     @torch.no_grad()
@@ -231,6 +205,10 @@ class MultiTalkerCTCTask:
         """cpWER of the valid set (the count head routing); the count accuracy is logged."""
         if not self.valid:
             return None
+        if self.parts:  # e.g. whether the distillation term falls
+            run.log("train loss parts (mean since the last validation): " + ", ".join(
+                f"{k} {sum(v) / len(v):.4f}" for k, v in self.parts.items()))
+            self.parts = {}
         cp, acc = score(model, self.valid, self.encoded)
         run.log(f"valid: cpWER {cp.rate:.3f}, talker-count accuracy {acc.accuracy:.3f} "
                 f"({acc.correct}/{acc.total})")

@@ -15,7 +15,11 @@ What the generic loop leaves to it:
 - a first pass (`model.first_pass`, issue 16 lever 4): each utterance's Whisper transcript of
   its clean audio, decoded once (`data.hypotheses.HypothesisCache`), is read after its audio
   tokens, whichever variant it trains on;
-- validation: greedy transcripts of cached features, scored by corpus WER;
+- serialized output training (`model.sot`, paper 003's LLM-SOT teacher): the lines are
+  mixtures (or plain utterances, one talker) and each target is every talker's transcript in
+  onset order joined by a speaker-change token (`train/sot.py`);
+- validation: greedy transcripts of cached features, scored by corpus WER (with `model.sot`:
+  split into talker streams and scored by cpWER);
 - checkpoints: only the trained parts plus the recipe (`models/speech_llm/checkpoint.py`).
 
 Shapes: B batch, T' encoder frames, D encoder width.
@@ -59,6 +63,7 @@ class SpeechLLMTask:
         self.cache: FeatureCache | None = None
         self.hypotheses: list[list[int]] | None = None  # first-pass ids per utterance
         self.valid_hypotheses: list[str] | None = None
+        self.sot = False  # model.sot: mixtures, targets serialized by onset
 
     @staticmethod
     def check(config: ModelConfig) -> list[tuple[str, str]]:
@@ -100,9 +105,10 @@ class SpeechLLMTask:
         from susurrus.train.recipe import augment_settings
 
         recipe = run.recipe
+        self.sot = recipe.model.sot
         with run.main_process_first():  # the first process synthesizes a missing corpus
-            train_utts = load_split(recipe.data, "train", run.log)
-            self.valid = load_split(recipe.data, "valid", run.log)[: recipe.data.valid_limit]
+            train_utts = self._load(recipe.data, "train", run)
+            self.valid = self._load(recipe.data, "valid", run)[: recipe.data.valid_limit]
         aug = augment_settings(recipe.data.augment)[0]  # validated with the recipe
         self.cache = FeatureCache(run.cache_root or cache_root() / "features",
                                   recipe.model.encoder, model.encoder, aug.config, aug.seed)
@@ -116,8 +122,7 @@ class SpeechLLMTask:
         if aug.variants:
             run.log(f"augmentation: {aug.variants} variants per training utterance "
                     f"(features in {self.cache.augment_folder})")
-        self.targets = [model.tokenizer(u.text.strip(), add_special_tokens=False)["input_ids"]
-                        for u in train_utts]
+        self.targets = [self.target_ids(model, u) for u in train_utts]
         if recipe.model.first_pass:
             from susurrus.data.hypotheses import HypothesisCache
             from susurrus.infer.first_pass import first_pass_recognizer
@@ -143,6 +148,23 @@ class SpeechLLMTask:
                 (f" (mean {np.mean([len(p) for p in self.priors]):.1f} prior turns)"
                  if context != "none" else "") + f"; trained parameters: {trained:,}")
         return [Example(u.id, s) for u, s in zip(train_utts, seconds, strict=True)]
+
+    def _load(self, data, split: str, run: Run) -> list:
+        """The split's single-talker utterances, or with `model.sot` its mixtures too."""
+        if not self.sot:
+            return load_split(data, split, run.log)
+        from susurrus.train.mixtures import load_mixtures
+
+        return load_mixtures(data, split, run.log)
+
+    def target_ids(self, model: SpeechLLM, utt) -> list[int]:
+        """A line's target token ids: its transcript, or with `model.sot` its SOT target."""
+        if self.sot:
+            from susurrus.train.mixtures import talkers_of
+            from susurrus.train.sot import sot_target
+
+            return sot_target(talkers_of(utt), model.tokenizer).ids
+        return model.tokenizer(utt.text.strip(), add_special_tokens=False)["input_ids"]
 
     def start(self, model: SpeechLLM, run: Run) -> dict[str, Any] | None:
         """`train.init`'s weights, or else the CTC alignment warm-up (`train.align_steps`)."""
@@ -199,6 +221,12 @@ class SpeechLLMTask:
 
         if not self.valid:
             return None
+        if self.sot:
+            from susurrus.train.validate import validation_cpwer
+
+            cp = validation_cpwer(model, self.cache, self.valid, self.valid_hypotheses)
+            run.log(f"valid: cpWER {cp.rate:.3f} over {len(self.valid)} mixtures")
+            return cp.rate
         return validation_wer(model, self.cache, self.valid, run.recipe.model.context_turns,
                               self.valid_hypotheses)
 
