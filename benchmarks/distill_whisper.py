@@ -16,7 +16,8 @@ bulletins read whole by training voices), long/test-ood (held-out voices and art
 conv/test-ood (short conversational turns, which must not get worse). Each recording is scored
 whole, never truncated (the authors' scorer stops at the first run of 30 deletions; this one does
 not). Columns: WER and cased WER with 95% bootstrap intervals over whole recordings,
-punctuation F1, capitalization F1, NER F1 (spaCy), entity recall, RTF (from eval's own timing).
+punctuation F1, capitalization F1, NER F1 (spaCy), entity recall, RTF (from eval's own timing),
+and punctuation F1 per mark (full stop, comma, question mark).
 
 The teacher cache is computed once (`susurrus distill-teacher`), each student trains into
 `runs/distill-<variant>` (resumable), each eval is cached under `runs/bench-distill/`; rerun to
@@ -28,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, render_main, run, save_results, susurrus  # noqa: E402
 
 RECIPE = ROOT / "recipes" / "whisper_distill" / "tiny.yaml"
+MARKS = (".", ",", "?")  # the marks the paper reports one by one
 SETS = {  # column -> manifest under --data
     "long-test": "long/test.jsonl",
     "long-test-ood": "long/test-ood.jsonl",
@@ -95,7 +98,8 @@ def row(system: dict, res: dict) -> dict:
         r[name] = {"wer": e.wer, "wer_cased": e.wer_cased, "punct_f1": e.punct_f1,
                    "cap_f1": e.cap_f1, "ner_f1": e.ner_f1, "entity": e.entity_recall,
                    "rtf": e.rtf, "recordings": len(e.counts.wer_by_session),
-                   "words": e.n_words, "seconds": e.counts.cost.audio_seconds}
+                   "words": e.n_words, "seconds": e.counts.cost.audio_seconds,
+                   "punct_by_mark": {m: asdict(c) for m, c in e.counts.punct_by_mark.items()}}
     return r
 
 
@@ -117,24 +121,36 @@ def fmt(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def mark_f1(scores: dict, mark: str) -> float | None:
+    """F1 of one punctuation mark from the row's counts (None: results without them)."""
+    from susurrus.metrics.scores import F1Counts
+
+    counts = scores.get("punct_by_mark") or {}
+    return F1Counts(**counts[mark]).f1 if mark in counts else None
+
+
 def markdown(results: dict) -> str:
     """One table per test set: every system's scores on it."""
     out = []
     for name in SETS:
         out += [f"**{name}**", "",
                 "| system | WER (95% CI) | cased WER | punct. F1 | cap. F1 | NER F1 | "
-                "entity recall | RTF |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                "entity recall | RTF | . F1 | , F1 | ? F1 |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in results["rows"]:
             s = r[name]
             lo, hi = s["wer_ci95"]
             out.append(f"| {r['system']} | {s['wer']:.3f} ({lo:.2f}…{hi:.2f}) | "
                        f"{fmt(s['wer_cased'])} | {fmt(s['punct_f1'])} | {fmt(s['cap_f1'])} | "
-                       f"{fmt(s['ner_f1'])} | {fmt(s['entity'])} | {fmt(s['rtf'])} |")
+                       f"{fmt(s['ner_f1'])} | {fmt(s['entity'])} | {fmt(s['rtf'])} | "
+                       + " | ".join(fmt(mark_f1(s, m)) for m in MARKS) + " |")
         first = results["rows"][0][name]
         out += ["", f"{first['recordings']} recordings, {first['words']} words, "
                     f"{first['seconds'] / 60:.0f} min, each scored whole.", ""]
     out.append(f"Students: {results['steps']} steps each of recipes/whisper_distill/tiny.yaml, "
-               "same data and seed. Intervals: 95% bootstrap over whole recordings.")
+               "same data and seed. Intervals: 95% bootstrap over whole recordings. "
+               "Per-mark F1 (full stop, comma, question mark) from counts summed over "
+               "recordings; the JSON keeps every class's tp/fp/fn.")
     return "\n".join(out) + "\n"
 
 

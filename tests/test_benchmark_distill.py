@@ -41,3 +41,24 @@ def test_the_table_has_every_system_on_every_set():
     assert table.count("| CE-only fine-tuning | 0.200 (0.15…0.25) | 0.300 | 0.500 | 0.600 | – |"
                        ) == len(distill_whisper.SETS)
     assert len(rows) == 7 and "200 steps each" in table
+
+
+def test_the_table_shows_punctuation_per_mark_from_the_counts():
+    from susurrus.evaluate.results import EvalCounts, EvalResult
+    from susurrus.metrics.scores import CostCounts, ErrorCounts, F1Counts
+
+    marks = {".": F1Counts(3, 1, 0), ",": F1Counts(1, 1, 2), "?": F1Counts(0, 0, 1),
+             "!": F1Counts()}
+    counts = EvalCounts(wer=ErrorCounts(substitutions=1, ref_words=10), punct=F1Counts(4, 2, 3),
+                        punct_by_mark=marks, cost=CostCounts(audio_seconds=60.0, turns=1),
+                        wer_by_session={"r0": (1, 10)})
+    result = EvalResult(model="m", engine="torch", manifest="x.jsonl", counts=counts)
+    system = {"system": "CE-only fine-tuning", "model": "runs/distill-ce", "engine": "torch"}
+    r = distill_whisper.row(system, {n: result for n in distill_whisper.SETS})
+    for n in distill_whisper.SETS:
+        r[n]["wer_ci95"] = (0.05, 0.15)
+    line = next(x for x in distill_whisper.markdown({"steps": 10, "rows": [r]}).splitlines()
+                if x.startswith("| CE-only"))
+    # F1 = 2tp / (2tp + fp + fn): full stop 6/7, comma 2/5, question mark 0 (its one missed)
+    assert line.endswith("| 0.857 | 0.400 | 0.000 |")
+    assert r["long-test"]["punct_by_mark"]["?"] == {"tp": 0, "fp": 0, "fn": 1}

@@ -13,6 +13,7 @@ from susurrus.evaluate.decode import DecodeConfig, Hypothesis, decode_manifest
 from susurrus.evaluate.results import BadResultsError, EvalCounts, EvalResult
 from susurrus.metrics.bootstrap import bootstrap_wer, interval
 from susurrus.metrics.scores import (
+    PUNCTUATION_MARKS,
     CostCounts,
     CountAccuracy,
     CpErrorCounts,
@@ -25,7 +26,7 @@ from susurrus.metrics.scores import (
     entity_recall,
     ner_f1,
     peak_rss_bytes,
-    punctuation_f1,
+    punctuation_f1_by_mark,
     talker_count_accuracy,
     word_errors,
 )
@@ -38,8 +39,8 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
           with_ner: bool = True) -> EvalCounts:
     """Every count of `utterances` against their hypotheses (by id), summed; `ner` is None
     when `with_ner` is off."""
-    wer_c, cased_c, punct_c, cap_c, ner_c = (ErrorCounts(), ErrorCounts(), F1Counts(),
-                                              F1Counts(), F1Counts())
+    wer_c, cased_c, cap_c, ner_c = ErrorCounts(), ErrorCounts(), F1Counts(), F1Counts()
+    by_mark = {m: F1Counts() for m in PUNCTUATION_MARKS}
     ent_c, cp_c, count_c = EntityCounts(), CpErrorCounts(), CountAccuracy()
     cost = CostCounts()
     word_errs: dict[str, ErrorCounts] = {}
@@ -49,7 +50,8 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
         word_errs[u.id] = word_errors(ref, h.text)
         wer_c += word_errs[u.id]
         cased_c += cased_word_errors(ref, h.text)
-        punct_c += punctuation_f1(ref, h.text)
+        for m, c in punctuation_f1_by_mark(ref, h.text).items():
+            by_mark[m] += c
         cap_c += capitalization_f1(ref, h.text)
         if with_ner:
             ner_c += ner_f1(ref, h.text)
@@ -67,7 +69,8 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
         c = sum((word_errs[u.id] for u in turns), ErrorCounts())
         by_session[session] = (c.errors, c.ref_words)
     cost += CostCounts(peak_memory_bytes=peak_rss_bytes())
-    return EvalCounts(wer=wer_c, wer_cased=cased_c, punct=punct_c, cap=cap_c,
+    return EvalCounts(wer=wer_c, wer_cased=cased_c, punct=sum(by_mark.values(), F1Counts()),
+                      punct_by_mark=by_mark, cap=cap_c,
                       ner=ner_c if with_ner else None, entities=ent_c, cpwer=cp_c,
                       talker_count=count_c, cost=cost, wer_by_session=by_session)
 

@@ -51,10 +51,14 @@ class EvalCounts:
     cost: CostCounts = CostCounts()  # time, audio, tokens, memory
     # session id -> (word errors, reference words) of `wer`: what the bootstrap resamples
     wer_by_session: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # punctuation class ('.', ',', '?', ...) -> its share of `punct` (the classes add up to it);
+    # empty in results written before per-mark scoring (issue 17): not scored, not 0
+    punct_by_mark: dict[str, F1Counts] = field(default_factory=dict)
 
     def __add__(self, other: Any) -> EvalCounts:
-        """The counts of both; NER only if both scored it. A session id found in both adds its
-        counts (the bootstrap then resamples the two as one unit)."""
+        """The counts of both; NER only if both scored it, per-mark punctuation only if both
+        have it. A session id found in both adds its counts (the bootstrap then resamples the
+        two as one unit)."""
         if type(other) is not EvalCounts:
             return NotImplemented
         sessions = dict(self.wer_by_session)
@@ -62,9 +66,12 @@ class EvalCounts:
             e0, n0 = sessions.get(k, (0, 0))
             sessions[k] = (e0 + e, n0 + n)
         ner = None if self.ner is None or other.ner is None else self.ner + other.ner
+        marks = {} if not self.punct_by_mark or not other.punct_by_mark else {
+            m: self.punct_by_mark.get(m, F1Counts()) + other.punct_by_mark.get(m, F1Counts())
+            for m in {**self.punct_by_mark, **other.punct_by_mark}}
         summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
-                  if f.name not in ("ner", "wer_by_session")}
-        return EvalCounts(**summed, ner=ner, wer_by_session=sessions)
+                  if f.name not in _NOT_SUMMED}
+        return EvalCounts(**summed, ner=ner, wer_by_session=sessions, punct_by_mark=marks)
 
     def __radd__(self, other: Any) -> EvalCounts:
         return self if isinstance(other, int) and other == 0 else NotImplemented
@@ -72,8 +79,9 @@ class EvalCounts:
     def to_dict(self) -> dict:
         """Plain JSON types: each count as a dict, a session's counts as [errors, words]."""
         out = {f.name: None if getattr(self, f.name) is None else asdict(getattr(self, f.name))
-               for f in fields(self) if f.name != "wer_by_session"}
+               for f in fields(self) if f.name not in _NOT_SUMMED[1:]}
         out["wer_by_session"] = {k: list(v) for k, v in self.wer_by_session.items()}
+        out["punct_by_mark"] = {m: asdict(c) for m, c in self.punct_by_mark.items()}
         return out
 
     @classmethod
@@ -99,7 +107,16 @@ class EvalCounts:
         except (AttributeError, TypeError, ValueError):
             raise BadResultsError("counts.wer_by_session: expected {session: [errors, words]}") \
                 from None
+        marks = data.get("punct_by_mark") or {}
+        if not isinstance(marks, Mapping):
+            raise BadResultsError("counts.punct_by_mark: expected {mark: {tp, fp, fn}}")
+        parsed["punct_by_mark"] = {str(m): _counts(F1Counts, c, f"counts.punct_by_mark.{m}")
+                                   for m, c in marks.items()}
         return cls(**parsed)
+
+
+# The counts `__add__` does not add field by field (`ner` may be None; the dicts add by key).
+_NOT_SUMMED = ("ner", "wer_by_session", "punct_by_mark")
 
 
 _COUNT_TYPES = {"wer": ErrorCounts, "wer_cased": ErrorCounts, "punct": F1Counts,
@@ -139,7 +156,8 @@ def _finite(value: Any) -> Any:
 
 # The rates written to JSON beside the counts, in this order (read back: ignored, recomputed).
 RATES = ("n_utterances", "n_words", "wer", "wer_cased", "entity_recall", "entity_recall_first",
-         "entity_recall_repeat", "ner_f1", "punct_f1", "cap_f1", "rtf",
+         "entity_recall_repeat", "ner_f1", "punct_f1", "punct_f1_period", "punct_f1_comma",
+         "punct_f1_question", "cap_f1", "rtf",
          "context_tokens_per_turn", "llm_audio_tokens_per_second", "peak_memory_mb",
          "context_audio_tokens_per_prior_turn", "cpwer", "talker_count_acc")
 
@@ -214,6 +232,30 @@ class EvalResult:
     @property
     def punct_f1(self) -> float:
         return self.counts.punct.f1
+
+    def punct_counts(self, mark: str) -> F1Counts | None:
+        """The punctuation counts of one class ('.', ',', '?', '!', ':', ';'); None in results
+        written before per-mark scoring."""
+        if not self.counts.punct_by_mark:
+            return None
+        return self.counts.punct_by_mark.get(mark, F1Counts())
+
+    def _mark_f1(self, mark: str) -> float | None:
+        c = self.punct_counts(mark)
+        return None if c is None else c.f1
+
+    @property
+    def punct_f1_period(self) -> float | None:
+        """F1 of full stops ('.', '…') alone; the paper reports period, comma and question."""
+        return self._mark_f1(".")
+
+    @property
+    def punct_f1_comma(self) -> float | None:
+        return self._mark_f1(",")
+
+    @property
+    def punct_f1_question(self) -> float | None:
+        return self._mark_f1("?")
 
     @property
     def cap_f1(self) -> float:
