@@ -13,6 +13,10 @@ projection) in `distill.safetensors`, read back when a run resumes:
     recipe.yaml                                               `family: whisper`, then the recipe
 
 `--model` accepts the folder or a training run's folder (whose `model/` holds the latest).
+
+`export_student` (`susurrus distill-export RUN --out FOLDER`) writes the shippable form: only the
+tensors training changed, in float16, with the recipe and the base model's name
+(`susurrus.pretrained.whisper_overlay`); `--model FOLDER` rebuilds the full Whisper from it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 import yaml
 from torch import nn
 
-from susurrus.errors import BadCheckpointError, BadRecipeError
+from susurrus.errors import BadCheckpointError, BadRecipeError, OutputExistsError
 from susurrus.models.family import FAMILY_KEY
 
 FAMILY = "whisper"  # the student is run as what it is
@@ -109,3 +113,44 @@ def load_student(whisper: nn.Module, extra: nn.Module, path: str | Path) -> None
     except (OSError, RuntimeError, ValueError) as e:
         raise StudentCheckpointError(f"{folder}: does not fit the student the recipe builds "
                                      f"({str(e).splitlines()[0]})") from e
+
+
+def export_student(checkpoint: str | Path, out: str | Path, base: str | None = None,
+                   overwrite: bool = False) -> tuple[Path, int]:
+    """Write the shippable student of `checkpoint` (a student folder or its run folder) to `out`:
+    the tensors that differ from `base` (default: the recipe's `model.student`), float16, and
+    the recipe. Returns (out, tensors written). `--model out` then runs it on both engines.
+
+    Raises StudentCheckpointError when `checkpoint` is no student, OutputExistsError when `out`
+    exists (unless `overwrite`), OverlayError when the base is another architecture.
+    """
+    from transformers import WhisperForConditionalGeneration
+
+    from susurrus.pretrained import load_whisper
+    from susurrus.pretrained.whisper_overlay import write_overlay
+
+    folder, out = find_student(checkpoint), Path(out)
+    if folder is None:
+        raise StudentCheckpointError(f"{checkpoint}: no Whisper-student checkpoint here "
+                                     f"(expected config.json and {RECIPE}, or a run folder with "
+                                     "model/)")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    recipe = yaml.safe_load((folder / RECIPE).read_text(encoding="utf-8")) or {}
+    base = base or (recipe.get("model") or {}).get("student")
+    if not base:
+        raise StudentCheckpointError(f"{folder / RECIPE}: names no model.student; give the base "
+                                     "model with --base")
+    student = WhisperForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    base_model, _ = load_whisper(str(base))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        n = write_overlay(student, base_model, str(base), tmp)
+        shutil.copyfile(folder / RECIPE, tmp / RECIPE)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out, n
