@@ -18,14 +18,15 @@ pytestmark = pytest.mark.usefixtures("one_thread", "isolated_cache")
 SR = 16_000
 
 
-def _train_by_hand(tiny_whisper_dir: Path, folder: Path, train_decoder: bool) -> set[str]:
+def _train_by_hand(tiny_whisper_dir: Path, folder: Path, train_decoder: bool,
+                   token_embedding: bool = True) -> set[str]:
     """A student checkpoint as `susurrus train` saves one: the recipe's trainable tensors
     (the last encoder layer, and the decoder if asked) moved away from the base. Returns their
     names."""
     from susurrus.pretrained import load_whisper
 
     model, tok = load_whisper(str(tiny_whisper_dir))
-    freeze_student(model, encoder_layers=1, decoder=train_decoder)
+    freeze_student(model, encoder_layers=1, decoder=train_decoder, token_embedding=token_embedding)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in model.parameters():
@@ -90,6 +91,26 @@ def test_the_export_holds_only_the_trained_tensors_in_float16(student, tiny_whis
     # encoder layer 1 of 2 in float16: ~2% of the model; with the decoder (its 3.3M-parameter
     # token embedding), float16 halves it
     assert small < (0.6 if with_decoder else 0.05) * full, (small, full)
+
+
+def test_a_decoder_trained_without_its_token_embedding_ships_small(tiny_whisper_dir, tmp_path):
+    """`model.train_token_embedding=false`: the decoder's layers train, the token embedding (and
+    the output layer tied to it) keeps the base's, and the export leaves it out."""
+    from safetensors import safe_open
+
+    from susurrus.train.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes" / "whisper_distill" / "tiny.yaml",
+                         ["model.train_token_embedding=false"])
+    assert recipe.model.train_token_embedding is False and recipe.model.train_decoder is True
+    trained = _train_by_hand(tiny_whisper_dir, tmp_path, True, token_embedding=False)
+    assert "model.decoder.layers.0.fc1.weight" in trained
+    assert "model.decoder.embed_tokens.weight" not in trained
+    out, _ = export_student(tmp_path / "run", tmp_path / "ship")
+    with safe_open(str(out / OVERLAY), "pt") as f:
+        assert set(f.keys()) == trained
+    full = (tmp_path / "run" / "model" / "model.safetensors").stat().st_size
+    assert (out / OVERLAY).stat().st_size < 0.05 * full
 
 
 def test_the_overlay_gives_the_full_students_greedy_tokens(student, tiny_whisper_dir, tmp_path):
