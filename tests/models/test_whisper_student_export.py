@@ -163,6 +163,20 @@ def test_another_base_is_refused(student, tiny_whisper_dir, tmp_path):
         apply_overlay(other, out)
 
 
+def test_a_missing_base_is_named(student, tmp_path):
+    from susurrus.pretrained import ModelNotFoundError, load_whisper
+    from susurrus.pretrained.whisper_overlay import write_overlay
+
+    run, *_ = student
+    full, _ = load_whisper(str(run))
+    base, _ = load_whisper(str(run))
+    out = tmp_path / "ship"
+    out.mkdir()
+    write_overlay(full, base, str(tmp_path / "gone"), out)
+    with pytest.raises(ModelNotFoundError, match=rf"{out} holds .* base '{tmp_path / 'gone'}'"):
+        load_whisper(str(out))
+
+
 def test_the_commands_export_and_transcribe(tiny_whisper_dir, tmp_path, capsys):
     from susurrus.cli.main import main
 

@@ -10,6 +10,8 @@ Results JSON written before issue 15 reads the same: its context names ('prompt'
 'oracle-prompt', 'abstract (oracle)') go through `susurrus.context.parse_context`, and its loose
 `counts` dict becomes the typed counts. Such files carry no cpWER talker assignment (and count 0
 talkers, missed or false), and none for a session's WER when they predate the WER intervals.
+Results written before per-mark punctuation (issue 17) read with no per-mark counts: their
+per-mark rates are None, never a made-up 1.0 or 0.0.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class EvalCounts:
     def to_dict(self) -> dict:
         """Plain JSON types: each count as a dict, a session's counts as [errors, words]."""
         out = {f.name: None if getattr(self, f.name) is None else asdict(getattr(self, f.name))
-               for f in fields(self) if f.name not in _NOT_SUMMED[1:]}
+               for f in fields(self) if f.name not in ("wer_by_session", "punct_by_mark")}
         out["wer_by_session"] = {k: list(v) for k, v in self.wer_by_session.items()}
         out["punct_by_mark"] = {m: asdict(c) for m, c in self.punct_by_mark.items()}
         return out

@@ -165,7 +165,11 @@ def _rebuild_overlaid(folder: Path, out: Path) -> None:
     from transformers import WhisperFeatureExtractor
 
     _, meta = read_overlay(folder)
-    model, tokenizer = load_whisper(meta["base"])
+    try:
+        model, tokenizer = load_whisper(meta["base"])
+    except ModelNotFoundError as err:
+        raise ModelNotFoundError(f"{folder} holds a student's trained tensors over the base "
+                                 f"{meta['base']!r}, which is needed to run it: {err}") from err
     apply_overlay(model, folder)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
