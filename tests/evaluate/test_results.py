@@ -118,9 +118,16 @@ def test_punctuation_per_mark_is_counted_added_and_written():
     data = json.loads(r.to_json())
     assert data["counts"]["punct_by_mark"]["."] == {"tp": 1, "fp": 0, "fn": 4}
     assert data["punct_f1_period"] == pytest.approx(1 / 3)
+    # per session (marks with no count left out), for the bootstrap
+    assert r.counts.punct_by_session == {"A": {".": F1Counts(1, 0, 2)},
+                                         "B": {".": F1Counts(0, 0, 2), ",": F1Counts(0, 0, 2)}}
+    assert r.counts.punct_session_counts(".") == {"A": (1, 0, 2), "B": (0, 0, 2)}
+    assert r.counts.punct_session_counts() == {"A": (1, 0, 2), "B": (0, 0, 4)}
+    assert data["counts"]["punct_by_session"]["B"] == {".": [0, 0, 2], ",": [0, 0, 2]}
     # per session, added: the counts of the whole
     ra, rb = (score(*_talk(s), DecodeConfig(), "t", with_ner=False) for s in "AB")
     assert (ra.counts + rb.counts).punct_by_mark == marks
+    assert (ra.counts + rb.counts).punct_by_session == r.counts.punct_by_session
     assert ra.counts.punct_by_mark[","] == F1Counts() and rb.counts.punct_by_mark["."].fn == 2
     # with a result that predates per-mark scoring, the sum has none (as NER)
     assert (ra.counts + EvalCounts()).punct_by_mark == {}
@@ -129,11 +136,12 @@ def test_punctuation_per_mark_is_counted_added_and_written():
 def test_results_without_per_mark_counts_still_load():
     r = score(*_talk(), DecodeConfig(), "talk.jsonl", with_ner=False)
     data = json.loads(r.to_json())
-    del data["counts"]["punct_by_mark"]
+    del data["counts"]["punct_by_mark"], data["counts"]["punct_by_session"]
     for key in ("punct_f1_period", "punct_f1_comma", "punct_f1_question"):
         del data[key]
     old = EvalResult.from_dict(data)
     assert old.counts.punct_by_mark == {} and old.counts.punct == r.counts.punct
+    assert old.counts.punct_by_session == {}
     assert old.punct_f1 == r.punct_f1 and old.punct_f1_period is None
     assert old.punct_counts("?") is None
     assert EvalResult.from_json(old.to_json()) == old

@@ -56,6 +56,10 @@ class EvalCounts:
     # punctuation class ('.', ',', '?', ...) -> its share of `punct` (the classes add up to it);
     # empty in results written before per-mark scoring (issue 17): not scored, not 0
     punct_by_mark: dict[str, F1Counts] = field(default_factory=dict)
+    # session id -> mark -> its counts in that session (a mark absent: all 0; `count` leaves
+    # such marks out, and JSON writes [tp, fp, fn]): what a bootstrap
+    # of punctuation F1 resamples (`susurrus.metrics.bootstrap.bootstrap_f1`)
+    punct_by_session: dict[str, dict[str, F1Counts]] = field(default_factory=dict)
 
     def __add__(self, other: Any) -> EvalCounts:
         """The counts of both; NER only if both scored it, per-mark punctuation only if both
@@ -68,12 +72,25 @@ class EvalCounts:
             e0, n0 = sessions.get(k, (0, 0))
             sessions[k] = (e0 + e, n0 + n)
         ner = None if self.ner is None or other.ner is None else self.ner + other.ner
-        marks = {} if not self.punct_by_mark or not other.punct_by_mark else {
-            m: self.punct_by_mark.get(m, F1Counts()) + other.punct_by_mark.get(m, F1Counts())
-            for m in {**self.punct_by_mark, **other.punct_by_mark}}
+        both = bool(self.punct_by_mark and other.punct_by_mark)
+        marks = _add_marks(self.punct_by_mark, other.punct_by_mark) if both else {}
+        punct_sessions = dict(self.punct_by_session) if both else {}
+        for k, v in (other.punct_by_session if both else {}).items():
+            punct_sessions[k] = _add_marks(punct_sessions.get(k, {}), v)
         summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
                   if f.name not in _NOT_SUMMED}
-        return EvalCounts(**summed, ner=ner, wer_by_session=sessions, punct_by_mark=marks)
+        return EvalCounts(**summed, ner=ner, wer_by_session=sessions, punct_by_mark=marks,
+                          punct_by_session=punct_sessions)
+
+    def punct_session_counts(self, mark: str | None = None) -> dict[str, tuple[int, int, int]]:
+        """Session id -> (tp, fp, fn) of one punctuation mark, or of all marks (None): what
+        `bootstrap_f1` takes."""
+        out = {}
+        for session, marks in self.punct_by_session.items():
+            c = marks.get(mark, F1Counts()) if mark is not None else sum(marks.values(),
+                                                                         F1Counts())
+            out[session] = (c.tp, c.fp, c.fn)
+        return out
 
     def __radd__(self, other: Any) -> EvalCounts:
         return self if isinstance(other, int) and other == 0 else NotImplemented
@@ -81,9 +98,11 @@ class EvalCounts:
     def to_dict(self) -> dict:
         """Plain JSON types: each count as a dict, a session's counts as [errors, words]."""
         out = {f.name: None if getattr(self, f.name) is None else asdict(getattr(self, f.name))
-               for f in fields(self) if f.name not in ("wer_by_session", "punct_by_mark")}
+               for f in fields(self) if f.name not in _NOT_SUMMED[1:]}
         out["wer_by_session"] = {k: list(v) for k, v in self.wer_by_session.items()}
         out["punct_by_mark"] = {m: asdict(c) for m, c in self.punct_by_mark.items()}
+        out["punct_by_session"] = {k: {m: [c.tp, c.fp, c.fn] for m, c in v.items()}
+                                   for k, v in self.punct_by_session.items()}
         return out
 
     @classmethod
@@ -114,11 +133,24 @@ class EvalCounts:
             raise BadResultsError("counts.punct_by_mark: expected {mark: {tp, fp, fn}}")
         parsed["punct_by_mark"] = {str(m): _counts(F1Counts, c, f"counts.punct_by_mark.{m}")
                                    for m, c in marks.items()}
+        try:
+            parsed["punct_by_session"] = {
+                str(k): {str(m): F1Counts(*map(int, c)) for m, c in v.items()}
+                for k, v in (data.get("punct_by_session") or {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            raise BadResultsError("counts.punct_by_session: expected {session: {mark: [tp, fp, "
+                                  "fn]}}") from None
         return cls(**parsed)
 
 
-# The counts `__add__` does not add field by field (`ner` may be None; the dicts add by key).
-_NOT_SUMMED = ("ner", "wer_by_session", "punct_by_mark")
+# The counts `__add__` does not add field by field (`ner` may be None; the dicts add by key),
+# and, but for the first, `to_dict` writes in a form of their own.
+_NOT_SUMMED = ("ner", "wer_by_session", "punct_by_mark", "punct_by_session")
+
+
+def _add_marks(a: Mapping[str, F1Counts], b: Mapping[str, F1Counts]) -> dict[str, F1Counts]:
+    """Counts by mark of both (a mark in one only keeps its counts)."""
+    return {m: a.get(m, F1Counts()) + b.get(m, F1Counts()) for m in {**a, **b}}
 
 
 _COUNT_TYPES = {"wer": ErrorCounts, "wer_cased": ErrorCounts, "punct": F1Counts,
