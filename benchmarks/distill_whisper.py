@@ -16,7 +16,8 @@ bulletins read whole by training voices), long/test-ood (held-out voices and art
 conv/test-ood (short conversational turns, which must not get worse). Each recording is scored
 whole, never truncated (the authors' scorer stops at the first run of 30 deletions; this one does
 not). Columns: WER and cased WER with 95% bootstrap intervals over whole recordings,
-punctuation F1, capitalization F1, NER F1 (spaCy), entity recall, RTF (from eval's own timing).
+punctuation F1, capitalization F1, NER F1 (spaCy), entity recall, RTF (from eval's own timing),
+and punctuation F1 per mark (full stop, comma, question mark).
 
 The teacher cache is computed once (`susurrus distill-teacher`), each student trains into
 `runs/distill-<variant>` (resumable), each eval is cached under `runs/bench-distill/`; rerun to
@@ -28,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, render_main, run, save_results, susurrus  # noqa: E402
 
 RECIPE = ROOT / "recipes" / "whisper_distill" / "tiny.yaml"
+MARKS = (".", ",", "?")  # the marks the paper reports one by one
 SETS = {  # column -> manifest under --data
     "long-test": "long/test.jsonl",
     "long-test-ood": "long/test-ood.jsonl",
@@ -95,26 +98,52 @@ def row(system: dict, res: dict) -> dict:
         r[name] = {"wer": e.wer, "wer_cased": e.wer_cased, "punct_f1": e.punct_f1,
                    "cap_f1": e.cap_f1, "ner_f1": e.ner_f1, "entity": e.entity_recall,
                    "rtf": e.rtf, "recordings": len(e.counts.wer_by_session),
-                   "words": e.n_words, "seconds": e.counts.cost.audio_seconds}
+                   "words": e.n_words, "seconds": e.counts.cost.audio_seconds,
+                   "punct_by_mark": {m: asdict(c) for m, c in e.counts.punct_by_mark.items()}}
     return r
 
 
 def add_intervals(rows: list[dict], evals: list[dict]) -> None:
     """95% bootstrap intervals of WER over whole recordings, and each row's paired WER
-    difference from the CE-only student (the same budget without a teacher)."""
-    from susurrus.metrics.bootstrap import bootstrap_wer, interval
+    difference from the CE-only student (the same budget without a teacher); the same for
+    punctuation F1, overall and per mark, on the same draws."""
+    from susurrus.metrics.bootstrap import bootstrap_f1, bootstrap_wer, interval
 
     base = next(r["system"] for r in rows if r["system"] == VARIANTS["ce"][0])
     for name in SETS:
-        samples = bootstrap_wer({r["system"]: e[name].counts.wer_by_session
-                                 for r, e in zip(rows, evals, strict=True)})
+        pairs = list(zip(rows, evals, strict=True))
+        samples = bootstrap_wer({r["system"]: e[name].counts.wer_by_session for r, e in pairs})
         for r in rows:
             r[name]["wer_ci95"] = interval(samples[r["system"]])
             r[name]["vs_ce_ci95"] = interval(samples[r["system"]] - samples[base])
+        if not all(e[name].counts.punct_by_session for e in evals):
+            continue  # results written before per-recording punctuation counts
+        for mark in (None, *MARKS):
+            f1 = bootstrap_f1({r["system"]: e[name].counts.punct_session_counts(mark)
+                               for r, e in pairs})
+            key = "punct_f1" if mark is None else f"punct_f1 {mark}"
+            for r in rows:
+                r[name].setdefault("f1_ci95", {})[key] = interval(f1[r["system"]])
+                r[name].setdefault("f1_vs_ce_ci95", {})[key] = interval(
+                    f1[r["system"]] - f1[base])
 
 
 def fmt(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
+
+
+def with_ci(scores: dict, key: str) -> str:
+    """`key`'s value, with its 95% interval when the row has one."""
+    ci = (scores.get("f1_ci95") or {}).get(key)
+    return fmt(scores[key]) + ("" if ci is None else f" ({ci[0]:.2f}…{ci[1]:.2f})")
+
+
+def mark_f1(scores: dict, mark: str) -> float | None:
+    """F1 of one punctuation mark from the row's counts (None: results without them)."""
+    from susurrus.metrics.scores import F1Counts
+
+    counts = scores.get("punct_by_mark") or {}
+    return F1Counts(**counts[mark]).f1 if mark in counts else None
 
 
 def markdown(results: dict) -> str:
@@ -123,18 +152,24 @@ def markdown(results: dict) -> str:
     for name in SETS:
         out += [f"**{name}**", "",
                 "| system | WER (95% CI) | cased WER | punct. F1 | cap. F1 | NER F1 | "
-                "entity recall | RTF |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                "entity recall | RTF | . F1 | , F1 | ? F1 |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in results["rows"]:
             s = r[name]
             lo, hi = s["wer_ci95"]
             out.append(f"| {r['system']} | {s['wer']:.3f} ({lo:.2f}…{hi:.2f}) | "
-                       f"{fmt(s['wer_cased'])} | {fmt(s['punct_f1'])} | {fmt(s['cap_f1'])} | "
-                       f"{fmt(s['ner_f1'])} | {fmt(s['entity'])} | {fmt(s['rtf'])} |")
+                       f"{fmt(s['wer_cased'])} | {with_ci(s, 'punct_f1')} | {fmt(s['cap_f1'])} | "
+                       f"{fmt(s['ner_f1'])} | {fmt(s['entity'])} | {fmt(s['rtf'])} | "
+                       + " | ".join(fmt(mark_f1(s, m)) for m in MARKS) + " |")
         first = results["rows"][0][name]
         out += ["", f"{first['recordings']} recordings, {first['words']} words, "
                     f"{first['seconds'] / 60:.0f} min, each scored whole.", ""]
     out.append(f"Students: {results['steps']} steps each of recipes/whisper_distill/tiny.yaml, "
-               "same data and seed. Intervals: 95% bootstrap over whole recordings.")
+               "same data and seed. Intervals: 95% bootstrap over whole recordings (WER and "
+               "punctuation F1 on the same draws; the JSON also holds each mark's F1 interval "
+               "and every difference from CE-only). "
+               "Per-mark F1 (full stop, comma, question mark) from counts summed over "
+               "recordings; the JSON keeps every class's tp/fp/fn.")
     return "\n".join(out) + "\n"
 
 

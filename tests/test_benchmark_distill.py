@@ -41,3 +41,54 @@ def test_the_table_has_every_system_on_every_set():
     assert table.count("| CE-only fine-tuning | 0.200 (0.15…0.25) | 0.300 | 0.500 | 0.600 | – |"
                        ) == len(distill_whisper.SETS)
     assert len(rows) == 7 and "200 steps each" in table
+
+
+def test_the_table_shows_punctuation_per_mark_from_the_counts():
+    from susurrus.evaluate.results import EvalCounts, EvalResult
+    from susurrus.metrics.scores import CostCounts, ErrorCounts, F1Counts
+
+    marks = {".": F1Counts(3, 1, 0), ",": F1Counts(1, 1, 2), "?": F1Counts(0, 0, 1),
+             "!": F1Counts()}
+    counts = EvalCounts(wer=ErrorCounts(substitutions=1, ref_words=10), punct=F1Counts(4, 2, 3),
+                        punct_by_mark=marks, cost=CostCounts(audio_seconds=60.0, turns=1),
+                        wer_by_session={"r0": (1, 10)})
+    result = EvalResult(model="m", engine="torch", manifest="x.jsonl", counts=counts)
+    system = {"system": "CE-only fine-tuning", "model": "runs/distill-ce", "engine": "torch"}
+    r = distill_whisper.row(system, {n: result for n in distill_whisper.SETS})
+    for n in distill_whisper.SETS:
+        r[n]["wer_ci95"] = (0.05, 0.15)
+    line = next(x for x in distill_whisper.markdown({"steps": 10, "rows": [r]}).splitlines()
+                if x.startswith("| CE-only"))
+    # F1 = 2tp / (2tp + fp + fn): full stop 6/7, comma 2/5, question mark 0 (its one missed)
+    assert line.endswith("| 0.857 | 0.400 | 0.000 |")
+    assert r["long-test"]["punct_by_mark"]["?"] == {"tp": 0, "fp": 0, "fn": 1}
+
+
+def test_punctuation_f1_gets_paired_intervals_over_recordings():
+    from susurrus.evaluate.results import EvalCounts, EvalResult
+    from susurrus.metrics.scores import CostCounts, F1Counts
+
+    def result(tp: int) -> EvalResult:
+        sessions = {f"r{i}": {".": F1Counts(tp + i, 1, 2), "?": F1Counts(0, 0, 1)}
+                    for i in range(6)}
+        counts = sum((EvalCounts(punct=sum(m.values(), F1Counts()), punct_by_mark=m,
+                                 punct_by_session={k: m}, wer_by_session={k: (1, 10)},
+                                 cost=CostCounts(turns=1)) for k, m in sessions.items()),
+                     EvalCounts(punct_by_mark={".": F1Counts()}))
+        return EvalResult(model="m", engine="torch", manifest="x.jsonl", counts=counts)
+
+    systems = [{"system": "CE-only fine-tuning", "model": "a", "engine": "torch"},
+               {"system": "CE + token OT", "model": "b", "engine": "torch"}]
+    evals = [{n: result(tp) for n in distill_whisper.SETS} for tp in (2, 5)]
+    rows = [distill_whisper.row(s, e) for s, e in zip(systems, evals, strict=True)]
+    distill_whisper.add_intervals(rows, evals)
+    ce, ot = (r["long-test-ood"] for r in rows)
+    assert set(ce["f1_ci95"]) == {"punct_f1", "punct_f1 .", "punct_f1 ,", "punct_f1 ?"}
+    lo, hi = ot["f1_ci95"]["punct_f1"]
+    assert lo <= ot["punct_f1"] <= hi and lo < hi
+    assert ce["f1_vs_ce_ci95"]["punct_f1"] == (0.0, 0.0)  # against itself, on the same draws
+    assert ot["f1_vs_ce_ci95"]["punct_f1 ."][0] > 0  # 3 more hits in every recording
+    assert ce["f1_ci95"]["punct_f1 ?"] == (0.0, 0.0)  # every question mark missed
+    line = next(x for x in distill_whisper.markdown({"steps": 1, "rows": rows}).splitlines()
+                if x.startswith("| CE + token OT"))
+    assert f"| {ot['punct_f1']:.3f} ({lo:.2f}…{hi:.2f}) |" in line

@@ -67,6 +67,8 @@ NOT_RUN = {
      "susurrus synth longform --out out/gen/long --hours"),
     ("docs/papers/002-whisper-distillation.md",
      ".venv/bin/python benchmarks/distill_whisper.py --steps 200"),
+    ("docs/papers/002-whisper-distillation.md",
+     "susurrus distill-export runs/whisper-distill-tiny --out my-student"),
     ("benchmarks/README.md", ".venv/bin/python scripts/docs_tables.py"),
     ("benchmarks/README.md", ".venv/bin/python benchmarks/compression.py --steps 1500"),
     ("benchmarks/README.md",

@@ -63,6 +63,12 @@ def test_eval_options_reach_the_decoder(manifest, tmp_path, capsys, fake_engine)
     assert data["context_tokens_per_turn"] == pytest.approx(2 / 2)
     captured = capsys.readouterr()
     assert "my-model [text]" in captured.out and f"results: {out}" in captured.err
+    # punctuation per mark: printed, and in the JSON as counts that add up to the overall ones
+    assert "| punct F1 | . F1 | , F1 | ? F1 |" in captured.out
+    marks = data["counts"]["punct_by_mark"]
+    assert set(marks) >= {".", ",", "?"}
+    assert {k: sum(m[k] for m in marks.values()) for k in ("tp", "fp", "fn")} == \
+        data["counts"]["punct"]
 
 
 def test_report_command_writes_markdown_and_plots(manifest, tmp_path, capsys, fake_engine):

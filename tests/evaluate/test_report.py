@@ -147,6 +147,21 @@ def test_markdown_table_formats_missing_and_infinite_values():
         "| m [none] | y | inf | 0.000 | 1.000 | 1.000 | 0.000 | 0 | 1 |"]
 
 
+def test_markdown_table_shows_punctuation_per_mark_when_scored():
+    marks = {".": F1Counts(1, 0, 1), ",": F1Counts(0, 1, 1), "?": F1Counts()}
+    new = EvalResult(model="m", engine="torch", manifest="y.jsonl", counts=EvalCounts(
+        punct=F1Counts(1, 1, 2), punct_by_mark=marks, cost=CostCounts(turns=1)))
+    old = EvalResult(model="old", engine="torch", manifest="y.jsonl", counts=EvalCounts(
+        punct=F1Counts(1, 1, 2), cost=CostCounts(turns=1)))
+    head, _, row_new, row_old = markdown_table([new, old]).splitlines()
+    cols = _cells(head)
+    assert cols[cols.index("punct F1"):cols.index("punct F1") + 4] == [
+        "punct F1", ". F1", ", F1", "? F1"]
+    at = cols.index(". F1")
+    assert _cells(row_new)[at:at + 3] == ["0.667", "0.000", "1.000"]
+    assert _cells(row_old)[at:at + 3] == ["–", "–", "–"]  # results from before per-mark scores
+
+
 # ---------------------------------------------------------------- `susurrus report`, careless use
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from susurrus.metrics.bootstrap import bootstrap_wer, interval
+from susurrus.metrics.bootstrap import bootstrap_f1, bootstrap_wer, interval
 
 
 def _sessions(n: int, seed: int) -> dict[str, tuple[int, int]]:
@@ -59,3 +59,43 @@ def test_systems_on_different_sessions_are_refused():
 def test_interval_level_must_be_a_fraction():
     with pytest.raises(ValueError, match="level"):
         interval(np.arange(10.0), level=95)
+
+
+def _f1_sessions(n: int, seed: int) -> dict[str, tuple[int, int, int]]:
+    rng = np.random.default_rng(seed)
+    return {f"s{i:02d}": tuple(int(x) for x in rng.integers(0, 30, 3)) for i in range(n)}
+
+
+def test_f1_bootstrap_against_a_loop_over_the_same_draws():
+    a = _f1_sessions(15, seed=5)
+    a["s00"] = (0, 0, 0)  # a session with no marks at all counts for nothing
+    ours = bootstrap_f1({"a": a}, rounds=300, seed=7)["a"]
+    sessions = sorted(a)
+    draws = np.random.default_rng(7).integers(0, len(sessions), (300, len(sessions)))
+    for k in (0, 1, 299):
+        tp, fp, fn = (sum(a[sessions[i]][j] for i in draws[k]) for j in range(3))
+        assert ours[k] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    # the same draws as the WER of the same sessions and seed: paired with it
+    wer_like = {s: (c[0], c[0] + c[2] + 1) for s, c in a.items()}
+    sums = np.array([wer_like[s][0] for s in sessions])[draws].sum(1)
+    words = np.array([wer_like[s][1] for s in sessions])[draws].sum(1)
+    np.testing.assert_allclose(bootstrap_wer({"a": wer_like}, rounds=300, seed=7)["a"],
+                               sums / words)
+
+
+def test_f1_bootstrap_agrees_with_scipy_and_reads_nothing_as_perfect():
+    from scipy.stats import bootstrap
+
+    a = _f1_sessions(25, seed=6)
+    tp, fp, fn = (np.array([c[j] for c in a.values()], dtype=float) for j in range(3))
+    theirs = bootstrap((tp, fp, fn), lambda t, p, n: 2 * t.sum() / (2 * t.sum() + p.sum()
+                                                                     + n.sum()),
+                       paired=True, vectorized=False, method="percentile", n_resamples=4000,
+                       random_state=np.random.default_rng(0)).confidence_interval
+    ours = interval(bootstrap_f1({"a": a}, rounds=4000, seed=0)["a"])
+    width = theirs.high - theirs.low
+    assert ours == pytest.approx((theirs.low, theirs.high), abs=0.1 * width)
+    none = bootstrap_f1({"n": {"x": (0, 0, 0), "y": (0, 0, 0)}}, rounds=10)["n"]
+    assert np.array_equal(none, np.ones(10))
+    with pytest.raises(ValueError, match="'b' is scored on other sessions"):
+        bootstrap_f1({"a": a, "b": {"s00": (1, 0, 0)}})

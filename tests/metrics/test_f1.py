@@ -1,6 +1,15 @@
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from susurrus.metrics import F1Counts, capitalization_f1, punctuation_f1
+from susurrus.metrics import (
+    PUNCTUATION_MARKS,
+    F1Counts,
+    capitalization_f1,
+    punctuation_f1,
+    punctuation_f1_by_mark,
+)
 
 
 def test_f1_counts_read_off_the_sum():
@@ -47,6 +56,49 @@ def test_punctuation_classes_and_unscored_marks():
     assert c == F1Counts(tp=0, fp=1, fn=1)
     with pytest.raises(ValueError, match="mark"):
         punctuation_f1("a", "b", mark='"')
+
+
+def test_punctuation_per_mark_hand_computed():
+    # pairs: Yes ","/"," tp; really "?"/"." fn ? and fp .; Sure "."/"?" fn . and fp ?;
+    # then "ok" has no mark in the reference and a comma in the hypothesis: fp ,
+    c = punctuation_f1_by_mark("Yes, really? Sure. Ok", "Yes, really. Sure? Ok,")
+    assert c["."] == F1Counts(tp=0, fp=1, fn=1)
+    assert c[","] == F1Counts(tp=1, fp=1, fn=0)
+    assert c["?"] == F1Counts(tp=0, fp=1, fn=1)
+    assert c["!"] == c[":"] == c[";"] == F1Counts()
+    assert set(c) == set(PUNCTUATION_MARKS) == {".", ",", "?", "!", ":", ";"}
+    assert sum(c.values(), F1Counts()) == punctuation_f1("Yes, really? Sure. Ok",
+                                                         "Yes, really. Sure? Ok,")
+
+
+def _reference_per_class(ref_labels: list[str], hyp_labels: list[str]) -> dict[str, F1Counts]:
+    """Multi-class detection counts from a confusion matrix of aligned labels ('' = no mark),
+    as sklearn's precision_recall_fscore_support(labels=marks) counts them: tp the diagonal,
+    fp the rest of the class's column, fn the rest of its row."""
+    labels = ["", *PUNCTUATION_MARKS]
+    conf = np.zeros((len(labels), len(labels)), dtype=int)
+    for r, h in zip(ref_labels, hyp_labels, strict=True):
+        conf[labels.index(r), labels.index(h)] += 1
+    return {m: F1Counts(int(conf[k, k]), int(conf[:, k].sum() - conf[k, k]),
+                        int(conf[k, :].sum() - conf[k, k]))
+            for k, m in enumerate(labels) if m}
+
+
+_MARK = st.sampled_from(["", ".", ",", "?", "!", ":", ";"])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["alpha", "beta", "gamma", "delta"]), _MARK, _MARK),
+                min_size=1, max_size=25))
+def test_punctuation_per_mark_matches_a_confusion_matrix(words):
+    # the same words on both sides (cased differently): the alignment is position by position
+    ref = " ".join(f"{w.capitalize()}{r}" for w, r, _ in words)
+    hyp = " ".join(f"{w}{h}" for w, _, h in words)
+    expected = _reference_per_class([r for _, r, _ in words], [h for *_, h in words])
+    got = punctuation_f1_by_mark(ref, hyp)
+    assert got == expected
+    for m in PUNCTUATION_MARKS:
+        assert punctuation_f1(ref, hyp, mark=m) == expected[m]
+    assert punctuation_f1(ref, hyp) == sum(expected.values(), F1Counts())
 
 
 def test_punctuation_empty_texts():

@@ -2,9 +2,13 @@
 what the distillation reads (resumable: re-run the same command). A `whisper_distill` recipe:
 the teacher LLM over its windows (paper 002); a `multitalker_ctc` recipe with a distillation
 term: the SOT speech LLM's per-talker states over its mixtures (paper 003).
+`susurrus distill-export`: write a trained student's shippable form (the tensors training
+changed, float16, over the base model it names).
 
     susurrus distill-teacher recipes/whisper_distill/tiny.yaml
     susurrus train recipes/whisper_distill/tiny.yaml
+    susurrus distill-export runs/whisper-distill-tiny --out my-student
+    susurrus transcribe --model my-student reading.wav
 """
 
 from __future__ import annotations
@@ -48,4 +52,28 @@ def run(args: argparse.Namespace) -> int:
                                    batch_size=args.batch_size, device=args.device)
     print(f"{folder}: teacher cache complete; now run susurrus train {args.recipe} "
           f"{' '.join(args.overrides)}".rstrip())
+    return 0
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `distill-export` arguments to a (sub)parser; returns it."""
+    p.add_argument("checkpoint", type=Path,
+                   help="a whisper_distill run folder, or the student folder it holds (model/)")
+    p.add_argument("--out", type=Path, required=True, help="the folder to write")
+    p.add_argument("--base", default=None,
+                   help="the model the student was trained from (default: the recipe's "
+                        "model.student); it must be installed wherever the student runs")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    return p
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export a student: its changed tensors (float16) and recipe, over its base."""
+    from susurrus.models.whisper_student import export_student
+    from susurrus.pretrained.whisper_overlay import OVERLAY
+
+    out, n = export_student(args.checkpoint, args.out, args.base, args.overwrite)
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1e6
+    print(f"{out}: {n} trained tensors in {OVERLAY}, {size:.1f} MB in all; run it with "
+          f"susurrus transcribe --model {out}")
     return 0

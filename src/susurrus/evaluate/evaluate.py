@@ -13,6 +13,7 @@ from susurrus.evaluate.decode import DecodeConfig, Hypothesis, decode_manifest
 from susurrus.evaluate.results import BadResultsError, EvalCounts, EvalResult
 from susurrus.metrics.bootstrap import bootstrap_wer, interval
 from susurrus.metrics.scores import (
+    PUNCTUATION_MARKS,
     CostCounts,
     CountAccuracy,
     CpErrorCounts,
@@ -25,7 +26,7 @@ from susurrus.metrics.scores import (
     entity_recall,
     ner_f1,
     peak_rss_bytes,
-    punctuation_f1,
+    punctuation_f1_by_mark,
     talker_count_accuracy,
     word_errors,
 )
@@ -38,18 +39,21 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
           with_ner: bool = True) -> EvalCounts:
     """Every count of `utterances` against their hypotheses (by id), summed; `ner` is None
     when `with_ner` is off."""
-    wer_c, cased_c, punct_c, cap_c, ner_c = (ErrorCounts(), ErrorCounts(), F1Counts(),
-                                              F1Counts(), F1Counts())
+    wer_c, cased_c, cap_c, ner_c = ErrorCounts(), ErrorCounts(), F1Counts(), F1Counts()
+    by_mark = {m: F1Counts() for m in PUNCTUATION_MARKS}
     ent_c, cp_c, count_c = EntityCounts(), CpErrorCounts(), CountAccuracy()
     cost = CostCounts()
     word_errs: dict[str, ErrorCounts] = {}
+    marks_of: dict[str, dict[str, F1Counts]] = {}
     for u in utterances:
         h = hyps[u.id]
         ref = u.reference
         word_errs[u.id] = word_errors(ref, h.text)
         wer_c += word_errs[u.id]
         cased_c += cased_word_errors(ref, h.text)
-        punct_c += punctuation_f1(ref, h.text)
+        marks_of[u.id] = punctuation_f1_by_mark(ref, h.text)
+        for m, c in marks_of[u.id].items():
+            by_mark[m] += c
         cap_c += capitalization_f1(ref, h.text)
         if with_ner:
             ner_c += ner_f1(ref, h.text)
@@ -62,12 +66,16 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
                            prior_context_audio_tokens=h.context_audio_tokens,
                            prior_turns=h.prior_turns, suspect_windows=len(h.issues))
     by_session: dict[str, tuple[int, int]] = {}
+    punct_by_session: dict[str, dict[str, F1Counts]] = {}
     for session, turns in group_sessions(utterances).items():
         ent_c += entity_recall((u.reference, u.entities, hyps[u.id].text) for u in turns)
         c = sum((word_errs[u.id] for u in turns), ErrorCounts())
         by_session[session] = (c.errors, c.ref_words)
+        marks = {m: sum((marks_of[u.id][m] for u in turns), F1Counts()) for m in PUNCTUATION_MARKS}
+        punct_by_session[session] = {m: c for m, c in marks.items() if c != F1Counts()}
     cost += CostCounts(peak_memory_bytes=peak_rss_bytes())
-    return EvalCounts(wer=wer_c, wer_cased=cased_c, punct=punct_c, cap=cap_c,
+    return EvalCounts(wer=wer_c, wer_cased=cased_c, punct=sum(by_mark.values(), F1Counts()),
+                      punct_by_mark=by_mark, punct_by_session=punct_by_session, cap=cap_c,
                       ner=ner_c if with_ner else None, entities=ent_c, cpwer=cp_c,
                       talker_count=count_c, cost=cost, wer_by_session=by_session)
 

@@ -10,6 +10,8 @@ Results JSON written before issue 15 reads the same: its context names ('prompt'
 'oracle-prompt', 'abstract (oracle)') go through `susurrus.context.parse_context`, and its loose
 `counts` dict becomes the typed counts. Such files carry no cpWER talker assignment (and count 0
 talkers, missed or false), and none for a session's WER when they predate the WER intervals.
+Results written before per-mark punctuation (issue 17) read with no per-mark counts: their
+per-mark rates are None, never a made-up 1.0 or 0.0.
 """
 
 from __future__ import annotations
@@ -51,10 +53,18 @@ class EvalCounts:
     cost: CostCounts = CostCounts()  # time, audio, tokens, memory
     # session id -> (word errors, reference words) of `wer`: what the bootstrap resamples
     wer_by_session: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # punctuation class ('.', ',', '?', ...) -> its share of `punct` (the classes add up to it);
+    # empty in results written before per-mark scoring (issue 17): not scored, not 0
+    punct_by_mark: dict[str, F1Counts] = field(default_factory=dict)
+    # session id -> mark -> its counts in that session (a mark absent: all 0; `count` leaves
+    # such marks out, and JSON writes [tp, fp, fn]): what a bootstrap
+    # of punctuation F1 resamples (`susurrus.metrics.bootstrap.bootstrap_f1`)
+    punct_by_session: dict[str, dict[str, F1Counts]] = field(default_factory=dict)
 
     def __add__(self, other: Any) -> EvalCounts:
-        """The counts of both; NER only if both scored it. A session id found in both adds its
-        counts (the bootstrap then resamples the two as one unit)."""
+        """The counts of both; NER only if both scored it, per-mark punctuation only if both
+        have it. A session id found in both adds its counts (the bootstrap then resamples the
+        two as one unit)."""
         if type(other) is not EvalCounts:
             return NotImplemented
         sessions = dict(self.wer_by_session)
@@ -62,9 +72,25 @@ class EvalCounts:
             e0, n0 = sessions.get(k, (0, 0))
             sessions[k] = (e0 + e, n0 + n)
         ner = None if self.ner is None or other.ner is None else self.ner + other.ner
+        both = bool(self.punct_by_mark and other.punct_by_mark)
+        marks = _add_marks(self.punct_by_mark, other.punct_by_mark) if both else {}
+        punct_sessions = dict(self.punct_by_session) if both else {}
+        for k, v in (other.punct_by_session if both else {}).items():
+            punct_sessions[k] = _add_marks(punct_sessions.get(k, {}), v)
         summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
-                  if f.name not in ("ner", "wer_by_session")}
-        return EvalCounts(**summed, ner=ner, wer_by_session=sessions)
+                  if f.name not in _NOT_SUMMED}
+        return EvalCounts(**summed, ner=ner, wer_by_session=sessions, punct_by_mark=marks,
+                          punct_by_session=punct_sessions)
+
+    def punct_session_counts(self, mark: str | None = None) -> dict[str, tuple[int, int, int]]:
+        """Session id -> (tp, fp, fn) of one punctuation mark, or of all marks (None): what
+        `bootstrap_f1` takes."""
+        out = {}
+        for session, marks in self.punct_by_session.items():
+            c = marks.get(mark, F1Counts()) if mark is not None else sum(marks.values(),
+                                                                         F1Counts())
+            out[session] = (c.tp, c.fp, c.fn)
+        return out
 
     def __radd__(self, other: Any) -> EvalCounts:
         return self if isinstance(other, int) and other == 0 else NotImplemented
@@ -72,8 +98,11 @@ class EvalCounts:
     def to_dict(self) -> dict:
         """Plain JSON types: each count as a dict, a session's counts as [errors, words]."""
         out = {f.name: None if getattr(self, f.name) is None else asdict(getattr(self, f.name))
-               for f in fields(self) if f.name != "wer_by_session"}
+               for f in fields(self) if f.name not in _NOT_SUMMED[1:]}
         out["wer_by_session"] = {k: list(v) for k, v in self.wer_by_session.items()}
+        out["punct_by_mark"] = {m: asdict(c) for m, c in self.punct_by_mark.items()}
+        out["punct_by_session"] = {k: {m: [c.tp, c.fp, c.fn] for m, c in v.items()}
+                                   for k, v in self.punct_by_session.items()}
         return out
 
     @classmethod
@@ -99,7 +128,29 @@ class EvalCounts:
         except (AttributeError, TypeError, ValueError):
             raise BadResultsError("counts.wer_by_session: expected {session: [errors, words]}") \
                 from None
+        marks = data.get("punct_by_mark") or {}
+        if not isinstance(marks, Mapping):
+            raise BadResultsError("counts.punct_by_mark: expected {mark: {tp, fp, fn}}")
+        parsed["punct_by_mark"] = {str(m): _counts(F1Counts, c, f"counts.punct_by_mark.{m}")
+                                   for m, c in marks.items()}
+        try:
+            parsed["punct_by_session"] = {
+                str(k): {str(m): F1Counts(*map(int, c)) for m, c in v.items()}
+                for k, v in (data.get("punct_by_session") or {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            raise BadResultsError("counts.punct_by_session: expected {session: {mark: [tp, fp, "
+                                  "fn]}}") from None
         return cls(**parsed)
+
+
+# The counts `__add__` does not add field by field (`ner` may be None; the dicts add by key),
+# and, but for the first, `to_dict` writes in a form of their own.
+_NOT_SUMMED = ("ner", "wer_by_session", "punct_by_mark", "punct_by_session")
+
+
+def _add_marks(a: Mapping[str, F1Counts], b: Mapping[str, F1Counts]) -> dict[str, F1Counts]:
+    """Counts by mark of both (a mark in one only keeps its counts)."""
+    return {m: a.get(m, F1Counts()) + b.get(m, F1Counts()) for m in {**a, **b}}
 
 
 _COUNT_TYPES = {"wer": ErrorCounts, "wer_cased": ErrorCounts, "punct": F1Counts,
@@ -139,7 +190,8 @@ def _finite(value: Any) -> Any:
 
 # The rates written to JSON beside the counts, in this order (read back: ignored, recomputed).
 RATES = ("n_utterances", "n_words", "wer", "wer_cased", "entity_recall", "entity_recall_first",
-         "entity_recall_repeat", "ner_f1", "punct_f1", "cap_f1", "rtf",
+         "entity_recall_repeat", "ner_f1", "punct_f1", "punct_f1_period", "punct_f1_comma",
+         "punct_f1_question", "cap_f1", "rtf",
          "context_tokens_per_turn", "llm_audio_tokens_per_second", "peak_memory_mb",
          "context_audio_tokens_per_prior_turn", "cpwer", "talker_count_acc")
 
@@ -214,6 +266,30 @@ class EvalResult:
     @property
     def punct_f1(self) -> float:
         return self.counts.punct.f1
+
+    def punct_counts(self, mark: str) -> F1Counts | None:
+        """The punctuation counts of one class ('.', ',', '?', '!', ':', ';'); None in results
+        written before per-mark scoring."""
+        if not self.counts.punct_by_mark:
+            return None
+        return self.counts.punct_by_mark.get(mark, F1Counts())
+
+    def _mark_f1(self, mark: str) -> float | None:
+        c = self.punct_counts(mark)
+        return None if c is None else c.f1
+
+    @property
+    def punct_f1_period(self) -> float | None:
+        """F1 of full stops ('.', '…') alone; the paper reports period, comma and question."""
+        return self._mark_f1(".")
+
+    @property
+    def punct_f1_comma(self) -> float | None:
+        return self._mark_f1(",")
+
+    @property
+    def punct_f1_question(self) -> float | None:
+        return self._mark_f1("?")
 
     @property
     def cap_f1(self) -> float:

@@ -4,6 +4,7 @@ and capitalization F1, entity recall, NER F1, BLEU, cost)."""
 from susurrus.metrics.normalize import cased_words, is_word, normalize
 from susurrus.metrics.scores import (
     PUNCTUATION_CLASSES,
+    PUNCTUATION_MARKS,
     SPACY_MODEL,
     Alignment,
     BleuCounts,
@@ -25,12 +26,14 @@ from susurrus.metrics.scores import (
     ner_f1_from_entities,
     peak_rss_bytes,
     punctuation_f1,
+    punctuation_f1_by_mark,
     talker_count_accuracy,
     word_errors,
 )
 
 __all__ = [
     "PUNCTUATION_CLASSES",
+    "PUNCTUATION_MARKS",
     "SPACY_MODEL",
     "Alignment",
     "BleuCounts",
@@ -55,6 +58,7 @@ __all__ = [
     "normalize",
     "peak_rss_bytes",
     "punctuation_f1",
+    "punctuation_f1_by_mark",
     "talker_count_accuracy",
     "word_errors",
 ]

@@ -297,6 +297,7 @@ class F1Counts(_Adds):
 PUNCTUATION_CLASSES: dict[str, str] = {
     ".": ".", "…": ".", ",": ",", "?": "?", "!": "!", ":": ":", ";": ";",
 }
+PUNCTUATION_MARKS: tuple[str, ...] = tuple(dict.fromkeys(PUNCTUATION_CLASSES.values()))
 
 
 @dataclass(frozen=True)
@@ -331,21 +332,28 @@ def punctuation_f1(ref: str, hyp: str, mark: str | None = None) -> F1Counts:
     (including on a deleted or inserted word): fn or fp. So tp + fn = marks in the reference and
     tp + fp = marks in the hypothesis. `mark` scores one class alone (e.g. "?").
     """
-    if mark is not None and mark not in PUNCTUATION_CLASSES.values():
-        raise ValueError(f"mark must be one of {sorted(set(PUNCTUATION_CLASSES.values()))}, "
-                         f"got {mark!r}")
-    tp = fp = fn = 0
+    if mark is not None and mark not in PUNCTUATION_MARKS:
+        raise ValueError(f"mark must be one of {sorted(PUNCTUATION_MARKS)}, got {mark!r}")
+    by_mark = punctuation_f1_by_mark(ref, hyp)
+    return by_mark[mark] if mark is not None else sum(by_mark.values(), F1Counts())
+
+
+def punctuation_f1_by_mark(ref: str, hyp: str) -> dict[str, F1Counts]:
+    """`punctuation_f1(ref, hyp, mark=m)` for every class m of PUNCTUATION_MARKS, from one
+    alignment; the classes' counts add up to the overall `punctuation_f1(ref, hyp)` (a pair
+    with two different marks is an fn of the one and an fp of the other)."""
+    tp, fp, fn = Counter[str](), Counter[str](), Counter[str]()
     for rw, hw in _aligned_words(ref, hyp):
         r_mark = rw.mark if rw is not None else None
         h_mark = hw.mark if hw is not None else None
-        if mark is not None:
-            r_mark, h_mark = (m if m == mark else None for m in (r_mark, h_mark))
         if r_mark is not None and r_mark == h_mark:
-            tp += 1
-        else:
-            fn += r_mark is not None
-            fp += h_mark is not None
-    return F1Counts(tp, fp, fn)
+            tp[r_mark] += 1
+            continue
+        if r_mark is not None:
+            fn[r_mark] += 1
+        if h_mark is not None:
+            fp[h_mark] += 1
+    return {m: F1Counts(tp[m], fp[m], fn[m]) for m in PUNCTUATION_MARKS}
 
 
 def capitalization_f1(ref: str, hyp: str) -> F1Counts:

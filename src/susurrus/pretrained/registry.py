@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from susurrus.errors import UnknownModelError
 from susurrus.pretrained.cache import build_once, cache_root, fingerprint
+from susurrus.pretrained.whisper_overlay import OVERLAY, apply_overlay, is_overlay, read_overlay
 
 if TYPE_CHECKING:
     import torch
@@ -144,6 +145,10 @@ def resolve(name: str, kind: ModelKind | None = None) -> str:
         return str(build_once(folder, lambda tmp: convert(src, tmp)))
     path = Path(name).expanduser()
     if path.exists():
+        if is_overlay(path):  # a shipped student: its trained tensors over a base (issue 17)
+            stamp = fingerprint(path / OVERLAY)
+            return str(build_once(cache_root() / "models" / f"{path.name}-overlay-{stamp}",
+                                  lambda tmp: _rebuild_overlaid(path, tmp)))
         if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
             return str(path / "model")  # a training run folder: its latest model (issue 17)
         if not (path / "config.json").is_file():
@@ -152,6 +157,23 @@ def resolve(name: str, kind: ModelKind | None = None) -> str:
     if name.startswith((".", "/", "~")):
         raise _not_found(name, "no such folder")
     return name  # a hub id: from_pretrained fetches it (or fails, see _from_pretrained)
+
+
+def _rebuild_overlaid(folder: Path, out: Path) -> None:
+    """Write to `out` the full Hugging Face Whisper of an overlay folder: its base, loaded by
+    name, with the overlay's tensors copied in."""
+    from transformers import WhisperFeatureExtractor
+
+    _, meta = read_overlay(folder)
+    try:
+        model, tokenizer = load_whisper(meta["base"])
+    except ModelNotFoundError as err:
+        raise ModelNotFoundError(f"{folder} holds a student's trained tensors over the base "
+                                 f"{meta['base']!r}, which is needed to run it: {err}") from err
+    apply_overlay(model, folder)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    WhisperFeatureExtractor(feature_size=model.config.num_mel_bins).save_pretrained(out)
 
 
 def _offline_by_env() -> bool:

@@ -143,7 +143,11 @@ def compute_teacher_cache(llm: Any, tokenizer: Any, teacher: str, inputs: Sequen
     todo = [i for i in inputs if i.id not in done]
     if done:
         log(f"teacher cache {folder}: {len(done)} windows already done, {len(todo)} to go")
-    n = len(shards)
+    # after the highest shard number present: a missing middle shard (deleted, or damaged) is
+    # redone into a new file rather than over the last one
+    numbers = [int(p.stem.removeprefix("shard-")) for p in shards
+               if p.stem.removeprefix("shard-").isdigit()]
+    n = max(numbers, default=-1) + 1
     bar = tqdm(total=len(todo), desc="teacher", unit="window", disable=not progress)
     try:
         for s in range(0, len(todo), shard_size):
