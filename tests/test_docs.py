@@ -52,6 +52,7 @@ NOT_RUN = {
                              "runs/speech-llm-generalize --last-step 1000"),
     ("docs/generalization.md", ".venv/bin/python benchmarks/generalization.py --run "
                                "runs/speech-llm-generalize --last-step 1000"),
+    ("docs/generalization.md", "susurrus train recipes/speech_llm/first-pass.yaml"),
     ("docs/training.md", "susurrus train recipes/speech_llm/default.yaml"),
     ("docs/training.md", "torchrun --standalone --nproc_per_node NUM_GPUS -m susurrus.cli.main"),
     ("docs/training.md", "ACCELERATE_USE_CPU=1 GLOO_SOCKET_IFNAME=lo OMP_NUM_THREADS=1"),

@@ -124,6 +124,10 @@ def test_sentence_coverage_counts_each_sentences_words_not_deleted():
     pytest.param("speech-llm-tiny-v2", 0.5, marks=pytest.mark.xfail(
         strict=True, reason="the speech LLM still writes its language model on long read "
                             "speech (issue 16)")),
+    # Every sentence found and WER 0.40 (measured), but one 17-s window ran to the length limit
+    # (reported as an issue, its text kept). Strict: once it passes, this must go.
+    pytest.param("speech-llm-tiny-fp", 0.5, marks=pytest.mark.xfail(
+        strict=True, reason="one window runs to the length limit (issue 16)")),
 ])
 def test_every_sentence_of_three_minutes_comes_back(model, max_wer, three_minute_file):
     """Each embedded model on a ~3-minute read file: every sentence is in the transcript (most of

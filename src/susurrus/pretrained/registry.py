@@ -96,6 +96,12 @@ EMBEDDED: dict[str, EmbeddedModel] = {
             "augmented channels (recipes/speech_llm/generalize.yaml)",
         ),
         EmbeddedModel(
+            "speech-llm-tiny-fp", "speech-llm", "susurrus", "susurrus",
+            "models/shipped/speech-llm-tiny-fp",
+            "speech-llm-tiny-v2 trained 400 more steps to read Whisper tiny.en's own transcript "
+            "of each window next to the audio (recipes/speech_llm/first-pass.yaml)",
+        ),
+        EmbeddedModel(
             "speech-llm-tiny-abstract", "speech-llm", "susurrus", "susurrus",
             "models/shipped/speech-llm-tiny-abstract",
             "speech-llm-tiny + 40 multi-turn steps with abstract context (4 latent tokens per "
