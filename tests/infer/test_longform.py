@@ -120,7 +120,7 @@ def test_sentence_coverage_counts_each_sentences_words_not_deleted():
 @pytest.mark.parametrize(("model", "max_wer"), [
     ("whisper-tiny.en", 0.3),  # measured 0.12, every sentence there
     # Known to fail (docs/generalization.md): on this file it writes fluent invented news (WER
-    # 0.80 measured, 2 of 36 sentences missing, a loop). Strict: once it passes, this must go.
+    # 0.80 measured with 20-s windows, every sentence there). Strict: once it passes, this must go.
     pytest.param("speech-llm-tiny-v2", 0.5, marks=pytest.mark.xfail(
         strict=True, reason="the speech LLM still writes its language model on long read "
                             "speech (issue 16)")),
