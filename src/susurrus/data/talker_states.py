@@ -19,14 +19,13 @@ is needed to read it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from susurrus.data.teacher_cache import BadTeacherCacheError
+from susurrus.data.teacher_cache import BadTeacherCacheError, save_shard
 
 FORMAT = "susurrus-talker-states/1"
 
@@ -47,7 +46,6 @@ class TalkerStates:
 
 def write_states_shard(path: str | Path, items: Sequence[TalkerStates], teacher: str) -> Path:
     """Write `items` (all of one width) as one shard, atomically."""
-    from safetensors.numpy import save_file
 
     path = Path(path)
     if not items:
@@ -65,11 +63,7 @@ def write_states_shard(path: str | Path, items: Sequence[TalkerStates], teacher:
                                   ).astype(np.int64),
     }
     meta = {"format": FORMAT, "teacher": teacher, "mixtures": json.dumps([x.id for x in items])}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    save_file(arrays, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return save_shard(path, arrays, meta)
 
 
 class TalkerStatesCache:

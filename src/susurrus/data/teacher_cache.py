@@ -58,7 +58,6 @@ class TeacherChunk:
 
 def write_teacher_shard(path: str | Path, chunks: Sequence[TeacherChunk], teacher: str) -> Path:
     """Write `chunks` (all of one K and one H) as one shard, atomically."""
-    from safetensors.numpy import save_file
 
     path = Path(path)
     if not chunks:
@@ -80,11 +79,26 @@ def write_teacher_shard(path: str | Path, chunks: Sequence[TeacherChunk], teache
     meta = {"format": FORMAT, "teacher": teacher, "top_k": str(k),
             "chunks": json.dumps([c.id for c in chunks]),
             "texts": json.dumps([c.text for c in chunks], ensure_ascii=False)}
+    return save_shard(path, arrays, meta)
+
+
+def save_shard(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> Path:
+    """Write a safetensors shard atomically: readers see no file or the whole one."""
+    from safetensors.numpy import save_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     save_file(arrays, str(tmp), metadata=meta)
     os.replace(tmp, path)
     return path
+
+
+def next_shard_number(shards: Iterable[Path]) -> int:
+    """The number after every `shard-NNNNN` present: a folder missing a middle shard (deleted,
+    damaged) gets the redone work in a new file, never over its last one."""
+    numbers = [int(p.stem.rsplit("-", 1)[-1]) for p in shards
+               if p.stem.rsplit("-", 1)[-1].isdigit()]
+    return max(numbers, default=-1) + 1
 
 
 class TeacherCache:

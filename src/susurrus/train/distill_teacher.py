@@ -37,7 +37,12 @@ import numpy as np
 import torch
 
 from susurrus.data.longform_windows import Window
-from susurrus.data.teacher_cache import TeacherCache, TeacherChunk, write_teacher_shard
+from susurrus.data.teacher_cache import (
+    TeacherCache,
+    TeacherChunk,
+    next_shard_number,
+    write_teacher_shard,
+)
 from susurrus.data.token_spans import token_spans
 from susurrus.errors import BadRecipeError
 
@@ -143,11 +148,7 @@ def compute_teacher_cache(llm: Any, tokenizer: Any, teacher: str, inputs: Sequen
     todo = [i for i in inputs if i.id not in done]
     if done:
         log(f"teacher cache {folder}: {len(done)} windows already done, {len(todo)} to go")
-    # after the highest shard number present: a missing middle shard (deleted, or damaged) is
-    # redone into a new file rather than over the last one
-    numbers = [int(p.stem.removeprefix("shard-")) for p in shards
-               if p.stem.removeprefix("shard-").isdigit()]
-    n = max(numbers, default=-1) + 1
+    n = next_shard_number(shards)
     bar = tqdm(total=len(todo), desc="teacher", unit="window", disable=not progress)
     try:
         for s in range(0, len(todo), shard_size):

@@ -33,6 +33,7 @@ import torch
 
 from susurrus.data.manifest import Utterance
 from susurrus.data.talker_states import TalkerStates, TalkerStatesCache, write_states_shard
+from susurrus.data.teacher_cache import next_shard_number
 from susurrus.errors import BadRecipeError
 from susurrus.losses.talker_distill import RelationalDistillLoss
 from susurrus.train.mixtures import load_mixtures, talkers_of
@@ -107,10 +108,7 @@ def compute_talker_states(model, teacher: str, utts: Sequence[Utterance],
     todo = [u for u in utts if u.id not in done]
     if len(done):
         log(f"teacher states {folder}: {len(done)} mixtures already done, {len(todo)} to go")
-    # the next shard number after every existing one (a folder missing a middle shard must
-    # not have its last one overwritten)
-    n = 1 + max((int(p.stem.rsplit("-", 1)[-1]) for p in done.shards
-                 if p.stem.rsplit("-", 1)[-1].isdigit()), default=-1)
+    n = next_shard_number(done.shards)
     model.eval()
     bar = tqdm(total=len(todo), desc="SOT teacher", unit="mixture", disable=not progress)
     try:
