@@ -32,6 +32,7 @@ import yaml
 from torch import nn
 
 from susurrus.errors import BadCheckpointError, BadRecipeError, OutputExistsError
+from susurrus.files import replace_folder, staging_folder
 from susurrus.models.family import FAMILY_KEY
 
 FAMILY = "whisper"  # the student is run as what it is
@@ -82,8 +83,7 @@ def save_student(whisper: nn.Module, tokenizer: Any, extra: dict[str, torch.Tens
     from transformers import WhisperFeatureExtractor
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = staging_folder(folder)
     whisper.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins).save_pretrained(tmp)
@@ -91,13 +91,7 @@ def save_student(whisper: nn.Module, tokenizer: Any, extra: dict[str, torch.Tens
               metadata={"format": "susurrus-whisper-student", FAMILY_KEY: FAMILY})
     declared = {FAMILY_KEY: FAMILY} | {k: v for k, v in recipe.items() if k != FAMILY_KEY}
     (tmp / RECIPE).write_text(yaml.safe_dump(declared, sort_keys=False), encoding="utf-8")
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)  # left by a save killed before its last line
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return replace_folder(tmp, folder)
 
 
 def load_student(whisper: nn.Module, extra: nn.Module, path: str | Path) -> None:

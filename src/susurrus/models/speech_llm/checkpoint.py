@@ -12,9 +12,7 @@ weights), or the embedded name of the shipped one.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import torch
 import yaml
 
 from susurrus.errors import BadCheckpointError, IncompatibleOptionError
+from susurrus.files import replace_folder, staging_folder
 from susurrus.models.family import FAMILY_KEY, checkpoint_family, model_family
 from susurrus.models.speech_llm.config import ModelConfig, model_config_from_dict
 from susurrus.models.speech_llm.model import SpeechLLM
@@ -55,20 +54,13 @@ def save_checkpoint(model: SpeechLLM, folder: str | Path, recipe: dict[str, Any]
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = staging_folder(folder)
     tensors = {k: (v.to(dtype) if dtype else v).detach().cpu().contiguous()
                for k, v in model.trainable_state_dict().items()}
     save_file(tensors, str(tmp / WEIGHTS), metadata=METADATA)
     declared = {FAMILY_KEY: FAMILY} | {k: v for k, v in recipe.items() if k != FAMILY_KEY}
     (tmp / RECIPE).write_text(yaml.safe_dump(declared, sort_keys=False), encoding="utf-8")
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)  # left by a save killed before its last line
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return replace_folder(tmp, folder)
 
 
 def read_model_config(folder: Path) -> ModelConfig:
