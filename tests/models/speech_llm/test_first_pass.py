@@ -7,22 +7,15 @@ Shapes: B batch, T encoder frames, D encoder width, E LLM width.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from susurrus.models.speech_llm.conversation import ConversationContext
 from susurrus.models.speech_llm.generation import GenerateOptions
 from susurrus.models.speech_llm.model import FIRST_PASS_LABEL, EncodedTurn, SpeechLLM
-from susurrus.testing.speech_llm import D, build, load_parts
+from susurrus.testing.speech_llm import D, build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def parts(tiny_whisper_dir: Path, tiny_llm_dir: Path) -> tuple:
-    return load_parts(tiny_whisper_dir, tiny_llm_dir)
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,15 @@ tensors stand in for them. Shapes: B batch, T encoder frames, D encoder width, E
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from susurrus.compression import COMPRESSORS
 from susurrus.models.speech_llm.generation import GenerateOptions, repeated_tail
 from susurrus.models.speech_llm.model import SpeechLLM, prompt_pieces
-from susurrus.testing.speech_llm import OPTIONS, PROMPT, D, build, load_parts
+from susurrus.testing.speech_llm import OPTIONS, PROMPT, D, build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-@pytest.fixture(scope="module")
-def parts(tiny_whisper_dir: Path, tiny_llm_dir: Path) -> tuple:
-    return load_parts(tiny_whisper_dir, tiny_llm_dir)
-
 
 @pytest.fixture(scope="module")
 def model(one_thread, parts) -> SpeechLLM:
