@@ -13,7 +13,7 @@ import yaml
 from susurrus.data.manifest import Talker, Utterance, write_manifest
 from susurrus.models.family import model_family
 from susurrus.train.loop import train
-from susurrus.train.recipe import RecipeError, load_recipe
+from susurrus.train.recipe import RecipeError, check_recipe, load_recipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -89,3 +89,47 @@ def test_bad_builders_are_refused_before_anything_runs(tiny_whisper_dir, mixture
                                                         bad, field):
     with pytest.raises(RecipeError, match=field):
         load_recipe(RECIPE, [*overrides(tiny_whisper_dir, mixtures, tmp_path / "r"), bad])
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> Path:
+    """Single-talker lines in 4 voices, for dynamic mixing."""
+    root = tmp_path_factory.mktemp("sources")
+    utts = []
+    for i in range(8):
+        sf.write(root / f"s{i}.wav", tone(0.6 + 0.1 * i, 180 + 60 * i, i), SR)
+        utts.append(Utterance(id=f"s{i}", audio=root / f"s{i}.wav", text=f"word {i}",
+                              speaker=f"v{i % 4}"))
+    return write_manifest(utts, root / "sources.jsonl")
+
+
+def test_dynamic_mixing_trains_on_mixtures_made_each_step(tiny_whisper_dir, sources, tmp_path):
+    messages: list[str] = []
+    out = tmp_path / "run"
+    mixing = (f"data.mixing={{sources: [{sources}], valid_sources: {sources}, mixtures: 50, "
+              "augment: {speed: 0.5}}")
+    recipe = load_recipe(RECIPE, [*overrides(tiny_whisper_dir, sources, out), "data.train=[]",
+                                  "data.valid=", mixing])
+    result = train(recipe, progress=False, cache_root=tmp_path / "features",
+                   log=messages.append)
+    assert result.steps == 3 and np.isfinite(result.final_loss)
+    assert any("dynamic mixing of 8 source utterances" in m and "into 50 mixtures" in m
+               and "valid: 50" in m for m in messages), messages
+    assert not (tmp_path / "features").exists()  # no encoder cache: every mixture is new
+    assert model_family(str(out)) == "multitalker_ctc"
+
+
+@pytest.mark.parametrize("bad, field", [
+    ("data.mixing={sources: [nowhere.jsonl]}", "data.mixing.sources: nowhere.jsonl"),
+    ("data.mixing={sources: [x], talkers: [4, 0]}", "data.mixing.talkers"),
+])
+def test_bad_mixing_is_refused_before_anything_runs(tiny_whisper_dir, mixtures, tmp_path, bad,
+                                                    field):
+    with pytest.raises(RecipeError, match=field):  # the files are checked before training
+        check_recipe(load_recipe(RECIPE, [*overrides(tiny_whisper_dir, mixtures, tmp_path / "r"),
+                                          bad]))
+
+
+def test_only_a_mixing_task_takes_data_mixing(sources):
+    with pytest.raises(RecipeError, match="does not read dynamic mixtures"):
+        load_recipe(None, [f"data.mixing={{sources: [{sources}]}}"])

@@ -39,7 +39,8 @@ def log_mel_spectrogram(
     padding: int = 0,
     sample_rate: int = SAMPLE_RATE,
 ) -> torch.Tensor:
-    """(T,) samples at 16 kHz -> (n_mels, T // 160) log-mel; `padding` zero samples are appended."""
+    """(T,) samples at 16 kHz -> (n_mels, T // 160) log-mel; `padding` zero samples are appended.
+    A tensor is transformed on its own device (a GPU run makes its mixtures' features there)."""
     if sample_rate != SAMPLE_RATE:
         raise SampleRateError(
             "<array>", f"log-mel features need {SAMPLE_RATE} Hz audio, got {sample_rate} Hz; "
@@ -48,10 +49,10 @@ def log_mel_spectrogram(
     x = torch.as_tensor(audio, dtype=torch.float32)
     if padding:
         x = torch.nn.functional.pad(x, (0, padding))
-    window = torch.hann_window(N_FFT)
+    window = torch.hann_window(N_FFT, device=x.device)
     stft = torch.stft(x, N_FFT, HOP_LENGTH, window=window, return_complex=True)
     power = stft[..., :-1].abs() ** 2  # (F, frames): the last frame is dropped, as in Whisper
-    mel = mel_filters(n_mels) @ power
+    mel = mel_filters(n_mels).to(x.device) @ power
     log_spec = torch.clamp(mel, min=1e-10).log10()
     log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
     return (log_spec + 4.0) / 4.0

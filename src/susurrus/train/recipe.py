@@ -65,6 +65,9 @@ class DataConfig:
     # augmented copies of each training utterance, each with its own cached encoder features:
     # {variants: K, seed: S, <AugmentConfig fields>}; empty or variants 0 = off (`augment_settings`)
     augment: dict = field(default_factory=dict)
+    # multi-talker mixtures drawn on the fly from single-talker manifests (task multitalker_ctc):
+    # {sources: [...], valid_sources, mixtures, talkers, ...}: susurrus.data.dynamic_mixing
+    mixing: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         raise_problems(check_fields(self, {"synth_hours": (0.0, True), "max_duration": (0.0, True),
@@ -429,6 +432,13 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
     (manifests, `train.init`)."""
     problems: list[str] = augment_settings(recipe.data.augment)[1]
     config = _task_config(recipe.task, problems)
+    if recipe.data.mixing:
+        from susurrus.data.dynamic_mixing import mixing_config
+
+        problems += mixing_config(recipe.data.mixing)[1]
+        if config is not None and not getattr(task_class(recipe.task), "mixes", False):
+            problems.append(f"data.mixing: task {recipe.task!r} does not read dynamic "
+                            "mixtures (task multitalker_ctc does); remove data.mixing")
     if config is not None and not isinstance(recipe.model, config):
         problems.append(f"model: task {recipe.task!r} takes a {config.__name__}, "
                         f"got a {type(recipe.model).__name__}")
@@ -437,6 +447,12 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
                      for name, message in task_class(recipe.task).check(recipe.model)]
     if data_paths:
         given = [("train", p) for p in recipe.data.train] + [("valid", recipe.data.valid)]
+        mixing = recipe.data.mixing
+        sources = mixing.get("sources", []) if isinstance(mixing, dict) else []
+        given += [("mixing.sources", p) for p in
+                  (sources if isinstance(sources, list | tuple) else [sources])]
+        if isinstance(mixing, dict) and mixing.get("valid_sources"):
+            given.append(("mixing.valid_sources", mixing["valid_sources"]))
         for split, path in given:
             if path and not Path(path).exists():
                 problems.append(f"data.{split}: {path} does not exist; give a manifest path "

@@ -4,9 +4,11 @@ CTC heads + talker-count head, trained on mixture manifests.
 What the generic loop leaves to it:
 - the data: every manifest line is one example: a mixture (`talkers`, 1..max_talkers of them)
   or a plain utterance (one talker at 0 s); each talker becomes a character target, branches in
-  serialized order (`losses.serialized_ctc`). With a frozen encoder (`model.train_layers` 0)
-  its output is computed once (`FeatureCache`, on disk; two thirds of a step's time otherwise)
-  and kept in RAM as float16; with encoder layers training, the log-mel is kept instead. With no
+  serialized order (`losses.serialized_ctc`). Or, with `data.mixing`, mixtures drawn on the fly
+  from single-talker sources (`data.dynamic_mixing`: mixture i is a pure function of the seed
+  and i; its log-mel is computed on the training device each step). With a frozen encoder
+  (`model.train_layers` 0) and a manifest, its output is computed once (`FeatureCache`, on
+  disk; two thirds of a step's time otherwise) and kept in RAM as float16; with encoder layers training, the log-mel is kept instead. With no
   manifest given, `susurrus synth mixtures` makes 1-, 2- and 3-talker mixtures (30% of the
   multi-talker ones fully overlapped) into `data.synth_dir`;
 - the loss: serialized CTC (or PIT, `model.pit`) + the all-blank target of the idle branches +
@@ -34,6 +36,7 @@ from susurrus.losses.serialized_ctc import (
     DistillTerm,
     LossWeights,
     MultiTalkerLoss,
+    TalkerRef,
     onset_order,
     serialized_targets,
 )
@@ -68,6 +71,7 @@ class MultiTalkerCTCTask:
 
     config = MultiTalkerConfig
     trains = "multi-talker CTC model"
+    mixes = True  # reads `data.mixing` (dynamic mixing)
 
     def __init__(self) -> None:
         # per training example, float16: (T', D) encoder states if `encoded`, else (M, T) log-mel
@@ -78,6 +82,7 @@ class MultiTalkerCTCTask:
         self.valid: list[tuple[torch.Tensor, list[str]]] = []  # input, references by onset
         self.loss_fn: MultiTalkerLoss | None = None
         self.parts: dict[str, list[float]] = {}  # the loss's parts since the last validation
+        self.mixer = None  # a DynamicMixer when the recipe has `data.mixing`
 
     @staticmethod
     def check(config: MultiTalkerConfig) -> list[tuple[str, str]]:
@@ -123,6 +128,8 @@ class MultiTalkerCTCTask:
 
     def prepare(self, model: MultiTalkerCTC, run: Run) -> list[Example]:
         data = run.recipe.data
+        if data.mixing:
+            return self._prepare_mixing(model, run)
         with run.main_process_first():  # the first process synthesizes a missing corpus
             train = load_mixtures(data, "train", run.log)
             valid = load_mixtures(data, "valid", run.log)[: data.valid_limit]
@@ -142,6 +149,67 @@ class MultiTalkerCTCTask:
                 f"{'frozen (states cached)' if self.encoded else 'training'}; trained "
                 f"parameters: {trained:,}")
         return examples
+
+    def _prepare_mixing(self, model: MultiTalkerCTC, run: Run) -> list[Example]:
+        """Examples are dynamic mixtures; the valid set is rendered once (from
+        `data.mixing.valid_sources`, else the `data.valid` manifest)."""
+        from susurrus.data.dynamic_mixing import DynamicMixer, load_sources, mixing_config
+        from susurrus.data.lhotse_io import load_utterances
+        from susurrus.errors import BadRecipeError
+
+        data = run.recipe.data
+        config, _ = mixing_config(data.mixing)  # checked with the recipe
+        if self.loss_fn is not None and self.loss_fn.distill is not None:
+            raise BadRecipeError("data.mixing: distillation reads teacher states cached per "
+                                 "rendered mixture; dynamic mixtures have none (set "
+                                 "model.distill_weight=0 or train on a mixture manifest)")
+        self.encoded = False  # each step's mixtures are new: no encoder cache
+
+        def sources(paths: list[str]) -> list:
+            utts = [u for p in paths for u in load_utterances(p)]
+            return load_sources(utts, config.max_source_seconds, progress=run.progress)
+
+        self.mixer = DynamicMixer(config, sources(list(config.sources)), data.max_duration)
+        if config.valid_sources:
+            mixer = DynamicMixer(config, sources([config.valid_sources]), data.max_duration,
+                                 count=min(data.valid_limit, config.mixtures), namespace="valid")
+            self.valid = []
+            for audio, talkers in mixer.render_many(range(len(mixer))):
+                refs = [TalkerRef(*t) for t in talkers]
+                self.valid.append((self._mel_of(audio, model).to(torch.float16),
+                                   [refs[i].text for i in onset_order(refs)]))
+        else:
+            with run.main_process_first():
+                valid = load_mixtures(data, "valid", run.log)[: data.valid_limit]
+            self.valid = [(x, [talkers_of(u)[i].text for i in onset_order(talkers_of(u))])
+                          for u, x in zip(valid, self._inputs(valid, model, run), strict=True)]
+        examples = [Example(f"mix{i:06d}", self.mixer.seconds(i)) for i in range(len(self.mixer))]
+        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        run.log(f"train: dynamic mixing of {len(self.mixer.sources)} source utterances "
+                f"({sum(len(x.audio) for x in self.mixer.sources) / 16000 / 3600:.2f} h, "
+                f"{len({x.voice for x in self.mixer.sources})} voices) into {len(examples)} "
+                f"mixtures ({sum(e.seconds for e in examples) / 3600:.1f} h; talker counts "
+                f"{sorted(config.talkers)}); valid: {len(self.valid)}; trained parameters: "
+                f"{trained:,}")
+        return examples
+
+    @staticmethod
+    def _mel_of(audio, model: MultiTalkerCTC) -> torch.Tensor:
+        from susurrus.audio.features import log_mel_spectrogram
+
+        return log_mel_spectrogram(audio, n_mels=model.encoder.n_mels)
+
+    def _mixed_batch(self, model: MultiTalkerCTC, batch: list[int], device: torch.device
+                     ) -> tuple[torch.Tensor, torch.Tensor, list[list[list[int]]]]:
+        """The batch's dynamic mixtures -> padded log-mel (made on `device`), lengths, targets."""
+        rendered = self.mixer.render_many(batch)
+        mels = [self._mel_of(torch.from_numpy(audio).to(device), model)
+                for audio, _ in rendered]
+        targets = [serialized_targets([TalkerRef(*t) for t in talkers], model.max_talkers,
+                                      model.vocab.encode)[:len(talkers)]
+                   for _, talkers in rendered]
+        x, lengths = pad_inputs(mels, encoded=False)
+        return x, lengths, targets
 
     def _inputs(self, utts: list[Utterance], model: MultiTalkerCTC, run: Run
                 ) -> list[torch.Tensor]:
@@ -191,11 +259,15 @@ class MultiTalkerCTCTask:
 
     def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
              ) -> torch.Tensor:
-        x, lengths = pad_inputs([self.inputs[i] for i in batch], self.encoded)
+        if self.mixer is not None:
+            x, lengths, targets = self._mixed_batch(_unwrap(model), batch, device)
+            ids = [f"mix{i:06d}" for i in batch]
+        else:
+            x, lengths = pad_inputs([self.inputs[i] for i in batch], self.encoded)
+            targets, ids = [self.targets[i] for i in batch], [self.ids[i] for i in batch]
         out = model(x.to(device, torch.float32), lengths.to(device), self.encoded)
-        total, parts = self.loss_fn(out.log_probs, out.lengths, out.count_logits,
-                                    [self.targets[i] for i in batch], out.branches,
-                                    [self.ids[i] for i in batch])
+        total, parts = self.loss_fn(out.log_probs, out.lengths, out.count_logits, targets,
+                                    out.branches, ids)
         for name, value in parts.items():
             self.parts.setdefault(name, []).append(value)
         return total
@@ -223,6 +295,13 @@ class MultiTalkerCTCTask:
         from susurrus.models.multitalker.checkpoint import load_trained
 
         load_trained(model, folder)
+
+
+def _unwrap(model: torch.nn.Module) -> MultiTalkerCTC:
+    """The MultiTalkerCTC inside a DDP / compiled wrapper."""
+    while not isinstance(model, MultiTalkerCTC) and hasattr(model, "module"):
+        model = model.module
+    return model
 
 
 def pad_inputs(inputs: list[torch.Tensor], encoded: bool) -> tuple[torch.Tensor, torch.Tensor]:
