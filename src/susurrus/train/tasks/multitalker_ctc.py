@@ -8,9 +8,10 @@ What the generic loop leaves to it:
   from single-talker sources (`data.dynamic_mixing`: mixture i is a pure function of the seed
   and i; its log-mel is computed on the training device each step). With a frozen encoder
   (`model.train_layers` 0) and a manifest, its output is computed once (`FeatureCache`, on
-  disk; two thirds of a step's time otherwise) and kept in RAM as float16; with encoder layers training, the log-mel is kept instead. With no
-  manifest given, `susurrus synth mixtures` makes 1-, 2- and 3-talker mixtures (30% of the
-  multi-talker ones fully overlapped) into `data.synth_dir`;
+  disk; two thirds of a step's time otherwise) and kept in RAM as float16; with encoder layers
+  training, the log-mel is kept instead. With no manifest given, `susurrus synth mixtures`
+  makes 1-, 2- and 3-talker mixtures (30% of the multi-talker ones fully overlapped) into
+  `data.synth_dir`;
 - the loss: serialized CTC (or PIT, `model.pit`) + the all-blank target of the idle branches +
   the count head's cross-entropy, plus a distillation term when `model.distill` names one in
   `DISTILL_TERMS` (`sot_states`: the LLM-SOT teacher's cached per-talker states,
