@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -129,7 +129,7 @@ def _rng(*parts: object) -> random.Random:
 
 
 def load_sources(utts: Sequence[Utterance], max_seconds: float, threads: int = 8,
-                 progress: Callable[..., Any] | None = None) -> list[Source]:
+                 progress: bool = False) -> list[Source]:
     """The single-talker utterances of a manifest as trimmed audio (those over `max_seconds`,
     or with no text, are left out). A mixture line is a BadManifestError: sources are single."""
     from susurrus.audio.io import load_audio
@@ -146,8 +146,10 @@ def load_sources(utts: Sequence[Utterance], max_seconds: float, threads: int = 8
         return Source(audio, u.text, str(u.meta.get("voice") or u.speaker or u.id), u.id)
 
     with ThreadPoolExecutor(threads) as pool:  # libsndfile decodes outside the GIL
-        it = pool.map(one, keep)
-        sources = list(progress(it, total=len(keep), desc="mixing sources") if progress else it)
+        from tqdm.auto import tqdm
+
+        sources = list(tqdm(pool.map(one, keep), total=len(keep), desc="mixing sources",
+                            disable=not progress))
     sources = [s for s in sources if len(s.audio) <= max_seconds * SAMPLE_RATE]
     if not sources:
         raise BadManifestError(f"data.mixing.sources: no utterance with a reference of at most "
