@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 import soundfile as sf
 import yaml
@@ -133,3 +134,23 @@ def test_bad_mixing_is_refused_before_anything_runs(tiny_whisper_dir, mixtures, 
 def test_only_a_mixing_task_takes_data_mixing(sources):
     with pytest.raises(RecipeError, match="does not read dynamic mixtures"):
         load_recipe(None, [f"data.mixing={{sources: [{sources}]}}"])
+
+
+def test_train_init_starts_from_another_runs_weights(tiny_whisper_dir, mixtures, tmp_path):
+    """`train.init` is honoured, not ignored: after one step at a negligible learning rate the
+    new run has the old run's trained weights (a fresh start would have its seed's)."""
+    from safetensors.torch import load_file
+
+    first = tmp_path / "first"
+    train(load_recipe(RECIPE, overrides(tiny_whisper_dir, mixtures, first)), progress=False,
+          cache_root=tmp_path / "features", log=lambda _: None)
+    messages: list[str] = []
+    second = load_recipe(RECIPE, [*overrides(tiny_whisper_dir, mixtures, tmp_path / "second"),
+                                  f"train.init={first}", "train.steps=1", "train.lr=1e-9",
+                                  "train.warmup_steps=1", "train.save_every=1"])
+    train(second, progress=False, cache_root=tmp_path / "features", log=messages.append)
+    assert any(m.startswith("initialised the trained parts from") for m in messages)
+    old = load_file(str(first / "model" / "multitalker.safetensors"))
+    new = load_file(str(tmp_path / "second" / "model" / "multitalker.safetensors"))
+    assert old.keys() == new.keys()
+    assert all(torch.allclose(old[k], new[k], atol=1e-6) for k in old)

@@ -367,3 +367,33 @@ def test_a_student_with_fewer_encoder_layers_than_asked_is_refused(tiny_whisper_
     assert names and all(n.startswith(("model.encoder.layers.1.", "model.encoder.layer_norm."))
                          for n in names)
     assert trained == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_train_init_starts_from_a_trained_student(corpus, tiny_whisper_dir, tmp_path):
+    """`train.init` is honoured: after one CE step at a negligible learning rate the new run's
+    student is the old one's (a fresh start would be the pretrained Whisper's)."""
+    from safetensors.torch import load_file
+
+    from susurrus.train.loop import train
+
+    def ce_only(out: Path, *more: str):
+        return load_recipe(RECIPE, [*overrides(corpus, tiny_whisper_dir, Path("no-such-llm"),
+                                               out, tmp_path / "none"),
+                                    "model.ot=0", "model.rep=0", "data.valid=", *more])
+
+    first = tmp_path / "first"
+    train(ce_only(first, "train.steps=3", "train.lr=1e-2"), progress=False, log=lambda _: None)
+    messages: list[str] = []
+    train(ce_only(tmp_path / "second", "train.steps=1", "train.lr=1e-9", f"train.init={first}"),
+          progress=False, log=messages.append)
+    assert any(m.startswith("initialised the trained parts from") for m in messages)
+    weights = sorted(p.name for p in (first / "model").glob("*.safetensors"))
+    assert weights
+    for name in weights:
+        old = load_file(str(first / "model" / name))
+        new = load_file(str(tmp_path / "second" / "model" / name))
+        assert old.keys() == new.keys()
+        assert all(torch.allclose(old[k], new[k], atol=1e-6) for k in old), name
+    with pytest.raises(Exception, match="train.init"):
+        train(ce_only(tmp_path / "third", "train.steps=1", f"train.init={tmp_path}"),
+              progress=False, log=lambda _: None)

@@ -253,7 +253,14 @@ class MultiTalkerCTCTask:
         return serialized_targets(talkers, model.max_talkers, model.vocab.encode)[:len(talkers)]
 
     def start(self, model: MultiTalkerCTC, run: Run) -> dict[str, Any] | None:
-        return None  # no first phase
+        """`train.init`: start from another checkpoint's trained weights (same recipe shape)."""
+        if run.recipe.train.init:
+            from susurrus.models.multitalker.checkpoint import find_checkpoint, load_trained
+
+            folder = find_checkpoint(run.recipe.train.init)
+            load_trained(model, folder)
+            run.log(f"initialised the trained parts from {folder}")
+        return None
 
     def set_epoch(self, epoch: int) -> None:
         """Its examples are the same every epoch."""

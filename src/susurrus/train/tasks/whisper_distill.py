@@ -374,7 +374,18 @@ class WhisperDistillTask:
         return [Example(w.id, w.duration) for w in self.windows]
 
     def start(self, model: DistillStudent, run: Run) -> dict[str, Any] | None:
-        return None  # no first phase
+        """`train.init`: start from another student checkpoint's trained weights."""
+        if run.recipe.train.init:
+            from susurrus.errors import BadCheckpointError
+            from susurrus.models.whisper_student import find_student
+
+            folder = find_student(run.recipe.train.init)
+            if folder is None:
+                raise BadCheckpointError(f"train.init: {run.recipe.train.init} holds no Whisper "
+                                      "student checkpoint")
+            self.load(model, folder)
+            run.log(f"initialised the trained parts from {folder}")
+        return None
 
     def set_epoch(self, epoch: int) -> None:
         """Its examples are the same every epoch."""
