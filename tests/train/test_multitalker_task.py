@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from susurrus.data.manifest import Talker, Utterance, write_manifest
