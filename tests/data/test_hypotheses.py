@@ -72,3 +72,29 @@ def test_a_missing_audio_file_names_the_utterance(tmp_path: Path) -> None:
     with pytest.raises(AudioFileNotFoundError, match="utterance gone"):
         cache.prepare([Utterance(id="gone", audio=tmp_path / "nope.wav", text="x")],
                       progress=False)
+
+
+def test_an_augmented_variant_is_decoded_from_its_own_audio(tmp_path: Path, utts) -> None:
+    """With the augmentation given, variant k's hypothesis comes from variant k's audio (the
+    same audio as its features: `utterance_variant`), under a key of its own."""
+    from susurrus.audio.io import load_audio
+    from susurrus.data.augment import AugmentConfig, utterance_variant
+
+    slow = AugmentConfig(probabilities={"speed": 1.0}, speed_factors=(0.8,))
+    rec = CountingRecognizer()
+    cache = HypothesisCache(tmp_path, "whisper-tiny.en", "torch", rec, slow, 3)
+    assert cache.prepare(utts[:4], progress=False, variants=2) == 12  # clean + 2 variants each
+    for u in utts[:4]:
+        clean = load_audio(u.audio, u.start, u.duration)
+        own = utterance_variant(clean, slow, 3, u.id, 1, 30 * 16_000, min_samples=400)
+        assert own.shape[0] != clean.shape[0]  # the variant is really another clip
+        assert cache.get(u) == f"{clean.shape[0]} samples"
+        assert cache.get(u, 1) == f"{own.shape[0]} samples"
+    assert rec.clips == 12  # all read back, none decoded twice
+    # another augmentation (or none) never reads these variants
+    other = HypothesisCache(tmp_path, "whisper-tiny.en", "torch", CountingRecognizer(),
+                            AugmentConfig(probabilities={"speed": 1.0}, speed_factors=(1.1,)), 3)
+    assert other.key(utts[0], 1) != cache.key(utts[0], 1)
+    assert other.key(utts[0], 0) == cache.key(utts[0], 0)  # the clean audio's is shared
+    with pytest.raises(ValueError, match="variant 1 needs the augmentation"):
+        HypothesisCache(tmp_path, "whisper-tiny.en", "torch", rec).key(utts[0], 1)

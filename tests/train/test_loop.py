@@ -288,3 +288,18 @@ def test_an_augmented_run_trains_on_its_variants_and_resumes_exactly(
     for step in (1, 2, 3, 4, 5, 6):
         assert b[step] == pytest.approx(a[step], abs=1e-6), (step, a, b)
     assert resumed.final_loss == pytest.approx(whole.final_loss, abs=1e-6)
+
+
+def test_a_first_pass_run_with_augmented_variants_decodes_each_variants_own_audio(
+        run_a, tmp_path: Path, overrides, features, tiny_whisper_dir) -> None:
+    """`model.first_pass_augmented`: every augmented variant's first pass is decoded once, from
+    its own audio, next to the clean audio's."""
+    out = tmp_path / "fpa"
+    result, messages = run(out, overrides, features, f"train.init={run_a[0]}", "train.steps=2",
+                           f"model.first_pass={tiny_whisper_dir}", "model.first_pass_engine=torch",
+                           "model.first_pass_augmented=true",
+                           "data.augment={variants: 2, seed: 0, probabilities: {speed: 1.0}}")
+    assert result.steps == 2 and np.isfinite(result.final_loss)
+    [hyps] = (features / "first-pass").glob("*-torch/hyps.jsonl")
+    # clean (train and valid share the clips) + 2 variants of each training clip
+    assert len(hyps.read_text().splitlines()) == len(TEXTS) * 3

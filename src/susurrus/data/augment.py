@@ -373,6 +373,18 @@ def augment(audio: np.ndarray, config: AugmentConfig, seed: int, utt_id: str = "
     return apply_chain(audio, draw_chain(config, seed, utt_id, variant))
 
 
+def utterance_variant(audio: np.ndarray, config: AugmentConfig | None, seed: int, utt_id: str,
+                      variant: int, max_samples: int, min_samples: int = 2) -> np.ndarray:
+    """The audio a training variant hears: variant 0, or a clip too short to augment, is the
+    clean `audio`; an augmented one that outgrows `max_samples` is the clean audio too (its
+    words are kept rather than cut). One rule for the encoder features and the first-pass
+    hypotheses of a variant (`train.data.FeatureCache`, `data.hypotheses`)."""
+    if not variant or config is None or audio.size <= min_samples:
+        return audio
+    augmented = augment(audio, config, seed, utt_id, variant=variant)
+    return augmented if augmented.size <= max_samples else audio
+
+
 def describe(chain: tuple[Step, ...]) -> str:
     """What a chain does, in order, e.g. 'speed(factor=1.1) -> noise(kind=pink, snr_db=12.3)'."""
     return " -> ".join(str(step) for step in chain) if chain else "clean"

@@ -141,12 +141,11 @@ class FeatureCache:
     def _mel(self, utt: Utterance, variant: int = 0) -> torch.Tensor:
         """(M, T) log-mel of the utterance's audio (augmented `variant`; 0 = clean)."""
         audio = load_audio(utt.audio, utt.start, utt.duration)
-        if variant and audio.size > N_FFT:
-            from susurrus.data.augment import augment
+        if variant:  # an augmented copy that outgrows max_seconds stays clean: words kept
+            from susurrus.data.augment import utterance_variant
 
-            augmented = augment(audio, self.augment, self.augment_seed, utt.id, variant=variant)
-            if augmented.size <= self.max_seconds * SAMPLE_RATE:  # else keep the words: clean
-                audio = augmented
+            audio = utterance_variant(audio, self.augment, self.augment_seed, utt.id, variant,
+                                      int(self.max_seconds * SAMPLE_RATE), min_samples=N_FFT)
         if audio.size <= N_FFT:
             raise ValueError(f"utterance {utt.id}: only {audio.size} samples, too short to encode")
         mel = log_mel_spectrogram(audio, n_mels=self.encoder.n_mels)  # (M, T)

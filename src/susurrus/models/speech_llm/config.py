@@ -54,6 +54,10 @@ class ModelConfig:
     # LLM reads after the audio tokens (generative error correction with audio); None = none
     first_pass: str | None = None
     first_pass_engine: str = "faster-whisper"  # faster-whisper | torch: what decodes it
+    # training only: an augmented variant reads the first pass of its own audio (decoded once
+    # per variant) instead of the clean audio's, so the hypothesis is as wrong as the audio is
+    # hard, as on voices the model never heard
+    first_pass_augmented: bool = False
     # Serialized output training (paper 003's LLM-SOT teacher, issue 18): train on mixture
     # manifests, the target every talker's transcript in onset order joined by a line break
     # (`susurrus.train.sot`); validation scores the split streams by cpWER

@@ -12,9 +12,10 @@ What the generic loop leaves to it:
 - its first phase on a fresh run: `train.init` (start from another checkpoint's trained parts,
   e.g. a single-turn model starting a multi-turn run), else the CTC alignment warm-up of the
   compressor and projector onto the LLM's embeddings (`train.align_steps`, `train/align.py`);
-- a first pass (`model.first_pass`, issue 16 lever 4): each utterance's Whisper transcript of
-  its clean audio, decoded once (`data.hypotheses.HypothesisCache`), is read after its audio
-  tokens, whichever variant it trains on;
+- a first pass (`model.first_pass`, issue 16 lever 4): each utterance's Whisper transcript,
+  decoded once (`data.hypotheses.HypothesisCache`), is read after its audio tokens: of its
+  clean audio whichever variant it trains on, or with `model.first_pass_augmented` of the
+  variant's own audio;
 - serialized output training (`model.sot`, paper 003's LLM-SOT teacher): the lines are
   mixtures (or plain utterances, one talker) and each target is every talker's transcript in
   onset order joined by a speaker-change token (`train/sot.py`);
@@ -61,7 +62,7 @@ class SpeechLLMTask:
         self.valid: list = []  # validation utterances
         self.context = "none"  # how prior turns are read (model.context)
         self.cache: FeatureCache | None = None
-        self.hypotheses: list[list[int]] | None = None  # first-pass ids per utterance
+        self.hypotheses: list[list[list[int]]] | None = None  # first-pass ids per utt, variant
         self.valid_hypotheses: list[str] | None = None
         self.sot = False  # model.sot: mixtures, targets serialized by onset
 
@@ -128,12 +129,18 @@ class SpeechLLMTask:
             from susurrus.infer.first_pass import first_pass_recognizer
 
             name, engine = recipe.model.first_pass, recipe.model.first_pass_engine
+            own = recipe.model.first_pass_augmented and aug.variants > 0
             first = HypothesisCache((run.cache_root or cache_root()) / "first-pass", name,
-                                    engine, first_pass_recognizer(name, engine))
+                                    engine, first_pass_recognizer(name, engine),
+                                    aug.config if own else None, aug.seed,
+                                    self.cache.max_seconds)
             with run.main_process_first():  # the first process decodes, the others read
-                first.prepare(train_utts, progress=run.progress)
+                first.prepare(train_utts, progress=run.progress,
+                              variants=aug.variants if own else 0)
                 first.prepare(self.valid, progress=run.progress)
-            self.hypotheses = [model.hypothesis_ids(first.get(u)) for u in train_utts]
+            # per utterance, per variant (0 = clean): each variant's own or the clean one's
+            self.hypotheses = [[model.hypothesis_ids(first.get(u, k if own else 0))
+                                for k in range(aug.variants + 1)] for u in train_utts]
             self.valid_hypotheses = [first.get(u) for u in self.valid]
             run.log(f"first pass: {recipe.model.first_pass} ({recipe.model.first_pass_engine}) "
                     f"transcripts in {first.path}")
@@ -199,10 +206,14 @@ class SpeechLLMTask:
         """The epoch of the batches `loss` is given next (picks the augmented variants)."""
         self.epoch = epoch
 
+    def variant(self, i: int) -> int:
+        """The variant example `i` trains on this epoch (0 = clean)."""
+        return pick_variant(self.seed, self.epoch, i, len(self.augmented[i]) if self.augmented
+                            else 0)
+
     def features(self, i: int) -> torch.Tensor:
         """(T', D) features example `i` trains on this epoch: clean or one augmented variant."""
-        k = pick_variant(self.seed, self.epoch, i, len(self.augmented[i]) if self.augmented
-                         else 0)
+        k = self.variant(i)
         return self.feats[i] if k == 0 else self.augmented[i][k - 1]
 
     def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
@@ -212,7 +223,8 @@ class SpeechLLMTask:
         if self.context != "none":  # each row's prior turns: (frames, reference ids)
             ctx = [[(self.feats[j].to(device, torch.float32), self.targets[j])
                     for j in self.priors[i]] for i in batch]
-        hyps = None if self.hypotheses is None else [self.hypotheses[i] for i in batch]
+        hyps = (None if self.hypotheses is None
+                else [self.hypotheses[i][self.variant(i)] for i in batch])
         return model(x.to(device, torch.float32), lengths.to(device),
                      [self.targets[i] for i in batch], ctx, hypotheses=hyps)
 
