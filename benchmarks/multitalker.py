@@ -408,7 +408,8 @@ def markdown(results: dict) -> str:
                "same draws. Count accuracy: streams written == talkers. RTF: decoding seconds "
                f"per audio second in batches of 8 on {results['torch_threads']} torch "
                "thread(s), model loading left out. Parameters: trained = in the checkpoint our "
-               "recipe wrote (0: used as released), total = in the loaded model. Peak RSS: the "
+               "recipe wrote (0: used as released), total = in the loaded model (faster-whisper: "
+               "the torch row's, the same weights). Peak RSS: the "
                "resident-set peak of the process that loaded the system and decoded both sets.")
     return "\n".join(out) + "\n"
 
