@@ -121,13 +121,14 @@ class SotStreams:
         self.inner, self.model_name, self.kind = recognizer, recognizer.model_name, "SOT"
 
     def recognize(self, audio, prompt=None, on_progress=None):
+        from susurrus.audio.io import SAMPLE_RATE
         from susurrus.infer.recognizer import Recognition, TalkerStream
         from susurrus.infer.transcript import Segment
         from susurrus.train.sot import split_sot
 
         out = []
         for a, hyp in zip(audio, self.inner.recognize(audio), strict=True):
-            end = a.shape[0] / 16_000
+            end = a.shape[0] / SAMPLE_RATE
             texts = split_sot("\n".join(s.text for s in hyp.streams))
             out.append(Recognition([TalkerStream([Segment(0.0, end, t)]) for t in texts],
                                    hyp.issues))
@@ -215,8 +216,9 @@ def score_system(system: dict, data: Path) -> dict:
     except UserError as e:  # the teacher's row says why it has no numbers; the others stop
         if system["kind"] != "teacher":
             raise
-        return {"error": str(e)}
-    out = {"load_seconds": time.perf_counter() - t0, "torch_threads": torch.get_num_threads()}
+        return {"system": system, "error": str(e)}
+    out = {"system": system, "load_seconds": time.perf_counter() - t0,
+           "torch_threads": torch.get_num_threads()}
     out["trained_params"], out["total_params"] = parameters(system, recognizer)
     modes = ("predicted", "oracle") if system["kind"] == "multitalker" else ("predicted",)
     for name in SETS:
@@ -262,8 +264,11 @@ def worker_main(argv: list[str]) -> bool:
 
 
 def scored(system: dict, data: Path, cache: Path, fresh: bool) -> dict:
-    """The system's cached scores, decoded in a fresh process first unless cached."""
+    """The system's cached scores, decoded in a fresh process first unless cached for the same
+    model and engine (a checkpoint retrained in the same folder needs `--fresh`)."""
     path = cache / f"{system['key']}.json"
+    if not fresh and path.exists():
+        fresh = json.loads(path.read_text()).get("system") != system
     if fresh or not path.exists():
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(system),
                str(data), str(path)]

@@ -200,3 +200,16 @@ def test_the_table_renders_from_the_json_alone(results, capsys):
     path.write_text(json.dumps(results["json"]))
     assert common.render_main(multitalker.render, ["--render", str(path)])
     assert capsys.readouterr().out == results["md"]
+
+
+def test_a_cached_system_is_decoded_again_only_when_it_changed(results, data, monkeypatch):
+    cached = json.loads((results["cache"] / "mt-tiny.json").read_text())
+    calls = []
+    monkeypatch.setattr(multitalker.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    system = cached["system"]
+    assert multitalker.scored(system, data, results["cache"], fresh=False) == cached
+    assert calls == []  # the same model and engine: the cache
+    multitalker.scored({**system, "model": "runs/other"}, data, results["cache"], fresh=False)
+    multitalker.scored(system, data, results["cache"], fresh=True)
+    assert [json.loads(c[c.index("--worker") + 1])["model"] for c in calls] == [
+        "runs/other", system["model"]]
