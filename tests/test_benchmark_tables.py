@@ -14,6 +14,7 @@ RESULTS = BENCH / "results"
 sys.path.insert(0, str(BENCH))
 import context  # noqa: E402
 import generalization  # noqa: E402
+import multitalker  # noqa: E402
 import serve_load  # noqa: E402
 import train_throughput  # noqa: E402
 import transcribe_baseline  # noqa: E402
@@ -27,6 +28,7 @@ TABLES = [  # (results stem, the function its script renders the table with)
     ("transcribe_baseline", transcribe_baseline.markdown),
     ("serve_load", serve_load.render),
     ("generalization", generalization.render),
+    ("multitalker", multitalker.render),
 ]
 if (RESULTS / "train_throughput.json").exists():  # measured by the lead on a quiet machine
     TABLES.append(("train_throughput", train_throughput.render))

@@ -59,6 +59,9 @@ def test_scores_by_talker_count_with_the_recognizers_count(utterances):
     assert (s.count.correct, s.count.total) == (1, 3)
     assert s.confusion == {(1, 2): 1, (2, 2): 1, (3, 1): 1}
     assert s.audio_seconds == pytest.approx(3 + 300 / SR) and s.rtf >= 0
+    # each mixture's own counts, for a bootstrap over mixtures: they add up to the total
+    assert s.by_mixture == {"m0": (1, 1), "m1": (1, 5), "m2": (3, 4)}  # "one two" -> "12"
+    assert sum(e for e, _ in s.by_mixture.values()) == s.total.errors
 
 
 def test_an_oracle_count_decodes_as_many_streams_as_talkers(utterances):

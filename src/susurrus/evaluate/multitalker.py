@@ -38,6 +38,8 @@ class MixtureScores:
     confusion: dict[tuple[int, int], int] = field(default_factory=dict)  # (ref, hyp) -> n
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0  # decoding time (loading the model not included)
+    # mixture id -> (word errors, reference words): what a bootstrap over mixtures resamples
+    by_mixture: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def total(self) -> CpErrorCounts:
@@ -62,6 +64,7 @@ def score_mixtures(recognizer, utterances: Sequence[Utterance], oracle_count: bo
             "how many talkers to decode; score it with its own count")
     by_count: dict[int, CpErrorCounts] = {}
     count, confusion = CountAccuracy(), Counter()
+    by_mixture: dict[str, tuple[int, int]] = {}
     audio_seconds = wall = 0.0
     for i in range(0, len(utterances), batch):
         chunk = utterances[i:i + batch]
@@ -74,10 +77,12 @@ def score_mixtures(recognizer, utterances: Sequence[Utterance], oracle_count: bo
             hyps = recognizer.recognize(audio)
         wall += time.perf_counter() - t0
         audio_seconds += sum(a.shape[0] for a in audio) / SAMPLE_RATE
-        for ref, hyp in zip(refs, hyps, strict=True):
+        for utt, ref, hyp in zip(chunk, refs, hyps, strict=True):
             n, streams = len(ref), [s.text for s in hyp.streams]
-            by_count[n] = by_count.get(n, CpErrorCounts()) + cp_word_errors(ref, streams)
+            cp = cp_word_errors(ref, streams)
+            by_count[n] = by_count.get(n, CpErrorCounts()) + cp
+            by_mixture[utt.id] = (cp.errors, cp.ref_words)
             count += talker_count_accuracy(n, len(streams))
             confusion[(n, len(streams))] += 1
     return MixtureScores(dict(sorted(by_count.items())), count, dict(sorted(confusion.items())),
-                         audio_seconds, wall)
+                         audio_seconds, wall, by_mixture)
