@@ -152,3 +152,24 @@ def test_distillation_term_plugs_in_with_its_weight(case):
         logp, lengths, counts, targets, branches, ["m0", "m1"])
     assert float(total) == pytest.approx(float(plain) + 1.0)
     assert parts["distill"] == 2.0 and seen["ids"] == ["m0", "m1"]
+
+
+def test_the_batched_serialized_terms_equal_the_per_sample_matrices():
+    """One CTC call for the batch gives each sample's diagonal of `ctc_matrix` and its idle
+    branches' loss, averaged as the per-sample loop averaged them."""
+    from susurrus.losses.serialized_ctc import serialized_terms
+
+    g = torch.Generator().manual_seed(0)
+    B, S, T, C = 5, 3, 40, 7
+    logp = torch.randn(B, S, T, C, generator=g).log_softmax(-1)
+    lengths = torch.tensor([40, 33, 12, 40, 25])
+    targets = [[[1, 2, 3], [4, 4]], [[5]], [[1, 2], [3], [6, 6, 1]], [[2, 3, 2, 3]], [[1], []]]
+    ctc, idle = serialized_terms(logp, lengths, targets)
+    ctc_ref, idle_ref = [], []
+    for b, tg in enumerate(targets):
+        n = len(tg)
+        ctc_ref.append(ctc_matrix(logp[b, :n], lengths[b], tg).diagonal().mean())
+        if n < S:
+            idle_ref.append(ctc_matrix(logp[b, n:], lengths[b], [[]]).mean())
+    assert float(ctc) == pytest.approx(float(torch.stack(ctc_ref).mean()), rel=1e-6)
+    assert float(idle) == pytest.approx(float(torch.stack(idle_ref).mean()), rel=1e-6)
