@@ -200,7 +200,7 @@ class DynamicMixer:
             noise_seed = rng.randrange(2**31)
             lengths = [self._length(k, index, j) for j, k in enumerate(chosen)]
             offsets = mixing.overlap_offsets(lengths, fractions)
-            length = max(o + n for o, n in zip(offsets, lengths, strict=True))
+            length = max(o + m for o, m in zip(offsets, lengths, strict=True))
             if length <= self.max_samples - MARGIN:
                 return Plan(tuple(chosen), gains, fractions, snr, noise_seed, length)
         raise BadManifestError(f"data.mixing: no mixture of {sorted(c.talkers)} talkers fits "
