@@ -15,7 +15,10 @@ Rows, every one scored on the same audio in one run of this script:
 - lever 4, a first-pass hypothesis: `recipes/speech_llm/first-pass.yaml` (the shipped
   speech-llm-tiny-v2 trained further to read Whisper tiny.en's own transcript of each turn next
   to the audio) at its last checkpoint, when `--first-pass-run` holds one. Its RTF counts both
-  passes.
+  passes;
+- lever 4 with the first pass as wrong as the audio: `recipes/speech_llm/first-pass-augmented.yaml`
+  (speech-llm-tiny-fp trained further, each augmented variant reading the first pass of its own
+  audio) at the last checkpoint of `--first-pass-aug-run`.
 
 Test sets: `susurrus synth conversations --out out/gen/conv --hours 6 --seed 1` gives test and
 test-ood of 0.6 h each (test-ood: voices, domains, entities no training run sees), and
@@ -69,20 +72,24 @@ def old_shipped_model(out_dir: Path) -> str:
     return str(target)
 
 
-def systems(run_dir: Path, early: int, last: int, first_pass: Path | None = None
-            ) -> list[dict]:
+def systems(run_dir: Path, early: int, last: int, first_pass: Path | None = None,
+            first_pass_aug: Path | None = None) -> list[dict]:
     """Every row: label, lever, what `susurrus eval --model` gets, engine."""
     ckpt = run_dir / "checkpoints"
     extra = []
-    if first_pass is not None:
-        from susurrus.train.run import latest_checkpoint
+    from susurrus.train.run import latest_checkpoint
 
-        fp = latest_checkpoint(first_pass) if (first_pass / "checkpoints").is_dir() else None
+    for folder, name, lever, key in (
+            (first_pass, "first-pass recipe", "+ Whisper's hypothesis as input", "first-pass"),
+            (first_pass_aug, "first-pass-augmented recipe",
+             "+ each augmented variant's own hypothesis", "first-pass-aug")):
+        fp = (latest_checkpoint(folder) if folder is not None
+              and (folder / "checkpoints").is_dir() else None)
         if fp is not None:
             steps = int(fp.name.removeprefix("step-"))
-            extra.append({"system": f"first-pass recipe, step {steps}",
-                          "lever": f"+ Whisper's hypothesis as input ({steps} more steps)",
-                          "model": str(fp), "engine": "torch", "key": f"first-pass-{steps}"})
+            extra.append({"system": f"{name}, step {steps}",
+                          "lever": f"{lever} ({steps} more steps)",
+                          "model": str(fp), "engine": "torch", "key": f"{key}-{steps}"})
     return [
         {"system": "Whisper tiny.en (torch)", "lever": "baseline", "model": "whisper-tiny.en",
          "engine": "torch", "key": "whisper-torch"},
@@ -260,6 +267,10 @@ def main() -> None:
     p.add_argument("--last-step", type=int, default=0, help="default: the run's last checkpoint")
     p.add_argument("--first-pass-run", type=Path, default=ROOT / "runs" / "speech-llm-first-pass",
                    help="lever 4's run (its last checkpoint is a row when it has one)")
+    p.add_argument("--first-pass-aug-run", type=Path,
+                   default=ROOT / "runs" / "speech-llm-first-pass-aug",
+                   help="lever 4 with each augmented variant's own first pass "
+                        "(recipes/speech_llm/first-pass-augmented.yaml)")
     p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
     p.add_argument("--phase", choices=("all", "time", "eval"), default="all")
     p.add_argument("--no-decode", action="store_true",
@@ -275,7 +286,8 @@ def main() -> None:
         raise SystemExit(f"missing test sets {', '.join(missing)}: make them with the synth "
                          "commands in this script's docstring")
     last = args.last_step or int(latest_checkpoint(args.run).name.removeprefix("step-"))
-    rows_in = systems(args.run, args.early_step, last, args.first_pass_run)
+    rows_in = systems(args.run, args.early_step, last, args.first_pass_run,
+                      args.first_pass_aug_run)
     for s in rows_in[2:]:
         if not Path(s["model"]).exists():
             raise SystemExit(f"{s['model']}: no such checkpoint (train.keep_every keeps them)")
