@@ -17,10 +17,11 @@ counted in the notes.
 Rows, every one on the same mixtures:
 - Whisper tiny.en through the torch and faster-whisper engines: one stream, so its count is
   always 1 (`--whisper` names another Whisper, `--whisper-engines` narrows the engines);
-- the LLM-SOT teacher (`--teacher RUN`: a speech LLM trained with `model.sot: true`), its
-  transcript split into talker streams at the speaker-change token as its validation does, and
-  decoded with the same length allowance (3 talkers' worth of tokens); a teacher that cannot be
-  loaded is a row saying why, with no numbers;
+- the LLM-SOT teacher (`--teacher RUN`: a speech LLM trained with `model.sot: true`), through
+  its recognizer, which writes one stream per talker (its transcript split at the
+  speaker-change token, as its validation does) with 3 talkers' worth of tokens as its length
+  allowance (`susurrus.infer.speech_llm`); a teacher that cannot be loaded is a row saying why,
+  with no numbers;
 - every `--model LABEL=RUN` (a multi-talker CTC checkpoint or run folder), once with the count
   head routing and once told the true count (oracle).
 
@@ -113,28 +114,6 @@ def systems(whisper: str, engines: tuple[str, ...], teacher: str | None,
     return out
 
 
-class SotStreams:
-    """The teacher's recognizer with its one transcript split into talker streams at the
-    speaker-change token (`susurrus.train.sot.split_sot`, as its validation scores it)."""
-
-    def __init__(self, recognizer) -> None:
-        self.inner, self.model_name, self.kind = recognizer, recognizer.model_name, "SOT"
-
-    def recognize(self, audio, prompt=None, on_progress=None):
-        from susurrus.audio.io import SAMPLE_RATE
-        from susurrus.infer.recognizer import Recognition, TalkerStream
-        from susurrus.infer.transcript import Segment
-        from susurrus.train.sot import split_sot
-
-        out = []
-        for a, hyp in zip(audio, self.inner.recognize(audio), strict=True):
-            end = a.shape[0] / SAMPLE_RATE
-            texts = split_sot("\n".join(s.text for s in hyp.streams))
-            out.append(Recognition([TalkerStream([Segment(0.0, end, t)]) for t in texts],
-                                   hyp.issues))
-        return out
-
-
 class Recorded:
     """A recognizer that keeps the stream texts it wrote, input by input."""
 
@@ -162,16 +141,14 @@ def load(system: dict):
         return load_recognizer(system["model"], system["engine"])
     from susurrus.errors import BadCheckpointError
     from susurrus.models.speech_llm.checkpoint import find_checkpoint, read_model_config
-    from susurrus.models.speech_llm.generation import GenerateOptions
-    from susurrus.train.validate import SOT_TALKERS
 
     folder = find_checkpoint(system["model"])
     if folder is None:
         raise BadCheckpointError(f"{system['model']} holds no speech-LLM checkpoint")
     if not read_model_config(folder).sot:
         raise BadCheckpointError(f"{folder} was not trained with model.sot=true")
-    options = GenerateOptions(tokens_per_second=GenerateOptions.tokens_per_second * SOT_TALKERS)
-    return SotStreams(load_recognizer(str(folder), "torch", options=options))
+    # a SOT checkpoint's recognizer writes one stream per talker (susurrus.infer.speech_llm)
+    return load_recognizer(str(folder), "torch")
 
 
 def parameters(system: dict, recognizer) -> tuple[int | None, int | None]:

@@ -3,6 +3,8 @@ branch, the count head (or an oracle count) routing, cpWER of its streams as mee
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -129,3 +131,58 @@ def test_transcribe_writes_one_labelled_stream_per_talker(checkpoint):
     one = Transcript("<array>", "hi", [Segment(0.0, 1.0, "hi")], 1.0, "m", "torch")
     assert "talkers" not in json.loads(render(one, "json"))  # one talker: as before
     assert render(one, "srt") == "1\n00:00:00,000 --> 00:00:01,000\nhi\n"
+
+
+# -- `susurrus eval --oracle-count` on mixtures ---------------------------------------------------
+@pytest.fixture
+def mixture_manifest(tmp_path):
+    import soundfile as sf
+
+    from susurrus.data.manifest import Talker, Utterance, write_manifest
+
+    utts = []
+    for i, (audio, texts) in enumerate(zip(mixtures(), (["good day", "hello there"], ["yes"]),
+                                           strict=True)):
+        sf.write(tmp_path / f"mix{i}.wav", audio, SR, subtype="FLOAT")
+        utts.append(Utterance(f"mix{i}", tmp_path / f"mix{i}.wav", talkers=tuple(
+            Talker(f"s{k}", 0.2 * k, t) for k, t in enumerate(texts))))
+    return write_manifest(utts, tmp_path / "mix.jsonl")
+
+
+def test_eval_oracle_count_decodes_each_mixture_with_its_true_count(checkpoint, mixture_manifest,
+                                                                    tmp_path, capsys):
+    import json
+
+    from susurrus.cli.main import main as cli
+
+    results = {}
+    for name, flag in (("routed", []), ("oracle", ["--oracle-count"])):
+        out = tmp_path / f"{name}.json"
+        assert cli(["eval", "--manifest", str(mixture_manifest), "--model", str(checkpoint),
+                    "--out", str(out), "--no-ner", "--quiet", *flag]) == 0
+        lines = Path(str(out) + ".hyps.jsonl").read_text().splitlines()
+        results[name] = (json.loads(out.read_text()),
+                         [len(json.loads(x)["streams"]) for x in lines[1:]])
+    (routed, routed_streams), (oracle, oracle_streams) = results["routed"], results["oracle"]
+    assert routed_streams == [3, 3] and routed["talker_count_acc"] == 0.0  # the head says 3
+    assert oracle_streams == [2, 1] and oracle["talker_count_acc"] == 1.0  # the references'
+    assert (routed["oracle_count"], oracle["oracle_count"]) == (False, True)
+    assert oracle["cpwer"] is not None
+    assert "oracle count" in capsys.readouterr().out  # the table names the row
+
+
+def test_eval_oracle_count_is_refused_for_a_model_that_cannot_be_told(
+        tiny_whisper_dir, mixture_manifest, tmp_path, capsys):
+    from susurrus.cli.main import main as cli
+
+    out = tmp_path / "whisper.json"
+    assert cli(["eval", "--manifest", str(mixture_manifest), "--model", str(tiny_whisper_dir),
+                "--oracle-count", "--out", str(out), "--no-ner", "--quiet"]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert len(err) == 1 and err[0].startswith("error: oracle_count: ")
+    assert str(tiny_whisper_dir) in err[0] and "a Whisper model" in err[0]
+    assert "cannot be told how many talkers" in err[0]
+    assert not out.exists() and not Path(str(out) + ".hyps.jsonl").exists()  # nothing decoded
+    assert cli(["eval", "--manifest", str(mixture_manifest), "--model", str(tiny_whisper_dir),
+                "--oracle-count", "--context", "text", "--no-ner", "--quiet"]) == 2
+    assert "oracle_count" in capsys.readouterr().err

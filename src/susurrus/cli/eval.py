@@ -39,6 +39,9 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
     e.add_argument("--oracle-context", action="store_true",
                    help="the earlier transcripts are the references, not the system's own "
                         "hypotheses")
+    e.add_argument("--oracle-count", action="store_true",
+                   help="mixtures: decode each with its true talker count instead of the one "
+                        "the model picks (a multi-talker CTC model; paper 003's comparison row)")
     e.add_argument("--max-context-turns", type=int, default=None,
                    help="previous turns read as context (default: Whisper all that fit its "
                         "prompt; a speech LLM as many as it was trained with)")
@@ -59,7 +62,8 @@ def _decode_config(args: argparse.Namespace):
 
     return DecodeConfig(model=args.model, engine=args.engine, context=args.context,
                         max_context_turns=args.max_context_turns,
-                        limit_sessions=args.limit_sessions, oracle=args.oracle_context)
+                        limit_sessions=args.limit_sessions, oracle=args.oracle_context,
+                        oracle_count=args.oracle_count)
 
 
 def run(args: argparse.Namespace) -> int:

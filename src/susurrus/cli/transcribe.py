@@ -155,6 +155,7 @@ def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], op
 
     from susurrus.audio.io import SAMPLE_RATE, load_audio
     from susurrus.infer import render, transcribe, write
+    from susurrus.infer.recognizer import AudioTooLongError
 
     outputs: list[tuple[Path, str]] = []  # (file, format); none: print to stdout
     if args.output_dir is not None:
@@ -170,11 +171,14 @@ def _transcribe_one(path: Path, args: argparse.Namespace, formats: list[str], op
     audio = load_audio(path)
     total = round(audio.shape[0] / SAMPLE_RATE, 1)
     with tqdm(total=total, unit="s", desc=path.name, leave=False, disable=args.quiet) as bar:
-        result = transcribe(
-            audio, sample_rate=SAMPLE_RATE, model=args.model, engine=args.engine,
-            prompt=args.prompt, device=args.device, options=options,
-            on_progress=lambda done: bar.update(round(min(done, total) - bar.n, 1)),
-        )
+        try:
+            result = transcribe(
+                audio, sample_rate=SAMPLE_RATE, model=args.model, engine=args.engine,
+                prompt=args.prompt, device=args.device, options=options,
+                on_progress=lambda done: bar.update(round(min(done, total) - bar.n, 1)),
+            )
+        except AudioTooLongError as e:  # the recognizer saw an array: name the file
+            raise e.named(str(path)) from None
     result.source = str(path)
     for issue in result.issues:  # the transcript is what the model wrote; say where it is suspect
         print(f"warning: {path} {issue.message}", file=sys.stderr)

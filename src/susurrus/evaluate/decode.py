@@ -5,6 +5,9 @@ Every system is a `Recognizer` (susurrus.infer), and this module only calls that
 - context `none`: each utterance alone; `batch_size` of them are decoded together where the
   recognizer decodes batches (Whisper on torch, a speech LLM), one by one otherwise;
 - any other context (`susurrus.context`): one recognizer session per conversation, turn by turn.
+- `oracle_count` (context none): each mixture is decoded with its true talker count (a plain
+  utterance: 1), through a recognizer that can be told (`recognize_with_counts`, the multi-talker
+  CTC one); any other is refused before decoding. The comparison row of paper 003's count head.
   A Whisper reads `text` as its prompt (the session's previous hypotheses: what a deployed
   system would have); a speech LLM reads `text`, `raw` or `abstract` (paper 000). With `oracle`
   the earlier transcripts are the references instead (the ceiling of that context; the gap to it
@@ -32,6 +35,7 @@ from susurrus.audio.io import SAMPLE_RATE, load_audio
 from susurrus.context import CONTEXT_MODES, ContextMode, parse_context
 from susurrus.data.manifest import Utterance, group_sessions
 from susurrus.errors import IncompatibleOptionError, UsageError
+from susurrus.evaluate.multitalker import check_oracle_count, talker_count
 
 # The context spellings of the CLI before recognizers; the CLI should offer CONTEXT_MODES and an
 # oracle flag instead, and let the recognizer refuse what it cannot read.
@@ -52,9 +56,15 @@ class DecodeConfig:
     limit_sessions: int | None = None  # evaluate the first N sessions only (quick looks)
     oracle: bool = False  # earlier transcripts in the context are the references
     batch_size: int = 8  # context none: utterances decoded together (recognizers that batch)
+    # mixtures decoded with their true talker count, not the one the model picks (paper 003)
+    oracle_count: bool = False
 
     def __post_init__(self) -> None:
         oracle = self.oracle
+        if self.oracle_count and self.context != "none":
+            raise IncompatibleOptionError(
+                f"oracle_count: mixtures are decoded one by one, not as a conversation; drop "
+                f"context {self.context!r} or oracle_count")
         if oracle and self.context == "none":
             raise IncompatibleOptionError(
                 "oracle: the references are read through a context; choose context "
@@ -147,6 +157,8 @@ def decode_manifest(
     from susurrus import infer  # looked up at call time: tests install a fake recognizer
 
     recognizer = infer.load_recognizer(config.model, config.engine)
+    if config.oracle_count:
+        check_oracle_count(recognizer)
     header = {"config": asdict(config), "manifest": manifest_fingerprint(utterances)}
     if config.context != "none":  # refused here if unreadable; the window actually read
         header["context_turns"] = _session(recognizer, config).max_turns
@@ -162,11 +174,12 @@ def decode_manifest(
         sink.write(json.dumps(header) + "\n")
     if config.context == "none":
         batch = config.batch_size if recognizer.capabilities.batch else 1
-        hyps = _decode_alone(sessions, recognizer, batch, done)
+        hyps = _decode_alone(sessions, recognizer, batch, done, config.oracle_count)
     else:
         hyps = _decode_conversations(sessions, recognizer, config, done)
     try:
-        label = config.context + (" (oracle)" if config.oracle else "")
+        label = config.context + (" (oracle)" if config.oracle else "") + (
+            " (oracle count)" if config.oracle_count else "")
         with tqdm(total=total, desc=f"{config.model} [{label}]", unit="utt",
                   disable=not progress, leave=False) as bar:
             for hyp in hyps:
@@ -182,8 +195,10 @@ def decode_manifest(
 
 
 def _decode_alone(sessions: list[list[Utterance]], recognizer, batch: int,
-                  done: dict[str, Hypothesis]) -> Iterator[Hypothesis]:
-    """Context none: every utterance alone, `batch` of them per `recognize` call.
+                  done: dict[str, Hypothesis], oracle_count: bool = False
+                  ) -> Iterator[Hypothesis]:
+    """Context none: every utterance alone, `batch` of them per `recognize` call (with
+    `oracle_count`, `recognize_with_counts` and each utterance's talker count).
 
     A batch's wall time is shared by its utterances in proportion to their audio, so the
     real-time factor is that of the batch.
@@ -192,22 +207,26 @@ def _decode_alone(sessions: list[list[Utterance]], recognizer, batch: int,
     pending: list[tuple[int, Utterance]] = []
     for k, (i, u) in enumerate(turns):
         if u.id in done:
-            yield from _recognized(pending, recognizer)
+            yield from _recognized(pending, recognizer, oracle_count)
             pending = []
             yield done[u.id]
             continue
         pending.append((i, u))
         if len(pending) == batch or k == len(turns) - 1:
-            yield from _recognized(pending, recognizer)
+            yield from _recognized(pending, recognizer, oracle_count)
             pending = []
 
 
-def _recognized(pending: Sequence[tuple[int, Utterance]], recognizer) -> Iterator[Hypothesis]:
+def _recognized(pending: Sequence[tuple[int, Utterance]], recognizer,
+                oracle_count: bool = False) -> Iterator[Hypothesis]:
     if not pending:
         return
     audio = [load_audio(u.audio, u.start, u.duration) for _, u in pending]
     t0 = time.perf_counter()
-    recognized = recognizer.recognize(audio)
+    if oracle_count:
+        recognized = recognizer.recognize_with_counts(audio, [talker_count(u) for _, u in pending])
+    else:
+        recognized = recognizer.recognize(audio)
     wall = time.perf_counter() - t0
     total = sum(a.shape[0] for a in audio)
     for (i, u), a, r in zip(pending, audio, recognized, strict=True):

@@ -98,6 +98,7 @@ def score(
     return EvalResult(
         model=config.model, engine=config.engine, manifest=manifest, counts=counts,
         context=config.context, oracle=config.oracle,
+        oracle_count=getattr(config, "oracle_count", False),  # a config of before it: off
         latency_by_turn={k: sum(v) / len(v) for k, v in sorted(latency.items())},
         wer_ci95=wer_ci95,
     )

@@ -55,13 +55,25 @@ def _references(utt: Utterance) -> list[str]:
     return [t.text for t in utt.talkers] if utt.is_mixture else [utt.text]
 
 
-def score_mixtures(recognizer, utterances: Sequence[Utterance], oracle_count: bool = False,
-                   batch: int = 8) -> MixtureScores:
-    """Decode `utterances` in batches and score every one (see the module docstring)."""
-    if oracle_count and not hasattr(recognizer, "recognize_with_counts"):
+def talker_count(utt: Utterance) -> int:
+    """How many talkers an utterance holds: a mixture's, or 1 for a plain utterance."""
+    return len(utt.talkers) if utt.is_mixture else 1
+
+
+def check_oracle_count(recognizer) -> None:
+    """A recognizer that cannot be told how many talkers to decode is an
+    IncompatibleOptionError naming it."""
+    if not hasattr(recognizer, "recognize_with_counts"):
         raise IncompatibleOptionError(
             f"oracle_count: {recognizer.model_name} is {recognizer.kind}, which cannot be told "
             "how many talkers to decode; score it with its own count")
+
+
+def score_mixtures(recognizer, utterances: Sequence[Utterance], oracle_count: bool = False,
+                   batch: int = 8) -> MixtureScores:
+    """Decode `utterances` in batches and score every one (see the module docstring)."""
+    if oracle_count:
+        check_oracle_count(recognizer)
     by_count: dict[int, CpErrorCounts] = {}
     count, confusion = CountAccuracy(), Counter()
     by_mixture: dict[str, tuple[int, int]] = {}

@@ -63,7 +63,7 @@ def load_results(paths: list[str | Path]) -> list[EvalResult]:
 
 
 def system_name(r: EvalResult) -> str:
-    return f"{r.model} [{r.context_label}]"
+    return f"{r.model} [{r.context_label}]" + (" oracle count" if r.oracle_count else "")
 
 
 def markdown_table(results: list[EvalResult]) -> str:

@@ -211,6 +211,7 @@ class EvalResult:
     counts: EvalCounts
     context: ContextMode = "none"  # what each turn read of the earlier ones (susurrus.context)
     oracle: bool = False  # the earlier transcripts read were the references
+    oracle_count: bool = False  # mixtures were decoded with their true talker count
     latency_by_turn: dict[int, float] = field(default_factory=dict)  # turn (1-based) -> mean s
     wer_ci95: tuple[float, float] | None = None  # 95% interval of `wer`, bootstrapping sessions
 
@@ -219,6 +220,8 @@ class EvalResult:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {self.context!r}")
         if self.oracle and self.context == "none":
             raise ValueError("oracle needs a context that reads earlier transcripts, not 'none'")
+        if self.oracle_count and self.context != "none":
+            raise ValueError("oracle_count decodes mixtures one by one: context must be 'none'")
 
     @property
     def context_label(self) -> str:
@@ -341,7 +344,8 @@ class EvalResult:
     def to_dict(self) -> dict:
         """Plain JSON types: the identity, every rate, the latency, the interval, the counts."""
         head = {"model": self.model, "context": self.context, "oracle": self.oracle,
-                "engine": self.engine, "manifest": self.manifest}
+                "oracle_count": self.oracle_count, "engine": self.engine,
+                "manifest": self.manifest}
         return head | {k: getattr(self, k) for k in RATES} | {
             "latency_by_turn": dict(self.latency_by_turn),
             "wer_ci95": None if self.wer_ci95 is None else list(self.wer_ci95),
@@ -372,8 +376,9 @@ class EvalResult:
                    if k not in data]
         if missing:
             raise BadResultsError(f"missing field(s) {', '.join(missing)}")
-        if not isinstance(data.get("oracle", False), bool):
-            raise BadResultsError(f"field 'oracle': true or false, got {data['oracle']!r}")
+        for flag in ("oracle", "oracle_count"):
+            if not isinstance(data.get(flag, False), bool):
+                raise BadResultsError(f"field {flag!r}: true or false, got {data[flag]!r}")
         try:
             context, oracle = parse_context(str(data["context"]), data.get("oracle", False))
         except UsageError as err:
@@ -390,4 +395,5 @@ class EvalResult:
                                   "([low, high]) are malformed") from None
         return cls(model=str(data["model"]), engine=str(data["engine"]),
                    manifest=str(data["manifest"]), counts=counts, context=context,
-                   oracle=oracle, latency_by_turn=latency, wer_ci95=ci)
+                   oracle=oracle, oracle_count=data.get("oracle_count", False),
+                   latency_by_turn=latency, wer_ci95=ci)

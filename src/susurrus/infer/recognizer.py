@@ -152,6 +152,20 @@ class Recognizer(Protocol):
         """A conversation saved by `Session.save`, continued (None: the saved window)."""
 
 
+class AudioTooLongError(BadAudioError):
+    """An input longer than a recognizer can read whole, where windows cannot be stitched (a
+    SOT model's talker streams). `where` names the input ('input 0', or the file once known)."""
+
+    def __init__(self, where: str, seconds: float, limit: float, reason: str) -> None:
+        self.where, self.seconds, self.limit, self.reason = where, seconds, limit, reason
+        super().__init__(f"{where}: {seconds:.1f} s of audio, over the {limit:.0f}-s limit: "
+                         f"{reason}; cut it into pieces of {limit:.0f} s at most first")
+
+    def named(self, where: str) -> AudioTooLongError:
+        """The same error naming the input as `where` (a file path)."""
+        return AudioTooLongError(where, self.seconds, self.limit, self.reason)
+
+
 # -- refusing what a recognizer cannot do, before any work ----------------------------------------
 def check_prompt(recognizer: Recognizer, prompt: str | None) -> None:
     """A prompt to a recognizer that reads none is an IncompatibleOptionError."""

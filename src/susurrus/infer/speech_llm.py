@@ -13,6 +13,12 @@ A window whose decoding went wrong is reported on the result (`Recognition.issue
 silently dropped: empty or punctuation-only text from a window that holds speech (`has_speech`),
 far fewer tokens than its seconds of speech (`speech_seconds`) carry, a looping tail the
 repetition guard cut, or a row that reached its length limit.
+
+A model trained with serialized output training (its recipe's `model.sot`, paper 003's LLM-SOT
+teacher) writes every talker of a mixture in onset order, joined by a speaker-change token: its
+hypothesis holds one `TalkerStream` per talker (`sot_streams`). It reads a mixture whole, so an
+input over 30 s is refused (`AudioTooLongError`): windows of a longer file cannot be stitched per
+talker (which line of window 2 is talker 1 of window 1 is unknown).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from susurrus.audio.io import SAMPLE_RATE
 from susurrus.context import ContextMode
 from susurrus.errors import IncompatibleOptionError
 from susurrus.infer.recognizer import (
+    AudioTooLongError,
     Capabilities,
     MaxTurns,
     Progress,
@@ -38,6 +45,7 @@ from susurrus.infer.session import ConversationSession
 from susurrus.infer.transcript import Segment, WindowIssue
 from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions
 from susurrus.models.speech_llm.model import MIN_SAMPLES, SpeechLLM
+from susurrus.train.sot import SOT_MAX_SECONDS, SOT_TALKERS, split_sot
 
 WINDOW_SECONDS = 20.0  # the longest utterance the speech LLMs train on
 SEARCH_SECONDS = 5.0  # where, before a window's end, to look for a pause to cut at
@@ -109,6 +117,22 @@ def window_issues(start: float, end: float, text: str, row: GeneratedRow,
     return [WindowIssue(start, end, k) for k in kinds]
 
 
+def sot_streams(text: str, start: float, end: float, ids: list[int],
+                audio_tokens: int) -> list[TalkerStream]:
+    """A SOT window's transcript -> one stream per talker, labelled talker1, talker2, ... in the
+    order written (`susurrus.train.sot.split_sot`, the rule its validation scores by).
+
+    The LLM writes no times: each stream is one segment spanning the whole window. One pass wrote
+    every stream, so its token ids and audio tokens are on the first stream's segment. Nothing
+    written is one stream with empty text.
+    """
+    texts = split_sot(text) or [""]
+    return [TalkerStream([Segment(start, end, (" " + t) if t else "",
+                                  list(ids) if k == 0 else [],
+                                  audio_tokens=audio_tokens if k == 0 else 0)],
+                         speaker=f"talker{k + 1}") for k, t in enumerate(texts)]
+
+
 class SpeechLLMRecognizer:
     """A `SpeechLLM` behind the `Recognizer` interface."""
 
@@ -127,15 +151,32 @@ class SpeechLLMRecognizer:
             from susurrus.models.speech_llm.checkpoint import load_for_inference
 
             self.model, self.model_name = load_for_inference(model, device=device), model
-        self.options = options or GenerateOptions()
+        # a SOT model writes up to SOT_TALKERS transcripts: its length limit scales with them
+        scale = SOT_TALKERS if self.model.sot else 1
+        self.options = options or GenerateOptions(
+            tokens_per_second=GenerateOptions.tokens_per_second * scale)
         self.capabilities = Capabilities(prompt=False, contexts=self.model.context_modes(),
-                                         streams=1, batch=True, timestamps=False)
+                                         streams=scale, batch=True, timestamps=False)
+
+    def _spans(self, audio) -> list[list[tuple[int, int]]]:
+        """Each input's windows as (start, end) samples: 20-s windows, or with a SOT model the
+        whole input (over 30 s: an AudioTooLongError)."""
+        if not self.model.sot:
+            return [[(s, e) for s, e in split_windows(a) if e - s >= MIN_SAMPLES] for a in audio]
+        for i, a in enumerate(audio):
+            if a.shape[0] > SOT_MAX_SECONDS * SAMPLE_RATE:
+                raise AudioTooLongError(
+                    f"input {i}", a.shape[0] / SAMPLE_RATE, SOT_MAX_SECONDS,
+                    f"{self.model_name} is a SOT speech LLM (one stream per talker), which "
+                    "reads a mixture whole: its windows cannot be stitched per talker")
+        return [[(0, a.shape[0])] if a.shape[0] >= MIN_SAMPLES else [] for a in audio]
 
     def recognize(self, audio, prompt: str | None = None,
                   on_progress: Progress | None = None) -> list[Recognition]:
-        """Every input's windows decoded as one batch; a window is a segment."""
+        """Every input's windows decoded as one batch; a window is a segment (a SOT model: one
+        window per input, one stream per talker)."""
         check_prompt(self, prompt)
-        spans = [[(s, e) for s, e in split_windows(a) if e - s >= MIN_SAMPLES] for a in audio]
+        spans = self._spans(audio)
         clips = [a[s:e] for a, row in zip(audio, spans, strict=True) for s, e in row]
         out = [Recognition([TalkerStream([])]) for _ in audio]
         if not clips:
@@ -158,9 +199,13 @@ class SpeechLLMRecognizer:
                                       strict=True):
                 row = next(rows)
                 text = model.decode_text(row.ids)
-                out[b].streams[0].segments.append(Segment(
-                    s / SAMPLE_RATE, e / SAMPLE_RATE, (" " + text) if text else "", list(row.ids),
-                    audio_tokens=int(next(n_audio))))
+                if model.sot:
+                    out[b].streams = sot_streams(text, s / SAMPLE_RATE, e / SAMPLE_RATE,
+                                                 row.ids, int(next(n_audio)))
+                else:
+                    out[b].streams[0].segments.append(Segment(
+                        s / SAMPLE_RATE, e / SAMPLE_RATE, (" " + text) if text else "",
+                        list(row.ids), audio_tokens=int(next(n_audio))))
                 out[b].issues += window_issues(s / SAMPLE_RATE, e / SAMPLE_RATE, text, row, speech)
                 if on_progress:
                     on_progress(done + e / SAMPLE_RATE)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from susurrus.audio.io import SAMPLE_RATE, as_waveform
-from susurrus.infer.recognizer import check_prompt
+from susurrus.infer.recognizer import AudioTooLongError, check_prompt
 from susurrus.infer.registry import DEFAULT_MODEL, EngineName, load_recognizer
 from susurrus.infer.transcript import Transcript
 from susurrus.infer.whisper_longform import LongFormOptions
@@ -46,7 +46,10 @@ def transcribe(
     recognizer = load_recognizer(model, engine, device, options)
     check_prompt(recognizer, prompt)
     t0 = time.perf_counter()
-    [hyp] = recognizer.recognize([wave], prompt=prompt, on_progress=on_progress)
+    try:
+        [hyp] = recognizer.recognize([wave], prompt=prompt, on_progress=on_progress)
+    except AudioTooLongError as e:
+        raise e.named(source) from None
     wall = time.perf_counter() - t0
     return Transcript(source=source, text=hyp.text, segments=hyp.segments,
                       duration=wave.shape[0] / SAMPLE_RATE, model=model,

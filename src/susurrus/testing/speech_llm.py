@@ -41,7 +41,8 @@ def load_parts(tiny_whisper_dir: Path, tiny_llm_dir: Path) -> tuple:
 
 def build(parts: tuple, compressor: str = "stack", options: dict | None = None, r: int = 2,
           seed: int = 0, context: str = "none", num_latents: int = 3,
-          lora_noise: float = 0.2, first_pass: str | None = None) -> SpeechLLM:
+          lora_noise: float = 0.2, first_pass: str | None = None, sot: bool = False
+          ) -> SpeechLLM:
     """A fresh speech LLM; its LoRA adapters are made non-zero (`lora_noise`) so they take part."""
     encoder, llm, tokenizer = parts
     torch.manual_seed(seed)
@@ -53,7 +54,7 @@ def build(parts: tuple, compressor: str = "stack", options: dict | None = None, 
         ctx_comp = AbstractCompressor(D, AbstractConfig(num_latents=num_latents, num_heads=2))
         ctx_proj = Projector(D, llm.config.hidden_size, ProjectorConfig(hidden_dim=32))
     model = SpeechLLM(encoder, comp, proj, llm, tokenizer, PROMPT, context, ctx_comp, ctx_proj,
-                      first_pass=first_pass)
+                      first_pass=first_pass, sot=sot)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name and lora_noise:  # peft starts B at 0: a no-op otherwise

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from susurrus.losses.serialized_ctc import TalkerRef, onset_order
 
 SPEAKER_CHANGE = "\n"  # joins the talkers' transcripts (see the module docstring)
+SOT_TALKERS = 3  # talkers a mixture may hold: the length limit of SOT decoding scales by it
+SOT_MAX_SECONDS = 30.0  # a SOT model reads one mixture whole: Whisper's input, what it trained on
 
 
 @dataclass(frozen=True)

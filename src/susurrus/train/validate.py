@@ -15,6 +15,7 @@ from susurrus.metrics.scores import CpErrorCounts, ErrorCounts, cp_word_errors, 
 from susurrus.models.speech_llm.generation import GenerateOptions
 from susurrus.models.speech_llm.model import SpeechLLM
 from susurrus.train.data import FeatureCache
+from susurrus.train.sot import SOT_TALKERS
 
 
 @torch.no_grad()
@@ -68,8 +69,6 @@ def validation_wer(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utteran
     counts = sum((word_errors(u.text, h) for u, h in zip(utts, hyps, strict=True)), ErrorCounts())
     return counts.rate
 
-
-SOT_TALKERS = 3  # talkers a mixture may hold: the length limit of SOT decoding scales by it
 
 
 def validation_cpwer(model: SpeechLLM, cache: FeatureCache, utts: Sequence[Utterance],

@@ -63,4 +63,4 @@ def build_speech_llm(config: ModelConfig, dtype: torch.dtype = torch.float32) ->
     return SpeechLLM(encoder, compressor.to(dtype), projector.to(dtype), llm, tokenizer,
                      config.prompt, config.context, context_compressor, context_projector,
                      config.context_turns, config.first_pass,
-                     config.first_pass_engine)
+                     config.first_pass_engine, config.sot)

@@ -133,7 +133,7 @@ class SpeechLLM(nn.Module):
                  context_compressor: nn.Module | None = None,
                  context_projector: nn.Module | None = None,
                  context_turns: int | None = None, first_pass: str | None = None,
-                 first_pass_engine: str = "faster-whisper") -> None:
+                 first_pass_engine: str = "faster-whisper", sot: bool = False) -> None:
         super().__init__()
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
@@ -152,6 +152,9 @@ class SpeechLLM(nn.Module):
         self.pieces = turn_pieces(tokenizer, prompt)
         self.first_pass = first_pass  # the Whisper model whose transcript each turn reads
         self.first_pass_engine = first_pass_engine  # the engine that decodes it
+        # trained with serialized output training (model.sot, paper 003): writes every talker
+        # of a mixture in onset order, joined by a speaker-change token (susurrus.train.sot)
+        self.sot = sot
         self.first_pass_ids = tokenizer(FIRST_PASS_LABEL, add_special_tokens=False)["input_ids"]
         self.prefix_ids, self.suffix_ids = self.pieces.head, self.pieces.tail
         self.eos_id = int(tokenizer.eos_token_id)
