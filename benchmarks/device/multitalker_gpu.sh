@@ -14,6 +14,8 @@
 # and Python packages the device image lacks as wheels in .whl/. Each run comes back as
 # $OUT/<run>.tar (float16 weights, recipe, logs), split into 15-MB parts.
 set -u
+# SKIP_WHEELS=1: a rehearsal on a machine whose python3 already has the packages (the run was
+# rehearsed on 2 CPU cores with BUDGET=150 STEPS_L2=3 STEPS_L4=3 before the device call)
 [ -n "${SKIP_WHEELS:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false

@@ -84,6 +84,9 @@ class MultiTalkerCTCTask:
         self.loss_fn: MultiTalkerLoss | None = None
         self.parts: dict[str, list[float]] = {}  # the loss's parts since the last validation
         self.mixer = None  # a DynamicMixer when the recipe has `data.mixing`
+        # the model `prepare` got: its vocabulary and mel size make the mixtures' inputs (the
+        # loop hands `loss` the same model, maybe wrapped for several processes)
+        self.model: MultiTalkerCTC | None = None
 
     @staticmethod
     def check(config: MultiTalkerConfig) -> list[tuple[str, str]]:
@@ -154,7 +157,12 @@ class MultiTalkerCTCTask:
     def _prepare_mixing(self, model: MultiTalkerCTC, run: Run) -> list[Example]:
         """Examples are dynamic mixtures; the valid set is rendered once (from
         `data.mixing.valid_sources`, else the `data.valid` manifest)."""
-        from susurrus.data.dynamic_mixing import DynamicMixer, load_sources, mixing_config
+        from susurrus.data.dynamic_mixing import (
+            SAMPLE_RATE,
+            DynamicMixer,
+            load_sources,
+            mixing_config,
+        )
         from susurrus.data.lhotse_io import load_utterances
         from susurrus.errors import BadRecipeError
 
@@ -165,6 +173,7 @@ class MultiTalkerCTCTask:
                                  "rendered mixture; dynamic mixtures have none (set "
                                  "model.distill_weight=0 or train on a mixture manifest)")
         self.encoded = False  # each step's mixtures are new: no encoder cache
+        self.model = model
 
         def sources(paths: list[str]) -> list:
             utts = [u for p in paths for u in load_utterances(p)]
@@ -187,7 +196,7 @@ class MultiTalkerCTCTask:
         examples = [Example(f"mix{i:06d}", self.mixer.seconds(i)) for i in range(len(self.mixer))]
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
         run.log(f"train: dynamic mixing of {len(self.mixer.sources)} source utterances "
-                f"({sum(len(x.audio) for x in self.mixer.sources) / 16000 / 3600:.2f} h, "
+                f"({sum(len(x.audio) for x in self.mixer.sources) / SAMPLE_RATE / 3600:.2f} h, "
                 f"{len({x.voice for x in self.mixer.sources})} voices) into {len(examples)} "
                 f"mixtures ({sum(e.seconds for e in examples) / 3600:.1f} h; talker counts "
                 f"{sorted(config.talkers)}); valid: {len(self.valid)}; trained parameters: "
@@ -230,12 +239,10 @@ class MultiTalkerCTCTask:
     @staticmethod
     def _mel(utt: Utterance, model: MultiTalkerCTC) -> torch.Tensor:
         """(M, T) log-mel of a line's audio; over the encoder's 30 s is a BadManifestError."""
-        from susurrus.audio.features import log_mel_spectrogram
         from susurrus.audio.io import load_audio
         from susurrus.errors import BadManifestError
 
-        mel = log_mel_spectrogram(load_audio(utt.audio, utt.start, utt.duration),
-                                  n_mels=model.encoder.n_mels)
+        mel = MultiTalkerCTCTask._mel_of(load_audio(utt.audio, utt.start, utt.duration), model)
         if mel.shape[1] > model.encoder.max_frames:
             raise BadManifestError(f"{utt.id}: {mel.shape[1] / 100:.1f} s is longer than the "
                                    "encoder's 30 s; cut the mixture or lower data.max_duration")
@@ -268,7 +275,7 @@ class MultiTalkerCTCTask:
     def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
              ) -> torch.Tensor:
         if self.mixer is not None:
-            x, lengths, targets = self._mixed_batch(_unwrap(model), batch, device)
+            x, lengths, targets = self._mixed_batch(self.model, batch, device)
             ids = [f"mix{i:06d}" for i in batch]
         else:
             x, lengths = pad_inputs([self.inputs[i] for i in batch], self.encoded)
@@ -303,13 +310,6 @@ class MultiTalkerCTCTask:
         from susurrus.models.multitalker.checkpoint import load_trained
 
         load_trained(model, folder)
-
-
-def _unwrap(model: torch.nn.Module) -> MultiTalkerCTC:
-    """The MultiTalkerCTC inside a DDP / compiled wrapper."""
-    while not isinstance(model, MultiTalkerCTC) and hasattr(model, "module"):
-        model = model.module
-    return model
 
 
 def pad_inputs(inputs: list[torch.Tensor], encoded: bool) -> tuple[torch.Tensor, torch.Tensor]:
