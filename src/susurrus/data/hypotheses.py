@@ -14,8 +14,9 @@ By default augmented variants train with the clean audio's hypothesis. Given the
 (`augment`, its seed and `max_seconds`, as the feature cache has them), variant k's hypothesis is
 decoded from variant k's own audio (`augment.utterance_variant`: the same audio its features
 come from) and keyed by the variant and the augmentation's fingerprint too: the first pass is
-then as wrong as the audio is hard, as it is on voices the model never heard, so the LLM learns
-when to trust it (`model.first_pass_augmented`).
+then as wrong as the audio is hard, as it is on voices the model never heard
+(`model.first_pass_augmented`; measured on 2026-11-30, it did not help on held-out voices:
+docs/generalization.md).
 """
 
 from __future__ import annotations

@@ -139,8 +139,10 @@ class SpeechLLMTask:
                               variants=aug.variants if own else 0)
                 first.prepare(self.valid, progress=run.progress)
             # per utterance, per variant (0 = clean): each variant's own or the clean one's
-            self.hypotheses = [[model.hypothesis_ids(first.get(u, k if own else 0))
-                                for k in range(aug.variants + 1)] for u in train_utts]
+            self.hypotheses = [
+                [model.hypothesis_ids(first.get(u, k)) for k in range(aug.variants + 1)] if own
+                else [model.hypothesis_ids(first.get(u))] * (aug.variants + 1)
+                for u in train_utts]
             self.valid_hypotheses = [first.get(u) for u in self.valid]
             run.log(f"first pass: {recipe.model.first_pass} ({recipe.model.first_pass_engine}) "
                     f"transcripts in {first.path}")
