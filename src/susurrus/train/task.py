@@ -34,6 +34,7 @@ TASKS: dict[str, str] = {
     "speech_llm": "susurrus.train.tasks.speech_llm:SpeechLLMTask",
     "multitalker_ctc": "susurrus.train.tasks.multitalker_ctc:MultiTalkerCTCTask",
     "whisper_distill": "susurrus.train.tasks.whisper_distill:WhisperDistillTask",
+    "teacher_lora": "susurrus.train.tasks.teacher_lora:TeacherLoraTask",
 }
 DEFAULT_TASK = "speech_llm"  # what a recipe without `task:` trains (every recipe before issue 15)
 

@@ -181,7 +181,8 @@ class WhisperDistillConfig:
     # the base's, and the shipped student (`susurrus distill-export`) 40 MB smaller for tiny.en
     train_token_embedding: bool = True
     teacher: str = "smollm2-135m-instruct"  # the causal LM that read each window in context
-    # a PEFT LoRA adapter folder for the teacher (merged into it before it reads); "" = none
+    # a PEFT LoRA adapter folder for the teacher (merged into it before it reads), or a
+    # `teacher_lora` run folder (its model/); "" = none
     teacher_adapter: str = ""
     # folder of the teacher's cache (`susurrus distill-teacher` writes it);
     # "" = <cache root>/teacher/<teacher>-k<K>-<hash of what it reads>
@@ -240,8 +241,9 @@ class WhisperDistillConfig:
         if not self.teacher_adapter:
             return self.teacher
         from susurrus.pretrained.cache import fingerprint
+        from susurrus.train.tasks.teacher_lora import adapter_folder
 
-        weights = Path(self.teacher_adapter) / "adapter_model.safetensors"
+        weights = adapter_folder(self.teacher_adapter) / "adapter_model.safetensors"
         if not weights.is_file():
             raise BadRecipeError(f"model.teacher_adapter: {weights} does not exist; give a PEFT "
                                  "LoRA adapter folder (save_pretrained of a PeftModel)")
@@ -310,7 +312,10 @@ def compute_teacher(recipe: Any, progress: bool = True, log: Callable[[str], Non
     if cfg.teacher_adapter:  # the teacher adapted to read context and write the chunk (LoRA)
         from peft import PeftModel
 
-        llm = PeftModel.from_pretrained(llm, cfg.teacher_adapter).merge_and_unload().eval()
+        from susurrus.train.tasks.teacher_lora import adapter_folder
+
+        llm = PeftModel.from_pretrained(llm, str(adapter_folder(cfg.teacher_adapter)))
+        llm = llm.merge_and_unload().eval()
     log(f"teacher {cfg.teacher_id()}: {len(inputs)} training windows -> {folder}")
     return compute_teacher_cache(llm.to(device), tokenizer, cfg.teacher_id(), inputs, folder,
                                  cfg.top_k, shard_size, batch_size, progress, log)
