@@ -5,7 +5,8 @@
 
 Rows, every one scored on the same audio in one run of this script:
 - zero-shot Whisper tiny.en through the torch and faster-whisper engines (the bar);
-- five students of `recipes/whisper_distill/tiny.yaml`, the same data, steps and seed:
+- five students of `recipes/whisper_distill/tiny.yaml`, the same data, steps and seed (the
+  teacher, SmolLM2-135M-Instruct, first adapted by `recipes/whisper_distill/teacher.yaml`):
   CE-only fine-tuning (`model.ot=0 model.rep=0`), CE + token OT (`model.rep=0`),
   CE + representation (`model.ot=0`; and its ablation with the embedded MiniLM's embedding of
   the window's text as the target instead of the teacher's context vector) and CE + both.
@@ -36,19 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, render_main, run, save_results, susurrus  # noqa: E402
 
 RECIPE = ROOT / "recipes" / "whisper_distill" / "tiny.yaml"
+TEACHER_RECIPE = ROOT / "recipes" / "whisper_distill" / "teacher.yaml"  # its LoRA adaptation
 MARKS = (".", ",", "?")  # the marks the paper reports one by one
 SETS = {  # column -> manifest under --data
     "long-test": "long/test.jsonl",
     "long-test-ood": "long/test-ood.jsonl",
     "conv-test-ood": "conv/test-ood.jsonl",
 }
-VARIANTS = {  # key -> (label, overrides of the recipe)
-    "ce": ("CE-only fine-tuning", ["model.ot=0", "model.rep=0"]),
-    "ce-ot": ("CE + token OT", ["model.rep=0"]),
-    "ce-rep": ("CE + representation", ["model.ot=0"]),
+VARIANTS = {  # key -> (label, overrides of the recipe, reads the teacher)
+    "ce": ("CE-only fine-tuning", ["model.ot=0", "model.rep=0"], False),
+    "ce-ot": ("CE + token OT", ["model.rep=0"], True),
+    "ce-rep": ("CE + representation", ["model.ot=0"], True),
     "ce-rep-sentence": ("CE + representation (MiniLM target)",
-                        ["model.ot=0", "model.rep_target=sentence"]),
-    "ce-ot-rep": ("CE + OT + representation", []),
+                        ["model.ot=0", "model.rep_target=sentence"], False),
+    "ce-ot-rep": ("CE + OT + representation", [], True),
 }
 
 
@@ -59,20 +61,25 @@ def systems(runs: Path) -> list[dict]:
             {"system": "Whisper tiny.en zero-shot (faster-whisper)", "model": "whisper-tiny.en",
              "engine": "faster-whisper", "key": "whisper-fw"}]
     rows += [{"system": label, "model": str(runs / f"distill-{key}"), "engine": "torch",
-              "key": key} for key, (label, _) in VARIANTS.items()]
+              "key": key} for key, (label, _, _) in VARIANTS.items()]
     return rows
 
 
 def train_all(data: Path, runs: Path, steps: int, teacher_only: bool = False) -> None:
-    """The teacher cache once, then every variant with the same data, steps and seed."""
+    """The teacher adapted (LoRA, `teacher.yaml`) and its cache computed once, then every
+    variant with the same data, steps and seed (those that read no teacher are not told of
+    it)."""
     paths = [f"data.train=[{data / 'long' / 'train-segments.jsonl'}]",
              f"data.valid={data / 'long' / 'dev-segments.jsonl'}"]
-    run(susurrus("distill-teacher", str(RECIPE), *paths, "--quiet"))
+    adapter = runs / "teacher-lora"
+    run(susurrus("train", str(TEACHER_RECIPE), *paths, f"train.out={adapter}", "--quiet"))
+    teacher = [f"model.teacher_adapter={adapter}"]
+    run(susurrus("distill-teacher", str(RECIPE), *paths, *teacher, "--quiet"))
     if teacher_only:
         return
-    for key, (_, overrides) in VARIANTS.items():
-        run(susurrus("train", str(RECIPE), *paths, *overrides, f"train.steps={steps}",
-                     f"train.out={runs / f'distill-{key}'}", "--quiet"))
+    for key, (_, overrides, reads_teacher) in VARIANTS.items():
+        run(susurrus("train", str(RECIPE), *paths, *overrides, *(teacher if reads_teacher else []),
+                     f"train.steps={steps}", f"train.out={runs / f'distill-{key}'}", "--quiet"))
 
 
 def evaluate(system: dict, data: Path, out_dir: Path, ner: bool) -> dict:

@@ -14,8 +14,12 @@ from susurrus.train.recipe import load_recipe, recipe_to_dict  # noqa: E402
 
 
 def test_the_variants_differ_only_in_their_loss_weights():
-    recipes = {k: load_recipe(distill_whisper.RECIPE, o)
-               for k, (_, o) in distill_whisper.VARIANTS.items()}
+    teacher = ["model.teacher_adapter="]
+    recipes = {k: load_recipe(distill_whisper.RECIPE, [*o, *(teacher if t else [])])
+               for k, (_, o, t) in distill_whisper.VARIANTS.items()}
+    # exactly the students whose loss reads the teacher are given the adapted one
+    assert {k for k, r in recipes.items() if r.model.uses_teacher} == {
+        k for k, (_, _, t) in distill_whisper.VARIANTS.items() if t}
     weights = {k: (r.model.ce, r.model.ot > 0, r.model.rep > 0, r.model.rep_target)
                for k, r in recipes.items()}
     assert weights == {"ce": (1.0, False, False, "teacher"),

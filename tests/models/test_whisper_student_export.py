@@ -196,3 +196,21 @@ def test_the_commands_export_and_transcribe(tiny_whisper_dir, tmp_path, capsys):
                  "--output-dir", str(tmp_path / "t"), "--no-fallback", "--quiet"]) == 0
     data = json.loads((tmp_path / "t" / "clip.json").read_text())
     assert data["engine"] == "torch" and isinstance(data["text"], str)
+
+
+def test_an_embedded_student_runs_as_its_folder_does(student, tmp_path, monkeypatch):
+    """A student shipped as an embedded model (an overlay inside a package, as
+    `whisper-tiny.en-distilled` is) resolves to the rebuilt Whisper on the torch engine and to
+    its CTranslate2 conversion on faster-whisper, never to the overlay folder itself."""
+    from susurrus.pretrained import ct2_whisper_dir, registry
+
+    run, *_ = student
+    out, _ = export_student(run, tmp_path / "ship")
+    monkeypatch.setitem(registry.EMBEDDED, "tiny-student", registry.EmbeddedModel(
+        "tiny-student", "whisper", "susurrus", "susurrus", str(out), "a test student"))
+    folder = Path(registry.resolve("tiny-student", "whisper"))
+    assert folder != out and (folder / "config.json").is_file()
+    mel = torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(3))
+    assert _greedy("tiny-student", mel) == _greedy(str(out), mel)
+    ct2 = Path(ct2_whisper_dir("tiny-student"))
+    assert (ct2 / "model.bin").is_file() and ct2 != out

