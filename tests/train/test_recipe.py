@@ -219,3 +219,16 @@ def test_bad_augment_keys_and_values_are_refused_with_their_dotted_key(tmp_path)
     with pytest.raises(RecipeError, match=r"data\.augment\.codecs: some of opus, mp3"):
         train(bad, progress=False)
     assert not out.exists()
+
+
+RECIPES = Path(__file__).parents[2] / "recipes"
+
+
+@pytest.mark.parametrize("recipe", ["whisper_distill/tiny.yaml", "whisper_distill/teacher.yaml",
+                                    "multitalker/tiny.yaml"])
+def test_a_task_that_trains_on_no_augmented_variants_refuses_them(recipe):
+    """data.augment is read by the speech_llm task only: elsewhere it is an error naming the
+    key, not a setting silently ignored."""
+    with pytest.raises(RecipeError, match="data.augment: task .* does not train on augmented"):
+        load_recipe(RECIPES / recipe, ["data.augment={variants: 2}"])
+    load_recipe(RECIPES / recipe, ["data.augment={variants: 0}"])  # none asked: nothing to refuse

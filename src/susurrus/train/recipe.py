@@ -439,6 +439,10 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
         if config is not None and not getattr(task_class(recipe.task), "mixes", False):
             problems.append(f"data.mixing: task {recipe.task!r} does not read dynamic "
                             "mixtures (task multitalker_ctc does); remove data.mixing")
+    if (config is not None and augment_settings(recipe.data.augment)[0].variants
+            and not getattr(task_class(recipe.task), "augments", False)):
+        problems.append(f"data.augment: task {recipe.task!r} does not train on augmented "
+                        "variants (task speech_llm does); remove data.augment")
     if config is not None and not isinstance(recipe.model, config):
         problems.append(f"model: task {recipe.task!r} takes a {config.__name__}, "
                         f"got a {type(recipe.model).__name__}")

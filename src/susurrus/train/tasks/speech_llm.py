@@ -51,6 +51,7 @@ class SpeechLLMTask:
 
     config = ModelConfig
     trains = "speech LLM"
+    augments = True  # reads `data.augment` (augmented variants of each utterance)
 
     def __init__(self) -> None:
         self.feats: list[torch.Tensor] = []  # (T', D) float16 encoder output per utterance
