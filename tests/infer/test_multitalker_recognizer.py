@@ -108,10 +108,21 @@ def test_what_it_cannot_do_is_refused(checkpoint):
         rec.recognize(mixtures(), prompt="names")
     with pytest.raises(IncompatibleOptionError, match="conversation"):
         rec.session()
-    with pytest.raises(BadAudioError, match="30 s at most"):
+    with pytest.raises(BadAudioError, match="input 0: 31.0 s of audio, over the 30-s limit"):
         rec.recognize([np.zeros(31 * SR, np.float32)])
     with pytest.raises(IncompatibleOptionError, match="torch engine"):
         load_recognizer(str(checkpoint), engine="faster-whisper")
+
+
+def test_a_file_too_long_is_named(checkpoint, tmp_path):
+    import soundfile as sf
+
+    from susurrus.infer.transcribe import transcribe
+
+    path = tmp_path / "meeting.wav"
+    sf.write(path, 0.1 * np.random.default_rng(0).standard_normal(31 * SR).astype(np.float32), SR)
+    with pytest.raises(BadAudioError, match=f"{path}: 31.0 s of audio, over the 30-s limit"):
+        transcribe(path, model=str(checkpoint))
 
 
 def test_transcribe_writes_one_labelled_stream_per_talker(checkpoint):

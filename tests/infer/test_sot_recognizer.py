@@ -124,6 +124,17 @@ def test_over_30_s_a_sot_model_refuses_and_a_plain_one_still_windows(sot_run, pl
         plain.model.tokenizer(THREE, add_special_tokens=False)["input_ids"])
 
 
+def test_a_sot_model_keeps_no_conversation(sot_run, plain_run, tmp_path):
+    from susurrus.errors import IncompatibleOptionError
+
+    sot = load_recognizer(str(sot_run))
+    with pytest.raises(IncompatibleOptionError, match="SOT speech LLM.*keeps no conversation"):
+        sot.session()
+    with pytest.raises(IncompatibleOptionError, match="keeps no conversation"):
+        sot.restore_session(tmp_path / "s.json")
+    load_recognizer(str(plain_run)).session()  # a plain one still does
+
+
 def test_transcribe_writes_talker_streams_and_names_a_file_too_long(sot_run, tmp_path,
                                                                     monkeypatch, capsys):
     writes(THREE, monkeypatch)

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from susurrus.audio.features import N_FFT, log_mel_spectrogram
+from susurrus.audio.features import FRAMES_PER_SECOND, N_FFT, log_mel_spectrogram
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.context import ContextMode
 from susurrus.errors import BadAudioError, IncompatibleOptionError
 from susurrus.infer.recognizer import (
+    AudioTooLongError,
     Capabilities,
     MaxTurns,
     Progress,
@@ -127,7 +128,8 @@ class MultiTalkerRecognizer:
         return out
 
     def _mel(self, audio: np.ndarray, index: int) -> torch.Tensor:
-        """(M, T) log-mel of one input; empty or over 30 s is a BadAudioError."""
+        """(M, T) log-mel of one input; empty is a BadAudioError, over 30 s an
+        AudioTooLongError (which `transcribe` re-names with the file)."""
         if audio.ndim != 1 or audio.size == 0:
             raise BadAudioError(f"input {index}: mono 16-kHz samples expected, got shape "
                                 f"{audio.shape}")
@@ -135,8 +137,9 @@ class MultiTalkerRecognizer:
             audio = np.pad(audio, (0, N_FFT - audio.size))
         mel = log_mel_spectrogram(audio, n_mels=self.model.encoder.n_mels)
         if mel.shape[1] > self.model.encoder.max_frames:
-            raise BadAudioError(f"input {index}: {audio.size / SAMPLE_RATE:.1f} s; "
-                                f"{self.kind} reads 30 s at most: cut the mixture first")
+            limit = self.model.encoder.max_frames / FRAMES_PER_SECOND
+            raise AudioTooLongError(f"input {index}", audio.size / SAMPLE_RATE, limit,
+                                    f"{self.kind} reads a mixture whole")
         return mel
 
     def session(self, context: ContextMode | None = None,

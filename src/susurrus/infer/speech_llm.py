@@ -212,13 +212,23 @@ class SpeechLLMRecognizer:
             done += audio[b].shape[0] / SAMPLE_RATE
         return out
 
+    def _no_sot_session(self) -> None:
+        """A SOT model writes every talker of one mixture: it keeps no conversation."""
+        if self.model.sot:
+            raise IncompatibleOptionError(
+                f"{self.model_name} is a SOT speech LLM (one stream per talker of a mixture): "
+                "it transcribes mixtures one at a time and keeps no conversation; drop the "
+                "session")
+
     def session(self, context: ContextMode | None = None,
                 max_turns: MaxTurns = "trained") -> ConversationSession:
+        self._no_sot_session()
         check_context(self, context or self.model.context)
         return ConversationSession(self.model, context, max_turns, self.options)
 
     def restore_session(self, path: str | Path,
                         max_turns: MaxTurns | None = None) -> ConversationSession:
+        self._no_sot_session()
         kwargs = {} if max_turns is None else {"max_turns": max_turns}
         return ConversationSession.restore(path, self.model, options=self.options,
                                            **kwargs)
