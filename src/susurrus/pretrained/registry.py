@@ -84,6 +84,12 @@ EMBEDDED: dict[str, EmbeddedModel] = {
             "model", "all-MiniLM-L6-v2 sentence embeddings (384-d), mean pooled",
         ),
         EmbeddedModel(
+            "whisper-tiny.en-distilled", "whisper", "susurrus", "susurrus",
+            "models/shipped/whisper-tiny.en-distilled",
+            "whisper-tiny.en fine-tuned by this project on long-form readings with a distilled "
+            "LLM representation (paper 002; its trained tensors over whisper-tiny.en)",
+        ),
+        EmbeddedModel(
             "speech-llm-tiny", "speech-llm", "susurrus", "susurrus",
             "models/shipped/speech-llm-tiny",
             "speech LLM trained by this project: Whisper tiny.en encoder (frozen), stack k=5, "
