@@ -9,7 +9,8 @@ Rows, every one scored on the same audio in one run of this script:
   teacher, SmolLM2-135M-Instruct, first adapted by `recipes/whisper_distill/teacher.yaml`):
   CE-only fine-tuning (`model.ot=0 model.rep=0`), CE + token OT (`model.rep=0`),
   CE + representation (`model.ot=0`; and its ablation with the embedded MiniLM's embedding of
-  the window's text as the target instead of the teacher's context vector) and CE + both.
+  the window's text as the target instead of the teacher's context vector), CE + both, and
+  CE + representation trained on voice- and channel-augmented windows (2 variants each).
 
 Test sets (from `susurrus synth longform --out out/gen/long --hours 2.2 --seed 1` and
 `susurrus synth conversations --out out/gen/conv --hours 6 --seed 1`): long/test (news
@@ -39,6 +40,7 @@ from common import ROOT, render_main, run, save_results, susurrus  # noqa: E402
 RECIPE = ROOT / "recipes" / "whisper_distill" / "tiny.yaml"
 TEACHER_RECIPE = ROOT / "recipes" / "whisper_distill" / "teacher.yaml"  # its LoRA adaptation
 MARKS = (".", ",", "?")  # the marks the paper reports one by one
+SHIPPED = "whisper-tiny.en-distilled"  # the embedded student: the "ce-rep" run, exported
 SETS = {  # column -> manifest under --data
     "long-test": "long/test.jsonl",
     "long-test-ood": "long/test-ood.jsonl",
@@ -51,6 +53,10 @@ VARIANTS = {  # key -> (label, overrides of the recipe, reads the teacher)
     "ce-rep-sentence": ("CE + representation (MiniLM target)",
                         ["model.ot=0", "model.rep_target=sentence"], False),
     "ce-ot-rep": ("CE + OT + representation", [], True),
+    # the shipped student's losses, its windows augmented (voice and channel: speed, tempo,
+    # pitch, reverb, noise, band-limit, telephone, codec; susurrus.data.augment's defaults)
+    "ce-rep-aug": ("CE + representation + augmentation",
+                   ["model.ot=0", "data.augment.variants=2", "data.augment.seed=1"], True),
 }
 
 
@@ -62,6 +68,9 @@ def systems(runs: Path) -> list[dict]:
              "engine": "faster-whisper", "key": "whisper-fw"}]
     rows += [{"system": label, "model": str(runs / f"distill-{key}"), "engine": "torch",
               "key": key} for key, (label, _, _) in VARIANTS.items()]
+    # what users get: the shipped overlay (SHIPPED's run, int8 deltas) through CTranslate2
+    rows.append({"system": f"{SHIPPED} (shipped, faster-whisper)", "model": SHIPPED,
+                 "engine": "faster-whisper", "key": "shipped-fw"})
     return rows
 
 
@@ -104,6 +113,8 @@ def row(system: dict, res: dict) -> dict:
     for name, e in res.items():
         r[name] = {"wer": e.wer, "wer_cased": e.wer_cased, "punct_f1": e.punct_f1,
                    "cap_f1": e.cap_f1, "ner_f1": e.ner_f1, "entity": e.entity_recall,
+                   "entity_first": e.entity_recall_first,
+                   "entity_repeat": e.entity_recall_repeat, "entities_from": e.entities_from,
                    "rtf": e.rtf, "recordings": len(e.counts.wer_by_session),
                    "words": e.n_words, "seconds": e.counts.cost.audio_seconds,
                    "punct_by_mark": {m: asdict(c) for m, c in e.counts.punct_by_mark.items()}}
@@ -123,6 +134,12 @@ def add_intervals(rows: list[dict], evals: list[dict]) -> None:
         for r in rows:
             r[name]["wer_ci95"] = interval(samples[r["system"]])
             r[name]["vs_ce_ci95"] = interval(samples[r["system"]] - samples[base])
+        if all(e[name].counts.cased_by_session for e in evals):
+            cased = bootstrap_wer({r["system"]: e[name].counts.cased_by_session
+                                   for r, e in pairs})
+            for r in rows:
+                r[name]["wer_cased_ci95"] = interval(cased[r["system"]])
+                r[name]["cased_vs_ce_ci95"] = interval(cased[r["system"]] - cased[base])
         if not all(e[name].counts.punct_by_session for e in evals):
             continue  # results written before per-recording punctuation counts
         for mark in (None, *MARKS):
@@ -145,6 +162,19 @@ def with_ci(scores: dict, key: str) -> str:
     return fmt(scores[key]) + ("" if ci is None else f" ({ci[0]:.2f}…{ci[1]:.2f})")
 
 
+def rate_ci(scores: dict, key: str) -> str:
+    """A rate with its 95% interval (`key`_ci95) when the row has one."""
+    ci = scores.get(f"{key}_ci95")
+    return fmt(scores[key]) + ("" if ci is None else f" ({ci[0]:.2f}…{ci[1]:.2f})")
+
+
+def entities(scores: dict) -> str:
+    """Entity recall, first / repeated mentions."""
+    if scores.get("entity_first") is None:
+        return fmt(scores["entity"])
+    return f"{scores['entity_first']:.2f} / {scores['entity_repeat']:.2f}"
+
+
 def mark_f1(scores: dict, mark: str) -> float | None:
     """F1 of one punctuation mark from the row's counts (None: results without them)."""
     from susurrus.metrics.scores import F1Counts
@@ -158,19 +188,22 @@ def markdown(results: dict) -> str:
     out = []
     for name in SETS:
         out += [f"**{name}**", "",
-                "| system | WER (95% CI) | cased WER | punct. F1 | cap. F1 | NER F1 | "
-                "entity recall | RTF | . F1 | , F1 | ? F1 |",
+                "| system | WER (95% CI) | cased WER (95% CI) | punct. F1 | cap. F1 | NER F1 | "
+                "entity recall first / repeat | RTF | . F1 | , F1 | ? F1 |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in results["rows"]:
             s = r[name]
-            lo, hi = s["wer_ci95"]
-            out.append(f"| {r['system']} | {s['wer']:.3f} ({lo:.2f}…{hi:.2f}) | "
-                       f"{fmt(s['wer_cased'])} | {with_ci(s, 'punct_f1')} | {fmt(s['cap_f1'])} | "
-                       f"{fmt(s['ner_f1'])} | {fmt(s['entity'])} | {fmt(s['rtf'])} | "
+            out.append(f"| {r['system']} | {rate_ci(s, 'wer')} | {rate_ci(s, 'wer_cased')} | "
+                       f"{with_ci(s, 'punct_f1')} | {fmt(s['cap_f1'])} | "
+                       f"{fmt(s['ner_f1'])} | {entities(s)} | {fmt(s['rtf'])} | "
                        + " | ".join(fmt(mark_f1(s, m)) for m in MARKS) + " |")
         first = results["rows"][0][name]
+        source = {"manifest": "the entities the manifest lists",
+                  "ner": "the names spaCy finds in each reference (the manifest lists none)"}
         out += ["", f"{first['recordings']} recordings, {first['words']} words, "
-                    f"{first['seconds'] / 60:.0f} min, each scored whole.", ""]
+                    f"{first['seconds'] / 60:.0f} min, each scored whole. Entity recall: "
+                    f"{source.get(first.get('entities_from'), 'the entities the manifest lists')}"
+                    ".", ""]
     out.append(f"Students: {results['steps']} steps each of recipes/whisper_distill/tiny.yaml, "
                "same data and seed. Intervals: 95% bootstrap over whole recordings (WER and "
                "punctuation F1 on the same draws; the JSON also holds each mark's F1 interval "

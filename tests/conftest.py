@@ -76,6 +76,25 @@ def three_minute_file(tmp_path_factory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="session")
+def ten_minute_file(tmp_path_factory) -> tuple[Path, list[str]]:
+    """~10 minutes of real news articles (the first test-ood articles of gensim's Lee corpus,
+    which no shipped model trained on) read by espeak-ng at rate 150, and their sentences."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    from susurrus.data.synth.longform import article_split, articles, sentences
+    from susurrus.data.tts import speak
+
+    chosen: list[str] = []
+    for i, article in enumerate(articles()):
+        if article_split(i) == "test-ood":
+            chosen += sentences(article)
+        if sum(len(s.split()) for s in chosen) >= 1450:  # ~150 words a minute
+            break
+    out = tmp_path_factory.mktemp("long10") / "articles.wav"
+    return speak(" ".join(chosen), out, "espeak-ng", "en-us", speed=150), chosen
+
+
+@pytest.fixture(scope="session")
 def tiny_llm_dir(tmp_path_factory) -> Path:
     """A tiny random Llama (2 layers, width 64) with the real SmolLM2 tokenizer and chat template
     (only the embedded SmolLM2's tokenizer is read: loading its weights takes ~15 s)."""

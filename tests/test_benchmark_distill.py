@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 import distill_whisper  # noqa: E402
@@ -13,38 +15,74 @@ import distill_whisper  # noqa: E402
 from susurrus.train.recipe import load_recipe, recipe_to_dict  # noqa: E402
 
 
-def test_the_variants_differ_only_in_their_loss_weights():
+def test_the_variants_differ_only_in_their_loss_weights_and_augmentation():
     teacher = ["model.teacher_adapter="]
     recipes = {k: load_recipe(distill_whisper.RECIPE, [*o, *(teacher if t else [])])
                for k, (_, o, t) in distill_whisper.VARIANTS.items()}
     # exactly the students whose loss reads the teacher are given the adapted one
     assert {k for k, r in recipes.items() if r.model.uses_teacher} == {
         k for k, (_, _, t) in distill_whisper.VARIANTS.items() if t}
-    weights = {k: (r.model.ce, r.model.ot > 0, r.model.rep > 0, r.model.rep_target)
-               for k, r in recipes.items()}
-    assert weights == {"ce": (1.0, False, False, "teacher"),
-                       "ce-ot": (1.0, True, False, "teacher"),
-                       "ce-rep": (1.0, False, True, "teacher"),
-                       "ce-rep-sentence": (1.0, False, True, "sentence"),
-                       "ce-ot-rep": (1.0, True, True, "teacher")}
+    weights = {k: (r.model.ce, r.model.ot > 0, r.model.rep > 0, r.model.rep_target,
+                   r.data.augment.get("variants", 0)) for k, r in recipes.items()}
+    assert weights == {"ce": (1.0, False, False, "teacher", 0),
+                       "ce-ot": (1.0, True, False, "teacher", 0),
+                       "ce-rep": (1.0, False, True, "teacher", 0),
+                       "ce-rep-sentence": (1.0, False, True, "sentence", 0),
+                       "ce-ot-rep": (1.0, True, True, "teacher", 0),
+                       "ce-rep-aug": (1.0, False, True, "teacher", 2)}
     plain = [recipe_to_dict(r) for r in recipes.values()]
     for d in plain:
         d["model"].pop("ot"), d["model"].pop("rep"), d["model"].pop("rep_target")
+        d["data"].pop("augment")
     assert all(d == plain[0] for d in plain)  # same student, data, steps and seed
 
 
 def test_the_table_has_every_system_on_every_set():
     scores = {"wer": 0.2, "wer_cased": 0.3, "punct_f1": 0.5, "cap_f1": 0.6, "ner_f1": None,
               "entity": 0.7, "rtf": 0.05, "recordings": 3, "words": 900, "seconds": 600.0,
-              "wer_ci95": [0.15, 0.25], "vs_ce_ci95": [-0.01, 0.02]}
+              "wer_ci95": [0.15, 0.25], "vs_ce_ci95": [-0.01, 0.02],
+              "wer_cased_ci95": [0.25, 0.35], "entity_first": 0.8, "entity_repeat": 0.6,
+              "entities_from": "ner"}
     rows = [{"system": s["system"], **{n: scores for n in distill_whisper.SETS}}
             for s in distill_whisper.systems(Path("runs"))]
     table = distill_whisper.markdown({"steps": 200, "rows": rows})
     for name in distill_whisper.SETS:
         assert f"**{name}**" in table
-    assert table.count("| CE-only fine-tuning | 0.200 (0.15…0.25) | 0.300 | 0.500 | 0.600 | – |"
-                       ) == len(distill_whisper.SETS)
-    assert len(rows) == 7 and "200 steps each" in table
+    assert table.count("| CE-only fine-tuning | 0.200 (0.15…0.25) | 0.300 (0.25…0.35) | 0.500 | "
+                       "0.600 | – | 0.80 / 0.60 |") == len(distill_whisper.SETS)
+    assert len(rows) == 9 and "200 steps each" in table
+    assert rows[-1]["system"] == "whisper-tiny.en-distilled (shipped, faster-whisper)"
+    assert "names spaCy finds in each reference" in table
+
+
+def two_rows(ce, ot) -> list[dict]:
+    """The rows of a CE-only student and an OT one with these results on every set, with the
+    benchmark's intervals."""
+    systems = [{"system": "CE-only fine-tuning", "model": "a", "engine": "torch"},
+               {"system": "CE + token OT", "model": "b", "engine": "torch"}]
+    evals = [{n: r for n in distill_whisper.SETS} for r in (ce, ot)]
+    rows = [distill_whisper.row(s, e) for s, e in zip(systems, evals, strict=True)]
+    distill_whisper.add_intervals(rows, evals)
+    return rows
+
+
+def test_cased_wer_gets_paired_intervals_over_recordings():
+    from susurrus.evaluate.results import EvalCounts, EvalResult
+    from susurrus.metrics.scores import CostCounts, ErrorCounts
+
+    def result(errors: int) -> EvalResult:
+        counts = sum((EvalCounts(wer=ErrorCounts(substitutions=1, ref_words=10),
+                                 wer_cased=ErrorCounts(substitutions=errors + i, ref_words=20),
+                                 wer_by_session={f"r{i}": (1, 10)},
+                                 cased_by_session={f"r{i}": (errors + i, 20)},
+                                 cost=CostCounts(turns=1)) for i in range(5)), EvalCounts())
+        return EvalResult(model="m", engine="torch", manifest="x.jsonl", counts=counts)
+
+    ce, ot = (r["long-test"] for r in two_rows(result(2), result(6)))
+    lo, hi = ot["wer_cased_ci95"]
+    assert lo <= ot["wer_cased"] <= hi and lo < hi
+    assert ot["cased_vs_ce_ci95"] == pytest.approx((0.2, 0.2))  # 4 more errors of 20 in each
+    assert ce["cased_vs_ce_ci95"] == (0.0, 0.0)
 
 
 def test_the_table_shows_punctuation_per_mark_from_the_counts():
@@ -81,11 +119,7 @@ def test_punctuation_f1_gets_paired_intervals_over_recordings():
                      EvalCounts(punct_by_mark={".": F1Counts()}))
         return EvalResult(model="m", engine="torch", manifest="x.jsonl", counts=counts)
 
-    systems = [{"system": "CE-only fine-tuning", "model": "a", "engine": "torch"},
-               {"system": "CE + token OT", "model": "b", "engine": "torch"}]
-    evals = [{n: result(tp) for n in distill_whisper.SETS} for tp in (2, 5)]
-    rows = [distill_whisper.row(s, e) for s, e in zip(systems, evals, strict=True)]
-    distill_whisper.add_intervals(rows, evals)
+    rows = two_rows(result(2), result(5))
     ce, ot = (r["long-test-ood"] for r in rows)
     assert set(ce["f1_ci95"]) == {"punct_f1", "punct_f1 .", "punct_f1 ,", "punct_f1 ?"}
     lo, hi = ot["f1_ci95"]["punct_f1"]

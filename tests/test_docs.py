@@ -78,6 +78,7 @@ NOT_RUN = {
     ("benchmarks/README.md",
      ".venv/bin/python benchmarks/timing.py --manifest out/demo/corpus/test.jsonl"),
     ("benchmarks/README.md", ".venv/bin/python benchmarks/train_throughput.py"),
+    ("benchmarks/README.md", ".venv/bin/python benchmarks/distill_whisper.py --steps 200"),
     ("benchmarks/README.md", ".venv/bin/python benchmarks/serve_load.py"),
     ("README.md",
      "susurrus train recipes/speech_llm/default.yaml train.out=runs/mine train.steps=2000"),

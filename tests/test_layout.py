@@ -133,3 +133,17 @@ def test_import_susurrus_loads_no_torch():
             "if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_shipped_model_is_a_small_adapter_with_its_recipe_and_command():
+    """Shipped weights are small trained adapters (<= 25 MB each, issues 16 and 17), each with
+    the recipe it was trained with and a README naming the command that made it."""
+    shipped = sorted(p for p in (SRC / "models" / "shipped").iterdir() if p.is_dir()
+                     and not p.name.startswith("__"))
+    assert shipped
+    for folder in shipped:
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        assert size <= 25_000_000, f"{folder.name}: {size / 1e6:.1f} MB"
+        assert (folder / "recipe.yaml").is_file(), folder.name
+        readme = (folder / "README.md").read_text(encoding="utf-8")
+        assert "susurrus " in readme or "benchmarks/" in readme, folder.name

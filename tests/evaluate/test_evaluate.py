@@ -62,6 +62,10 @@ def test_score_matches_hand_computed_counts():
     # sessions gives 2/18 (A twice), 2/16 or 2/14 (B twice), each of the tails a quarter
     assert r.counts.wer_by_session == {"A": (1, 9), "B": (1, 7)}
     assert r.wer_ci95 == pytest.approx((2 / 18, 2 / 14), abs=1e-6)
+    # cased WER per session too (its interval's unit): A 3 + 3 + 0 of 3 + 5 + 4, B 4 + 4 of 5 + 6
+    assert r.counts.cased_by_session == {"A": (6, 12), "B": (8, 11)}
+    assert r.entities_from == "manifest"
+    assert EvalResult.from_json(r.to_json()).counts.cased_by_session == r.counts.cased_by_session
 
 
 def test_score_counts_only_decoded_utterances():
@@ -118,6 +122,35 @@ def test_ner_f1_with_spacy():
     # u0: person, place, date all found (3 tp); u1: date only (1 tp, 2 fp, 2 fn)
     assert r.counts.ner == F1Counts(tp=4, fp=2, fn=2)
     assert r.ner_f1 == pytest.approx(8 / 12)
+
+
+def test_without_listed_entities_recall_counts_the_names_spacy_finds_in_the_reference():
+    """A manifest that lists no entities (a real corpus, a long-form reading): entity recall
+    counts the names spaCy finds in each reference (not dates or numbers), first and repeated
+    mentions as for listed ones; the result says so. --no-ner: no recall at all."""
+    pytest.importorskip("spacy")
+    from susurrus.evaluate.evaluate import NAME_LABELS
+    from susurrus.metrics.scores import reference_entities
+
+    ref = "Barack Obama visited Paris on Monday. In Paris, Obama met the mayor."
+    utts = [Utterance("u0", WAV, ref, session="s", turn=0)]
+    hyps = [_hyp("u0", "Barack Obama visited Paris on Monday. In Paris, Obarma met the mayor.")]
+    found = reference_entities(ref, NAME_LABELS)
+    assert "Paris" in found and "Monday" not in found and len(found) == len(set(found))
+    r = score(utts, hyps, DecodeConfig(), "m", with_ner=True)
+    assert r.entities_from == "ner"
+    from susurrus.metrics.scores import entity_recall
+
+    assert r.counts.entities == entity_recall([(ref, found, hyps[0].text)])
+    assert r.counts.entities.repeat_total >= 1 and r.entity_recall_first == 1.0
+    assert r.entity_recall_repeat < 1.0  # "Obarma"
+    back = EvalResult.from_json(r.to_json())
+    assert back.entities_from == "ner" and back == r
+    off = score(utts, hyps, DecodeConfig(), "m", with_ner=False)
+    assert off.entities_from == "manifest" and off.entity_recall is None
+    listed = [Utterance("u0", WAV, ref, session="s", turn=0, entities=("Barack Obama",))]
+    r = score(listed, hyps, DecodeConfig(), "m", with_ner=True)
+    assert r.entities_from == "manifest" and r.counts.entities.first_total == 1
 
 
 RESULT_KEYS = {"model", "context", "oracle", "manifest", "wer", "wer_cased", "entity_recall",

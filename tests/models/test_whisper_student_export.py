@@ -1,5 +1,6 @@
-"""The shippable student (issue 17): only the tensors training changed, float16, over the base
-it names; `--model FOLDER` rebuilds the full Whisper on both engines."""
+"""The shippable student (issue 17): only the tensors training changed (matrices as int8 changes
+from the base, the rest float16; or all float16), over the base it names; `--model FOLDER`
+rebuilds the full Whisper on both engines."""
 
 from __future__ import annotations
 
@@ -66,17 +67,33 @@ def _greedy(model_name: str, mel: torch.Tensor) -> tuple[list[int], list[int]]:
     return free, forced.tolist()
 
 
-def test_the_export_holds_only_the_trained_tensors_in_float16(student, tiny_whisper_dir,
-                                                              tmp_path):
+def stored_names(folder: Path) -> set[str]:
+    """The tensors an overlay changes (a delta's two keys name one tensor)."""
+    from safetensors import safe_open
+
+    with safe_open(str(folder / OVERLAY), "pt") as f:
+        return {k.split("::")[0] for k in f.keys()}
+
+
+@pytest.mark.parametrize("storage", ["int8-delta", "float16"])
+def test_the_export_holds_only_the_trained_tensors(student, tiny_whisper_dir, tmp_path, storage):
     from safetensors import safe_open
 
     run, with_decoder, trained = student
-    out, n = export_student(run, tmp_path / "ship")
+    out, n = export_student(run, tmp_path / "ship", storage=storage)
     assert sorted(p.name for p in out.iterdir()) == [OVERLAY, "recipe.yaml"]
     with safe_open(str(out / OVERLAY), "pt") as f:
-        names, meta = set(f.keys()), f.metadata()
-        dtypes = {f.get_tensor(k).dtype for k in names}
-    assert n == len(names) and dtypes == {torch.float16}
+        keys, meta = set(f.keys()), f.metadata()
+        dtypes = {k: f.get_tensor(k).dtype for k in keys}
+    names = stored_names(out)
+    assert n == len(names) and meta["storage"] == storage
+    if storage == "float16":
+        assert set(dtypes.values()) == {torch.float16} and keys == names
+    else:  # matrices as int8 deltas with a float32 scale per row, vectors as float16
+        assert dtypes["model.encoder.layers.1.fc1.weight::delta_int8"] == torch.int8
+        assert dtypes["model.encoder.layers.1.fc1.weight::delta_scale"] == torch.float32
+        assert dtypes["model.encoder.layers.1.fc1.bias"] == torch.float16
+        assert {dtypes[k] for k in keys if "::" not in k} == {torch.float16}
     assert meta["base"] == str(tiny_whisper_dir) and meta["family"] == "whisper"
     # what freeze_student left trainable (named_parameters names a tied tensor once), and only
     # that: not the first encoder layer, nor the decoder unless it trained
@@ -88,15 +105,47 @@ def test_the_export_holds_only_the_trained_tensors_in_float16(student, tiny_whis
         assert "model.decoder.embed_tokens.weight" in names and "proj_out.weight" not in names
     full = (run / "model" / "model.safetensors").stat().st_size
     small = (out / OVERLAY).stat().st_size
-    # encoder layer 1 of 2 in float16: ~2% of the model; with the decoder (its 3.3M-parameter
-    # token embedding), float16 halves it
-    assert small < (0.6 if with_decoder else 0.05) * full, (small, full)
+    # encoder layer 1 of 2: a few % of the model; with the decoder (its 3.3M-parameter token
+    # embedding), float16 halves it and int8 quarters it
+    share = 0.6 if storage == "float16" else 0.35
+    assert small < (share if with_decoder else 0.05) * full, (small, full)
+
+
+def test_an_int8_delta_is_within_half_a_step_of_the_change():
+    """quantize_delta against the exact rule: per row, scale = max|change| / 127 and every
+    element within scale / 2; a zero row stays exactly zero."""
+    from susurrus.pretrained.whisper_overlay import quantize_delta
+
+    delta = torch.randn(6, 50, generator=torch.Generator().manual_seed(0)) * 1e-3
+    delta[2] = 0.0
+    q, scale = quantize_delta(delta)
+    assert q.dtype == torch.int8 and scale.shape == (6, 1)
+    assert torch.allclose(scale[[0, 1, 3, 4, 5]].squeeze(1),
+                          delta[[0, 1, 3, 4, 5]].abs().amax(1) / 127)
+    assert torch.all((q.float() * scale - delta).abs() <= scale / 2 + 1e-12)
+    assert torch.equal(q[2], torch.zeros(50, dtype=torch.int8))
+    assert int(q.abs().max()) == 127
+
+
+def test_a_truncated_delta_is_refused(student, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    run, *_ = student
+    out, _ = export_student(run, tmp_path / "ship")
+    tensors = load_file(str(out / OVERLAY))
+    from safetensors import safe_open
+
+    with safe_open(str(out / OVERLAY), "pt") as f:
+        meta = f.metadata()
+    tensors.pop("model.encoder.layers.1.fc1.weight::delta_scale")
+    save_file(tensors, str(out / OVERLAY), metadata=meta)
+    with pytest.raises(OverlayError, match="fc1.weight are not a complete int8 delta"):
+        apply_overlay(torch.nn.Linear(1, 1), out)
 
 
 def test_a_decoder_trained_without_its_token_embedding_ships_small(tiny_whisper_dir, tmp_path):
     """`model.train_token_embedding=false`: the decoder's layers train, the token embedding (and
     the output layer tied to it) keeps the base's, and the export leaves it out."""
-    from safetensors import safe_open
 
     from susurrus.train.recipe import load_recipe
 
@@ -107,17 +156,18 @@ def test_a_decoder_trained_without_its_token_embedding_ships_small(tiny_whisper_
     assert "model.decoder.layers.0.fc1.weight" in trained
     assert "model.decoder.embed_tokens.weight" not in trained
     out, _ = export_student(tmp_path / "run", tmp_path / "ship")
-    with safe_open(str(out / OVERLAY), "pt") as f:
-        assert set(f.keys()) == trained
+    assert stored_names(out) == trained
     full = (tmp_path / "run" / "model" / "model.safetensors").stat().st_size
     assert (out / OVERLAY).stat().st_size < 0.05 * full
 
 
-def test_the_overlay_gives_the_full_students_greedy_tokens(student, tiny_whisper_dir, tmp_path):
+@pytest.mark.parametrize("storage", ["int8-delta", "float16"])
+def test_the_overlay_gives_the_full_students_greedy_tokens(student, tiny_whisper_dir, tmp_path,
+                                                           storage):
     from susurrus.models.family import model_family
 
     run, *_ = student
-    out, _ = export_student(run, tmp_path / "ship")
+    out, _ = export_student(run, tmp_path / "ship", storage=storage)
     assert model_family(str(out)) == "whisper"
     mel = torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(3))
     full, shipped, base = (_greedy(m, mel) for m in (str(run), str(out), str(tiny_whisper_dir)))

@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from susurrus.fields import FieldError
-from susurrus.train.distill_teacher import teach, teacher_inputs
+from susurrus.train.distill_teacher import adapter_folder, teach, teacher_inputs
 from susurrus.train.recipe import RecipeError, load_recipe
 from susurrus.train.task import task_class
 from susurrus.train.tasks.teacher_lora import (
     IGNORE,
     TeacherLoraConfig,
     TeacherLoraTask,
-    adapter_folder,
     collate_rows,
 )
 from susurrus.train.tasks.whisper_distill import compute_teacher, recipe_windows

@@ -59,7 +59,8 @@ def corpus(tmp_path_factory) -> Path:
 def overrides(corpus: Path, whisper: Path, llm: Path, out: Path, cache: Path) -> list[str]:
     return [f"model.student={whisper}", f"model.teacher={llm}", f"model.teacher_cache={cache}",
             "model.window_seconds=12", "model.top_k=4", "model.context_words=8",
-            "model.encoder_layers=1", f"data.train=[{corpus}]", f"data.valid={corpus}",
+            "model.encoder_layers=1", "model.train_token_embedding=true",
+            f"data.train=[{corpus}]", f"data.valid={corpus}",
             "data.valid_limit=1", "data.batch_seconds=24", "train.steps=12", "train.lr=3e-3",
             "train.warmup_steps=1", "train.log_every=1", "train.valid_every=0",
             "train.save_every=6", f"train.out={out}"]
@@ -397,3 +398,74 @@ def test_train_init_starts_from_a_trained_student(corpus, tiny_whisper_dir, tmp_
     with pytest.raises(Exception, match="train.init"):
         train(ce_only(tmp_path / "third", "train.steps=1", f"train.init={tmp_path}"),
               progress=False, log=lambda _: None)
+
+
+def augmented_task(corpus: Path, tokenizer, window_seconds: int, config) -> WhisperDistillTask:
+    """A task holding the corpus's windows and 3 augmented variants of each drawn by `config`."""
+    from susurrus.data.longform_windows import whisper_target
+    from susurrus.train.recipe import AugmentSettings
+
+    recipe = load_recipe(RECIPE, [f"data.train=[{corpus}]", "data.valid=",
+                                  f"model.window_seconds={window_seconds}"])
+    task = WhisperDistillTask()
+    task.windows = recipe_windows(recipe, "train", lambda _: None)
+    task.targets = [whisper_target(tokenizer, w) for w in task.windows]
+    task.augment, task.seed = AugmentSettings(3, 7, config), 0
+    return task
+
+
+def augmented_epoch(task: WhisperDistillTask, i: int) -> int:
+    """The first epoch in which example `i` trains on an augmented variant."""
+    from susurrus.train.data import pick_variant
+
+    return next(e for e in range(50) if pick_variant(task.seed, e, i, 3))
+
+
+def test_an_augmented_window_moves_its_timestamps_with_the_speech(corpus, tiny_whisper_dir):
+    """data.augment in whisper_distill: a sped-up window's audio is the augment module's, its
+    timestamps are divided by the speed factor, its text tokens are unchanged; a pitch-only
+    variant keeps the clean target; a variant that would outgrow 30 s stays clean."""
+    from susurrus.data.augment import AugmentConfig, apply_chain, draw_chain, time_scale
+    from susurrus.data.longform_windows import TIME_PRECISION
+    from susurrus.pretrained import load_whisper
+    from susurrus.train.data import pick_variant
+    from susurrus.train.tasks.whisper_distill import audio_features, window_audio
+
+    tokenizer = load_whisper(str(tiny_whisper_dir))[1]
+    ts0 = tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
+    fast = AugmentConfig(probabilities={"speed": 1.0}, speed_factors=(1.25,))
+    task = augmented_task(corpus, tokenizer, 12, fast)
+    task.set_epoch(augmented_epoch(task, 0))
+    features, target = task.example(0, 80, tokenizer)
+    clean = task.targets[0]
+    assert len(target.tokens) == len(clean.tokens) and target.spans == clean.spans
+    moved = [(a, b) for a, b in zip(clean.tokens, target.tokens, strict=True) if a != b]
+    assert moved and all(a >= ts0 and b >= ts0 for a, b in moved)  # only timestamps changed
+    for a, b in moved:  # t -> t / 1.25 on the 0.02-s grid
+        assert abs((b - ts0) * TIME_PRECISION - (a - ts0) * TIME_PRECISION / 1.25) <= 0.011
+    k = pick_variant(task.seed, task.epoch, 0, 3)
+    chain = draw_chain(fast, 7, task.windows[0].id, k)
+    assert time_scale(chain) == pytest.approx(0.8)
+    audio = apply_chain(window_audio(task.windows[0]), chain)
+    assert abs(len(audio) - 0.8 * task.windows[0].duration * SR) <= 2
+    n = round(round(task.windows[0].duration * 0.8, 4) * SR)
+    expected = audio_features(np.pad(audio, (0, max(0, n - len(audio))))[:n], 80)
+    assert torch.allclose(features, expected)
+    task.set_epoch(next(e for e in range(50) if not pick_variant(task.seed, e, 0, 3)))
+    assert task.example(0, 80, tokenizer)[1] is clean  # variant 0 is the clean window
+
+    pitch = augmented_task(corpus, tokenizer, 12, AugmentConfig(probabilities={"pitch": 1.0}))
+    pitch.set_epoch(augmented_epoch(pitch, 0))
+    features, target = pitch.example(0, 80, tokenizer)
+    assert target.tokens == pitch.targets[0].tokens
+    from susurrus.train.tasks.whisper_distill import window_features
+
+    assert not torch.allclose(features, window_features(pitch.windows[0], 80))
+
+    slow = augmented_task(corpus, tokenizer, 25, AugmentConfig(probabilities={"speed": 1.0},
+                                                               speed_factors=(0.75,)))
+    assert slow.windows[0].duration > 22.6  # played 4/3 longer: over Whisper's 30 s
+    slow.set_epoch(augmented_epoch(slow, 0))
+    features, target = slow.example(0, 80, tokenizer)
+    assert target is slow.targets[0]
+    assert torch.equal(features, window_features(slow.windows[0], 80))

@@ -63,16 +63,22 @@ def add_export_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--base", default=None,
                    help="the model the student was trained from (default: the recipe's "
                         "model.student); it must be installed wherever the student runs")
+    p.add_argument("--storage", choices=("int8-delta", "float16"), default="int8-delta",
+                   help="how the changed matrices are stored: their change from the base in "
+                        "int8 with a scale per row (default: half the size, and closer to the "
+                        "trained float32 weights than float16 is), or their values in float16")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     return p
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Export a student: its changed tensors (float16) and recipe, over its base."""
+    """Export a student: its changed tensors (int8 deltas or float16) and recipe, over its
+    base."""
     from susurrus.models.whisper_student import export_student
     from susurrus.pretrained.whisper_overlay import OVERLAY
 
-    out, n = export_student(args.checkpoint, args.out, args.base, args.overwrite)
+    out, n = export_student(args.checkpoint, args.out, args.base, args.overwrite,
+                            args.storage)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1e6
     print(f"{out}: {n} trained tensors in {OVERLAY}, {size:.1f} MB in all; run it with "
           f"susurrus transcribe --model {out}")

@@ -385,6 +385,19 @@ def utterance_variant(audio: np.ndarray, config: AugmentConfig | None, seed: int
     return augmented if augmented.size <= max_samples else audio
 
 
+def time_scale(chain: tuple[Step, ...]) -> float:
+    """What a chain does to time: a moment t of the clean audio is at t * scale in its output
+    (speed and tempo by factor f give 1/f each; the other pieces keep time, reverb only adds a
+    tail). What timestamp targets of augmented audio must be multiplied by."""
+    scale = 1.0
+    for step in chain:
+        if step.name == "speed":  # the resampling ratio actually used, not the drawn float
+            scale /= float(Fraction(step.params["factor"]).limit_denominator(100))
+        elif step.name == "tempo":
+            scale /= step.params["factor"]
+    return scale
+
+
 def describe(chain: tuple[Step, ...]) -> str:
     """What a chain does, in order, e.g. 'speed(factor=1.1) -> noise(kind=pink, snr_db=12.3)'."""
     return " -> ".join(str(step) for step in chain) if chain else "clean"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,16 @@ def training_windows(segments: Sequence[Utterance], max_seconds: float = WINDOW_
             n += 1
             k = j  # the next window starts at the first segment not finished in this one
     return windows, skipped
+
+
+def scale_window(window: Window, scale: float) -> Window:
+    """The same window with its audio played `scale` times longer (speed or tempo
+    augmentation): its duration and segment times multiplied, the times re-quantised."""
+    if scale <= 0:
+        raise ValueError(f"window {window.id}: time scale must be > 0, got {scale}")
+    segments = tuple(WindowSegment(_q(s.start * scale), None if s.end is None
+                                   else _q(s.end * scale), s.text) for s in window.segments)
+    return replace(window, duration=round(window.duration * scale, 4), segments=segments)
 
 
 def _q(seconds: float) -> float:

@@ -44,13 +44,15 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
     ent_c, cp_c, count_c = EntityCounts(), CpErrorCounts(), CountAccuracy()
     cost = CostCounts()
     word_errs: dict[str, ErrorCounts] = {}
+    cased_errs: dict[str, ErrorCounts] = {}
     marks_of: dict[str, dict[str, F1Counts]] = {}
     for u in utterances:
         h = hyps[u.id]
         ref = u.reference
         word_errs[u.id] = word_errors(ref, h.text)
         wer_c += word_errs[u.id]
-        cased_c += cased_word_errors(ref, h.text)
+        cased_errs[u.id] = cased_word_errors(ref, h.text)
+        cased_c += cased_errs[u.id]
         marks_of[u.id] = punctuation_f1_by_mark(ref, h.text)
         for m, c in marks_of[u.id].items():
             by_mark[m] += c
@@ -66,18 +68,22 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
                            prior_context_audio_tokens=h.context_audio_tokens,
                            prior_turns=h.prior_turns, suspect_windows=len(h.issues))
     by_session: dict[str, tuple[int, int]] = {}
+    cased_by_session: dict[str, tuple[int, int]] = {}
     punct_by_session: dict[str, dict[str, F1Counts]] = {}
     for session, turns in group_sessions(utterances).items():
         ent_c += entity_recall((u.reference, u.entities, hyps[u.id].text) for u in turns)
         c = sum((word_errs[u.id] for u in turns), ErrorCounts())
         by_session[session] = (c.errors, c.ref_words)
+        c = sum((cased_errs[u.id] for u in turns), ErrorCounts())
+        cased_by_session[session] = (c.errors, c.ref_words)
         marks = {m: sum((marks_of[u.id][m] for u in turns), F1Counts()) for m in PUNCTUATION_MARKS}
         punct_by_session[session] = {m: c for m, c in marks.items() if c != F1Counts()}
     cost += CostCounts(peak_memory_bytes=peak_rss_bytes())
     return EvalCounts(wer=wer_c, wer_cased=cased_c, punct=sum(by_mark.values(), F1Counts()),
                       punct_by_mark=by_mark, punct_by_session=punct_by_session, cap=cap_c,
                       ner=ner_c if with_ner else None, entities=ent_c, cpwer=cp_c,
-                      talker_count=count_c, cost=cost, wer_by_session=by_session)
+                      talker_count=count_c, cost=cost, wer_by_session=by_session,
+                      cased_by_session=cased_by_session)
 
 
 def score(
@@ -87,6 +93,9 @@ def score(
     """Score hypotheses against the manifest's references; counts summed, then rates."""
     by_id = {h.id: h for h in hyps}
     utts = [u for u in utterances if u.id in by_id]
+    entities_from = "manifest"
+    if with_ner and utts and not any(u.entities for u in utts):
+        utts, entities_from = with_reference_entities(utts), "ner"
     counts = count(utts, by_id, with_ner)
     wer_ci95 = None
     if counts.wer.ref_words:
@@ -100,8 +109,26 @@ def score(
         context=config.context, oracle=config.oracle,
         oracle_count=getattr(config, "oracle_count", False),  # a config of before it: off
         latency_by_turn={k: sum(v) / len(v) for k, v in sorted(latency.items())},
-        wer_ci95=wer_ci95,
+        wer_ci95=wer_ci95, entities_from=entities_from,
     )
+
+
+# spaCy labels of names (what entity recall asks a transcript to get right); numbers, dates,
+# amounts and ordinals are left to WER
+NAME_LABELS = frozenset({"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT",
+                         "WORK_OF_ART", "LAW", "LANGUAGE"})
+
+
+def with_reference_entities(utterances: list[Utterance]) -> list[Utterance]:
+    """The utterances, each listing the named entities spaCy finds in its reference (labels
+    `NAME_LABELS`, cased text as written): entity recall for a manifest that lists none (real
+    corpora, long-form readings). The same model scores NER F1."""
+    from dataclasses import replace
+
+    from susurrus.metrics.scores import reference_entities
+
+    return [replace(u, entities=reference_entities(u.reference, NAME_LABELS))
+            for u in utterances]
 
 
 def evaluate(

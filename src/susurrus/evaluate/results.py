@@ -60,6 +60,9 @@ class EvalCounts:
     # such marks out, and JSON writes [tp, fp, fn]): what a bootstrap
     # of punctuation F1 resamples (`susurrus.metrics.bootstrap.bootstrap_f1`)
     punct_by_session: dict[str, dict[str, F1Counts]] = field(default_factory=dict)
+    # session id -> (errors, reference tokens) of `wer_cased`: its bootstrap (empty in results
+    # written before issue 17's cased intervals)
+    cased_by_session: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def __add__(self, other: Any) -> EvalCounts:
         """The counts of both; NER only if both scored it, per-mark punctuation only if both
@@ -67,10 +70,8 @@ class EvalCounts:
         two as one unit)."""
         if type(other) is not EvalCounts:
             return NotImplemented
-        sessions = dict(self.wer_by_session)
-        for k, (e, n) in other.wer_by_session.items():
-            e0, n0 = sessions.get(k, (0, 0))
-            sessions[k] = (e0 + e, n0 + n)
+        sessions = _add_sessions(self.wer_by_session, other.wer_by_session)
+        cased = _add_sessions(self.cased_by_session, other.cased_by_session)
         ner = None if self.ner is None or other.ner is None else self.ner + other.ner
         both = bool(self.punct_by_mark and other.punct_by_mark)
         marks = _add_marks(self.punct_by_mark, other.punct_by_mark) if both else {}
@@ -80,7 +81,7 @@ class EvalCounts:
         summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
                   if f.name not in _NOT_SUMMED}
         return EvalCounts(**summed, ner=ner, wer_by_session=sessions, punct_by_mark=marks,
-                          punct_by_session=punct_sessions)
+                          punct_by_session=punct_sessions, cased_by_session=cased)
 
     def punct_session_counts(self, mark: str | None = None) -> dict[str, tuple[int, int, int]]:
         """Session id -> (tp, fp, fn) of one punctuation mark, or of all marks (None): what
@@ -100,6 +101,7 @@ class EvalCounts:
         out = {f.name: None if getattr(self, f.name) is None else asdict(getattr(self, f.name))
                for f in fields(self) if f.name not in _NOT_SUMMED[1:]}
         out["wer_by_session"] = {k: list(v) for k, v in self.wer_by_session.items()}
+        out["cased_by_session"] = {k: list(v) for k, v in self.cased_by_session.items()}
         out["punct_by_mark"] = {m: asdict(c) for m, c in self.punct_by_mark.items()}
         out["punct_by_session"] = {k: {m: [c.tp, c.fp, c.fn] for m, c in v.items()}
                                    for k, v in self.punct_by_session.items()}
@@ -122,12 +124,13 @@ class EvalCounts:
             parsed[name] = _counts(kind, raw, f"counts.{name}")
         if not ner_scored:
             parsed.pop("ner", None)
-        sessions = data.get("wer_by_session") or {}
-        try:
-            parsed["wer_by_session"] = {str(k): (int(e), int(n)) for k, (e, n) in sessions.items()}
-        except (AttributeError, TypeError, ValueError):
-            raise BadResultsError("counts.wer_by_session: expected {session: [errors, words]}") \
-                from None
+        for name in ("wer_by_session", "cased_by_session"):
+            sessions = data.get(name) or {}
+            try:
+                parsed[name] = {str(k): (int(e), int(n)) for k, (e, n) in sessions.items()}
+            except (AttributeError, TypeError, ValueError):
+                raise BadResultsError(f"counts.{name}: expected {{session: [errors, words]}}") \
+                    from None
         marks = data.get("punct_by_mark") or {}
         if not isinstance(marks, Mapping):
             raise BadResultsError("counts.punct_by_mark: expected {mark: {tp, fp, fn}}")
@@ -145,7 +148,17 @@ class EvalCounts:
 
 # The counts `__add__` does not add field by field (`ner` may be None; the dicts add by key),
 # and, but for the first, `to_dict` writes in a form of their own.
-_NOT_SUMMED = ("ner", "wer_by_session", "punct_by_mark", "punct_by_session")
+_NOT_SUMMED = ("ner", "wer_by_session", "punct_by_mark", "punct_by_session", "cased_by_session")
+
+
+def _add_sessions(a: Mapping[str, tuple[int, int]], b: Mapping[str, tuple[int, int]]
+                  ) -> dict[str, tuple[int, int]]:
+    """(errors, words) by session of both; a session in both adds its counts."""
+    out = dict(a)
+    for k, (e, n) in b.items():
+        e0, n0 = out.get(k, (0, 0))
+        out[k] = (e0 + e, n0 + n)
+    return out
 
 
 def _add_marks(a: Mapping[str, F1Counts], b: Mapping[str, F1Counts]) -> dict[str, F1Counts]:
@@ -188,6 +201,8 @@ def _finite(value: Any) -> Any:
     return value
 
 
+ENTITIES_FROM = ("manifest", "ner")  # what entity recall counted (EvalResult.entities_from)
+
 # The rates written to JSON beside the counts, in this order (read back: ignored, recomputed).
 RATES = ("n_utterances", "n_words", "wer", "wer_cased", "entity_recall", "entity_recall_first",
          "entity_recall_repeat", "ner_f1", "punct_f1", "punct_f1_period", "punct_f1_comma",
@@ -214,8 +229,14 @@ class EvalResult:
     oracle_count: bool = False  # mixtures were decoded with their true talker count
     latency_by_turn: dict[int, float] = field(default_factory=dict)  # turn (1-based) -> mean s
     wer_ci95: tuple[float, float] | None = None  # 95% interval of `wer`, bootstrapping sessions
+    # where the entities of entity recall came from: the manifest's annotations, or spaCy's
+    # named entities of each reference when the manifest lists none (`ENTITIES_FROM`)
+    entities_from: str = "manifest"
 
     def __post_init__(self) -> None:
+        if self.entities_from not in ENTITIES_FROM:
+            raise ValueError(f"entities_from must be one of {ENTITIES_FROM}, got "
+                             f"{self.entities_from!r}")
         if self.context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {self.context!r}")
         if self.oracle and self.context == "none":
@@ -349,7 +370,7 @@ class EvalResult:
         return head | {k: getattr(self, k) for k in RATES} | {
             "latency_by_turn": dict(self.latency_by_turn),
             "wer_ci95": None if self.wer_ci95 is None else list(self.wer_ci95),
-            "counts": self.counts.to_dict()}
+            "entities_from": self.entities_from, "counts": self.counts.to_dict()}
 
     def to_json(self) -> str:
         """JSON; a non-finite rate (insertions against an empty reference) is written as null."""
@@ -393,7 +414,11 @@ class EvalResult:
         except (AttributeError, TypeError, ValueError, IndexError, KeyError):
             raise BadResultsError("fields 'latency_by_turn' ({turn: seconds}) or 'wer_ci95' "
                                   "([low, high]) are malformed") from None
+        source = data.get("entities_from", "manifest")  # older results: the manifest's
+        if source not in ENTITIES_FROM:
+            raise BadResultsError(f"field 'entities_from': one of {', '.join(ENTITIES_FROM)}, "
+                                  f"got {source!r}")
         return cls(model=str(data["model"]), engine=str(data["engine"]),
                    manifest=str(data["manifest"]), counts=counts, context=context,
                    oracle=oracle, oracle_count=data.get("oracle_count", False),
-                   latency_by_turn=latency, wer_ci95=ci)
+                   latency_by_turn=latency, wer_ci95=ci, entities_from=source)

@@ -479,6 +479,13 @@ def extract_entities(text: str) -> tuple[NamedEntity, ...]:
     return tuple(NamedEntity(label, norm) for label, norm in found if norm)
 
 
+def reference_entities(text: str, labels: frozenset[str]) -> tuple[str, ...]:
+    """The surface text of spaCy's entities of `text` with a label in `labels`, in order, each
+    once (as a manifest lists a turn's entities)."""
+    found = (ent.text.strip() for ent in _spacy_ner()(text).ents if ent.label_ in labels)
+    return tuple(dict.fromkeys(t for t in found if normalize(t)))
+
+
 def ner_f1_from_entities(ref_entities: Iterable[NamedEntity],
                          hyp_entities: Iterable[NamedEntity]) -> F1Counts:
     """NER F1 counts: the two entity lists matched as multisets of (label, text)."""

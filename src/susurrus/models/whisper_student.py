@@ -15,7 +15,8 @@ projection) in `distill.safetensors`, read back when a run resumes:
 `--model` accepts the folder or a training run's folder (whose `model/` holds the latest).
 
 `export_student` (`susurrus distill-export RUN --out FOLDER`) writes the shippable form: only the
-tensors training changed, in float16, with the recipe and the base model's name
+tensors training changed (matrices as int8 changes from the base, the rest float16), with the
+recipe and the base model's name
 (`susurrus.pretrained.whisper_overlay`); `--model FOLDER` rebuilds the full Whisper from it.
 """
 
@@ -114,10 +115,12 @@ def load_student(whisper: nn.Module, extra: nn.Module, path: str | Path) -> None
 
 
 def export_student(checkpoint: str | Path, out: str | Path, base: str | None = None,
-                   overwrite: bool = False) -> tuple[Path, int]:
+                   overwrite: bool = False, storage: str = "int8-delta") -> tuple[Path, int]:
     """Write the shippable student of `checkpoint` (a student folder or its run folder) to `out`:
-    the tensors that differ from `base` (default: the recipe's `model.student`), float16, and
-    the recipe. Returns (out, tensors written). `--model out` then runs it on both engines.
+    the tensors that differ from `base` (default: the recipe's `model.student`) — matrices as
+    int8 changes from the base, the rest float16, or all float16 with `storage='float16'`
+    (`susurrus.pretrained.whisper_overlay`) — and the recipe. Returns (out, tensors written).
+    `--model out` then runs it on both engines.
 
     Raises StudentCheckpointError when `checkpoint` is no student, OutputExistsError when `out`
     exists (unless `overwrite`), OverlayError when the base is another architecture.
@@ -144,8 +147,13 @@ def export_student(checkpoint: str | Path, out: str | Path, base: str | None = N
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        n = write_overlay(student, base_model, str(base), tmp)
+        n = write_overlay(student, base_model, str(base), tmp, storage)
         shutil.copyfile(folder / RECIPE, tmp / RECIPE)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would keep other users out of a shipped model
+        for f in tmp.iterdir():
+            f.chmod(0o666 & ~umask)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -2,19 +2,27 @@
 
 A distilled student (paper 002, issue 17) trains a few of Whisper's tensors (the encoder's last
 layers, the decoder when the recipe trains it); every other tensor is the base model's, bit for
-bit. Its shippable form is a folder of those tensors alone, in float16 (issue 17: shipped
-weights <= 25 MB), and the recipe:
+bit. Its shippable form is a folder of those changes alone (issue 17: shipped weights <= 25 MB),
+and the recipe:
 
-    overlay.safetensors   the changed tensors, float16. Metadata: format, family ('whisper'),
-                          base (the model they go over: an embedded name, a folder or a hub id),
-                          base_sha256 (of the base's other tensors, checked when it is rebuilt)
+    overlay.safetensors   per changed tensor, either its new value in float16 (`name`), or its
+                          change from the base as int8 with one float32 scale per row
+                          (`name::delta_int8`, `name::delta_scale`: new = base + q * scale).
+                          Metadata: format, family ('whisper'), base (the model they go over: an
+                          embedded name, a folder or a hub id), base_sha256 (of every base
+                          tensor the overlay does not replace outright, deltas' bases included,
+                          checked when it is rebuilt), storage ('float16' or 'int8-delta')
     recipe.yaml           `family: whisper`, then the recipe the student was trained with
 
+Why deltas: fine-tuning moves a weight by little (the shipped 200-step student: |change| <=
+1.2e-3), so the change quantised to int8 per row (error <= max|change in the row| / 254)
+is both half the size of the float16 weights and closer to the float32 student than they are
+(float16 rounds the weight itself, a relative 2^-11). Matrices (2-D, >= MIN_DELTA_NUMEL
+elements) are stored as deltas; biases, norms and small tensors as float16.
+
 `susurrus.pretrained.resolve` rebuilds such a folder once, in the cache, as a full Hugging Face
-Whisper folder (the base with the overlay copied in, float32), which both engines then read as
+Whisper folder (the base with the overlay applied, float32), which both engines then read as
 any Whisper: the torch engine directly, faster-whisper after the usual CTranslate2 conversion.
-The rebuilt student differs from the float32 one that trained by float16 rounding of the
-trained tensors (a relative 2^-11 at most), which is what the 2x smaller overlay costs.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ if TYPE_CHECKING:
 
 OVERLAY = "overlay.safetensors"
 FORMAT = "susurrus-whisper-overlay"
+DELTA, SCALE = "::delta_int8", "::delta_scale"  # key suffixes of a tensor stored as a delta
+MIN_DELTA_NUMEL = 1024  # smaller changed tensors (and every 1-D one) are stored as float16
+STORAGES = ("int8-delta", "float16")
 
 
 class OverlayError(BadCheckpointError):
@@ -89,16 +100,54 @@ def changed_tensors(student: nn.Module, base: nn.Module) -> dict[str, torch.Tens
     return out
 
 
-def write_overlay(student: nn.Module, base: nn.Module, base_name: str, folder: Path) -> int:
+def quantize_delta(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 q, float32 scale (rows, 1)) of a 2-D change, symmetric per row: delta ~ q * scale,
+    |error| <= scale / 2 = max|row| / 254. An all-zero row gets scale 1 (and q 0)."""
+    import torch
+
+    d = delta.detach().float()
+    scale = d.abs().amax(dim=1, keepdim=True) / 127.0
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    q = torch.clamp(torch.round(d / scale), -127, 127).to(torch.int8)
+    return q.contiguous(), scale.contiguous()
+
+
+def write_overlay(student: nn.Module, base: nn.Module, base_name: str, folder: Path,
+                  storage: str = "int8-delta") -> int:
     """Write `folder / OVERLAY`: the student's changed tensors over `base` (named `base_name`
-    for whoever rebuilds it); returns how many tensors it holds."""
+    for whoever rebuilds it), matrices as int8 deltas unless `storage` is 'float16'; returns
+    how many tensors it holds."""
     from safetensors.torch import save_file
 
+    if storage not in STORAGES:
+        raise ValueError(f"storage: one of {', '.join(STORAGES)}, got {storage!r}")
     changed = changed_tensors(student, base)
-    meta = {"format": FORMAT, "family": "whisper", "base": base_name,
-            "base_sha256": base_fingerprint(base, set(changed))}
-    save_file(changed, str(folder / OVERLAY), metadata=meta)
+    mine, theirs = _own_tensors(student), _own_tensors(base)
+    tensors, replaced = {}, set()
+    for name, t in changed.items():
+        if storage == "int8-delta" and t.dim() == 2 and t.numel() >= MIN_DELTA_NUMEL:
+            new, old = mine[name].detach().float().cpu(), theirs[name].detach().float().cpu()
+            q, scale = quantize_delta(new - old)
+            tensors[name + DELTA], tensors[name + SCALE] = q, scale
+        else:
+            tensors[name] = t
+            replaced.add(name)
+    meta = {"format": FORMAT, "family": "whisper", "base": base_name, "storage": storage,
+            "base_sha256": base_fingerprint(base, replaced)}
+    save_file(tensors, str(folder / OVERLAY), metadata=meta)
     return len(changed)
+
+
+def overlay_values(tensors: dict[str, torch.Tensor], base: dict[str, torch.Tensor]
+                   ) -> dict[str, torch.Tensor]:
+    """Each overlaid tensor's new value (float32): a float16 one as stored, a delta added to
+    its base tensor (`base`: name -> tensor)."""
+    out = {name: t.float() for name, t in tensors.items() if "::" not in name}
+    for key, q in tensors.items():
+        if key.endswith(DELTA):
+            name = key[: -len(DELTA)]
+            out[name] = base[name].detach().float().cpu() + q.float() * tensors[name + SCALE]
+    return out
 
 
 def read_overlay(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -117,6 +166,13 @@ def read_overlay(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]
     if meta.get("format") != FORMAT or not meta.get("base"):
         raise OverlayError(f"{path}: no {FORMAT} metadata naming its base; write it with "
                            "`susurrus distill-export`")
+    deltas = [k[: -len(DELTA)] for k in tensors if k.endswith(DELTA)]
+    broken = [k for k in tensors if "::" in k and not k.endswith((DELTA, SCALE))]
+    broken += [n for n in deltas if n + SCALE not in tensors
+               or tensors[n + SCALE].shape != (tensors[n + DELTA].shape[0], 1)]
+    if broken:
+        raise OverlayError(f"{path}: tensor(s) {', '.join(broken[:3])} are not a complete "
+                           "int8 delta (q and a per-row scale); export the student again")
     return tensors, meta
 
 
@@ -127,20 +183,24 @@ def apply_overlay(base: nn.Module, folder: Path) -> str:
 
     tensors, meta = read_overlay(folder)
     own = _own_tensors(base)
-    unknown = sorted(set(tensors) - set(own))
+    names = {k.split("::")[0] for k in tensors}
+    unknown = sorted(names - set(own))
     if unknown:
         raise OverlayError(f"{folder / OVERLAY}: tensor(s) {', '.join(unknown[:3])} are not in "
                            f"the base {meta['base']!r}")
-    if base_fingerprint(base, set(tensors)) != meta.get("base_sha256"):
+    replaced = {k for k in tensors if "::" not in k}
+    if base_fingerprint(base, replaced) != meta.get("base_sha256"):
         raise OverlayError(f"{folder / OVERLAY}: the base {meta['base']!r} found here is not "
                            "the one this student was trained over (its other weights differ); "
                            "install the same base model or export the student again")
+    for name in names:
+        stored = tensors.get(name, tensors.get(name + DELTA))
+        if own[name].shape != stored.shape:
+            raise OverlayError(f"{folder / OVERLAY}: tensor {name} is {tuple(stored.shape)}, "
+                               f"the base's {tuple(own[name].shape)}")
     with torch.no_grad():
-        for name, t in tensors.items():
-            if own[name].shape != t.shape:
-                raise OverlayError(f"{folder / OVERLAY}: tensor {name} is {tuple(t.shape)}, "
-                                   f"the base's {tuple(own[name].shape)}")
-            own[name].copy_(t.to(own[name].dtype))
+        for name, value in overlay_values(tensors, own).items():
+            own[name].copy_(value.to(own[name].dtype))
     if hasattr(base, "tie_weights"):
         base.tie_weights()
     return meta["base"]

@@ -48,6 +48,7 @@ from susurrus.errors import BadRecipeError
 
 COMMAND = "susurrus distill-teacher"  # what computes the cache (named in the error without one)
 SHARD_SIZE = 64  # windows per shard: what a stopped run may have to redo
+ADAPTER = "adapter_model.safetensors"  # what PEFT's save_pretrained writes (a teacher_lora run)
 
 
 class MissingTeacherCacheError(BadRecipeError):
@@ -184,3 +185,10 @@ def open_teacher_cache(folder: Path, inputs: Sequence[TeacherInput], teacher: st
             f"model.teacher_cache: {folder} holds {cache.teacher} with K={cache.top_k}, the recipe "
             f"asks for {teacher} with K={top_k}; {run}")
     return cache
+
+
+def adapter_folder(path: str | Path) -> Path:
+    """The teacher's adapter folder in a teacher_lora run folder (its model/) or the folder
+    itself."""
+    path = Path(path)
+    return path / "model" if (path / "model" / ADAPTER).is_file() else path

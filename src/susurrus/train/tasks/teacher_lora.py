@@ -34,11 +34,10 @@ from susurrus.data.longform_windows import WINDOW_SECONDS
 from susurrus.data.token_spans import token_spans
 from susurrus.errors import BadCheckpointError
 from susurrus.fields import check_fields, raise_problems
-from susurrus.train.distill_teacher import TeacherInput, teacher_inputs
+from susurrus.train.distill_teacher import ADAPTER, TeacherInput, adapter_folder, teacher_inputs
 from susurrus.train.task import Example, Run
 
 IGNORE = -100  # label of a position the cross-entropy does not score
-ADAPTER = "adapter_model.safetensors"  # what PEFT's save_pretrained writes
 RECIPE = "recipe.yaml"
 
 
@@ -216,9 +215,3 @@ class TeacherLoraTask:
             raise BadCheckpointError(f"{weights}: tensors this teacher does not have "
                                      f"({result.unexpected_keys[:3]}); was it trained on "
                                      "another model or LoRA targets?")
-
-
-def adapter_folder(path: str | Path) -> Path:
-    """The adapter folder in a teacher_lora run folder (its model/) or the folder itself."""
-    path = Path(path)
-    return path / "model" if (path / "model" / ADAPTER).is_file() else path

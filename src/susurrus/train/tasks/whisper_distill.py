@@ -14,6 +14,10 @@ teacher LLM that read each window's text with its surrounding context. Every ste
 - Rep (`susurrus.losses.representation`): the decoder's last states over the positions that
   predict the target (prompt and pads left out), projected onto the teacher's context vector.
 
+With `data.augment.variants` = K > 0, each epoch each window trains on one of its K + 1 variants
+(0 = clean; `susurrus.data.augment`), made from its audio as it is read (the encoder is not
+cached here); speed and tempo scale the timestamp targets with the speech.
+
 The teacher runs once, before training (`susurrus distill-teacher RECIPE`,
 `susurrus.train.distill_teacher`); the task reads its cache and refuses to start without it.
 The student is saved as a plain Whisper folder (`susurrus.models.whisper_student`): `--model
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +43,7 @@ from susurrus.data.longform_windows import (
     WINDOW_SECONDS,
     WhisperTarget,
     Window,
+    scale_window,
     training_windows,
     whisper_target,
 )
@@ -48,8 +54,10 @@ from susurrus.losses.ot_distill import OTDistillConfig, OTDistillLoss
 from susurrus.losses.representation import RepresentationLoss, masked_mean
 from susurrus.models.whisper_student import freeze_student, load_student, save_student
 from susurrus.train.distill_teacher import (
+    ADAPTER,
     SHARD_SIZE,
     TeacherInput,
+    adapter_folder,
     compute_teacher_cache,
     default_cache_folder,
     open_teacher_cache,
@@ -241,9 +249,8 @@ class WhisperDistillConfig:
         if not self.teacher_adapter:
             return self.teacher
         from susurrus.pretrained.cache import fingerprint
-        from susurrus.train.tasks.teacher_lora import adapter_folder
 
-        weights = adapter_folder(self.teacher_adapter) / "adapter_model.safetensors"
+        weights = adapter_folder(self.teacher_adapter) / ADAPTER
         if not weights.is_file():
             raise BadRecipeError(f"model.teacher_adapter: {weights} does not exist; give a PEFT "
                                  "LoRA adapter folder (save_pretrained of a PeftModel)")
@@ -263,13 +270,24 @@ class DistillStudent(nn.Module):
         return self.distill(self.whisper, features, batch)
 
 
-def window_features(window: Window, n_mels: int) -> torch.Tensor:
-    """(n_mels, 3000) log-mel of a window, padded to 30 s as the seek loop's first window is."""
-    from susurrus.audio.features import N_FRAMES_CHUNK, N_SAMPLES_CHUNK, log_mel_spectrogram
+def window_audio(window: Window) -> np.ndarray:
+    """(T,) 16-kHz samples of a window, read from its reading's file."""
     from susurrus.audio.io import load_audio
 
-    audio = load_audio(window.audio, window.start, window.duration)
+    return load_audio(window.audio, window.start, window.duration)
+
+
+def audio_features(audio: np.ndarray, n_mels: int) -> torch.Tensor:
+    """(n_mels, 3000) log-mel of ≤ 30 s of audio, padded to 30 s as the seek loop's first
+    window is."""
+    from susurrus.audio.features import N_FRAMES_CHUNK, N_SAMPLES_CHUNK, log_mel_spectrogram
+
     return log_mel_spectrogram(audio, n_mels=n_mels, padding=N_SAMPLES_CHUNK)[:, :N_FRAMES_CHUNK]
+
+
+def window_features(window: Window, n_mels: int) -> torch.Tensor:
+    """(n_mels, 3000) log-mel of a window, padded to 30 s as the seek loop's first window is."""
+    return audio_features(window_audio(window), n_mels)
 
 
 def recipe_windows(recipe: Any, split: str, log: Callable[[str], None] = print) -> list[Window]:
@@ -312,7 +330,6 @@ def compute_teacher(recipe: Any, progress: bool = True, log: Callable[[str], Non
     if cfg.teacher_adapter:  # the teacher adapted to read context and write the chunk (LoRA)
         from peft import PeftModel
 
-        from susurrus.train.tasks.teacher_lora import adapter_folder
 
         llm = PeftModel.from_pretrained(llm, str(adapter_folder(cfg.teacher_adapter)))
         llm = llm.merge_and_unload().eval()
@@ -326,6 +343,7 @@ class WhisperDistillTask:
 
     config = WhisperDistillConfig
     trains = "Whisper student"
+    augments = True  # reads `data.augment`: voice and channel variants of each window
 
     def __init__(self) -> None:
         self.windows: list[Window] = []  # training windows
@@ -333,6 +351,10 @@ class WhisperDistillTask:
         self.teachers: list[TeacherChunk] | None = None  # their teacher chunks (None: CE only)
         self.sentences: torch.Tensor | None = None  # (N, E) rep_target sentence: the targets
         self.valid: list[Window] = []  # validation windows scored by WER
+        self.augment: Any = None  # data.augment's AugmentSettings (variants 0: clean only)
+        self.seed = 0  # train.seed: with the epoch, picks each example's variant
+        self.epoch = 0  # of the batch `loss` is given (set by the loop through `set_epoch`)
+        self._augmented: dict[tuple[int, int], WhisperTarget | None] = {}  # (i, k) -> target
 
     @staticmethod
     def check(config: WhisperDistillConfig) -> list[tuple[str, str]]:
@@ -371,6 +393,13 @@ class WhisperDistillTask:
             self.sentences = sentence_embeddings(cfg.sentence_encoder,
                                                  [w.text for w in self.windows])
         self.targets = [whisper_target(model.tokenizer, w) for w in self.windows]
+        from susurrus.train.recipe import augment_settings
+
+        self.augment = augment_settings(run.recipe.data.augment)[0]  # validated with the recipe
+        self.seed = run.recipe.train.seed
+        if self.augment.variants:
+            run.log(f"augmentation: {self.augment.variants} variants per training window, "
+                    "made as they are read (speed and tempo rescale the timestamp targets)")
         seconds = sum(w.duration for w in self.windows)
         run.log(f"train: {len(self.windows)} windows, {seconds / 3600:.2f} h; valid: "
                 f"{len(self.valid)} windows; teacher: "
@@ -393,13 +422,41 @@ class WhisperDistillTask:
         return None
 
     def set_epoch(self, epoch: int) -> None:
-        """Its examples are the same every epoch."""
+        """The epoch of the batches `loss` is given next (picks the augmented variants)."""
+        self.epoch = epoch
+
+    def example(self, i: int, n_mels: int, tokenizer: Any) -> tuple[torch.Tensor, WhisperTarget]:
+        """Window `i`'s features and target this epoch: the clean window, or augmented variant
+        k of `pick_variant`, drawn from (data.augment.seed, window id, k) as the speech LLM's
+        are. Speed and tempo move the speech in time, so the timestamps are scaled with it; a
+        variant that would outgrow Whisper's 30 s stays clean (its words are kept)."""
+        from susurrus.train.data import pick_variant
+
+        window = self.windows[i]
+        variants = self.augment.variants if self.augment is not None else 0
+        k = pick_variant(self.seed, self.epoch, i, variants)
+        if k == 0 or self._augmented.get((i, k), False) is None:
+            return window_features(window, n_mels), self.targets[i]
+        from susurrus.data.augment import apply_chain, draw_chain, time_scale
+
+        chain = draw_chain(self.augment.config, self.augment.seed, window.id, k)
+        scaled = scale_window(window, time_scale(chain))
+        if scaled.duration > WINDOW_SECONDS:
+            self._augmented[(i, k)] = None
+            return window_features(window, n_mels), self.targets[i]
+        if (i, k) not in self._augmented:
+            self._augmented[(i, k)] = whisper_target(tokenizer, scaled)
+        audio = apply_chain(window_audio(window), chain)
+        n = round(scaled.duration * 16000)  # the reverb tail past the window is cut off
+        audio = audio[:n] if len(audio) >= n else np.pad(audio, (0, n - len(audio)))
+        return audio_features(audio, n_mels), self._augmented[(i, k)]
 
     def loss(self, model: nn.Module, batch: list[int], device: torch.device) -> torch.Tensor:
-        n_mels = self._n_mels(model)
-        features = torch.stack([window_features(self.windows[i], n_mels) for i in batch])
+        n_mels, tokenizer = self._n_mels(model), getattr(model, "module", model).tokenizer
+        examples = [self.example(i, n_mels, tokenizer) for i in batch]
+        features = torch.stack([f for f, _ in examples])
         teachers = None if self.teachers is None else [self.teachers[i] for i in batch]
-        db = collate([self.targets[i] for i in batch], teachers,
+        db = collate([t for _, t in examples], teachers,
                      [self.windows[i].text for i in batch], self._pad_id(model))
         if self.sentences is not None:  # the representation target is the sentence embedding
             db.context = self.sentences[batch]
