@@ -10,7 +10,10 @@ Rows, every one scored on the same audio in one run of this script:
   CE-only fine-tuning (`model.ot=0 model.rep=0`), CE + token OT (`model.rep=0`),
   CE + representation (`model.ot=0`; and its ablation with the embedded MiniLM's embedding of
   the window's text as the target instead of the teacher's context vector), CE + both, and
-  CE + representation trained on voice- and channel-augmented windows (2 variants each).
+  CE + representation trained on voice- and channel-augmented windows (2 variants each), and
+  that again with the training conversations added as whole recordings (the one row whose
+  training data differs: conv/train's conversations, every turn in one file, cut into windows
+  like the readings).
 
 Test sets (from `susurrus synth longform --out out/gen/long --hours 2.2 --seed 1` and
 `susurrus synth conversations --out out/gen/conv --hours 6 --seed 1`): long/test (news
@@ -57,7 +60,16 @@ VARIANTS = {  # key -> (label, overrides of the recipe, reads the teacher)
     # pitch, reverb, noise, band-limit, telephone, codec; susurrus.data.augment's defaults)
     "ce-rep-aug": ("CE + representation + augmentation",
                    ["model.ot=0", "data.augment.variants=2", "data.augment.seed=1"], True),
+    # the same, trained on whole conversations too: conv/train's recordings (every turn of a
+    # conversation in one file, two voices) cut into windows like the readings (a data lever:
+    # the only row whose training data differs)
+    "ce-rep-aug-conv": ("CE + representation + augmentation + conversations",
+                        ["model.ot=0", "data.augment.variants=2", "data.augment.seed=1"], True),
 }
+TRAIN_SETS = {  # variant -> its training manifests under --data (default: the readings alone)
+    "ce-rep-aug-conv": ("long/train-segments.jsonl", "conv/train.jsonl"),
+}
+READINGS = ("long/train-segments.jsonl",)
 
 
 def systems(runs: Path) -> list[dict]:
@@ -78,17 +90,22 @@ def train_all(data: Path, runs: Path, steps: int, teacher_only: bool = False) ->
     """The teacher adapted (LoRA, `teacher.yaml`) and its cache computed once, then every
     variant with the same data, steps and seed (those that read no teacher are not told of
     it)."""
-    paths = [f"data.train=[{data / 'long' / 'train-segments.jsonl'}]",
-             f"data.valid={data / 'long' / 'dev-segments.jsonl'}"]
+    def paths(train: tuple[str, ...]) -> list[str]:
+        return [f"data.train=[{','.join(str(data / t) for t in train)}]",
+                f"data.valid={data / 'long' / 'dev-segments.jsonl'}"]
+
     adapter = runs / "teacher-lora"
-    run(susurrus("train", str(TEACHER_RECIPE), *paths, f"train.out={adapter}", "--quiet"))
+    run(susurrus("train", str(TEACHER_RECIPE), *paths(READINGS), f"train.out={adapter}",
+                 "--quiet"))
     teacher = [f"model.teacher_adapter={adapter}"]
-    run(susurrus("distill-teacher", str(RECIPE), *paths, *teacher, "--quiet"))
+    for train in sorted({READINGS, *TRAIN_SETS.values()}):  # a cache per set of windows
+        run(susurrus("distill-teacher", str(RECIPE), *paths(train), *teacher, "--quiet"))
     if teacher_only:
         return
     for key, (_, overrides, reads_teacher) in VARIANTS.items():
-        run(susurrus("train", str(RECIPE), *paths, *overrides, *(teacher if reads_teacher else []),
-                     f"train.steps={steps}", f"train.out={runs / f'distill-{key}'}", "--quiet"))
+        run(susurrus("train", str(RECIPE), *paths(TRAIN_SETS.get(key, READINGS)), *overrides,
+                     *(teacher if reads_teacher else []), f"train.steps={steps}",
+                     f"train.out={runs / f'distill-{key}'}", "--quiet"))
 
 
 def evaluate(system: dict, data: Path, out_dir: Path, ner: bool) -> dict:
@@ -249,7 +266,8 @@ def main() -> None:
     p.add_argument("--no-ner", action="store_true", help="skip spaCy NER F1 (faster)")
     args = p.parse_args()
 
-    need = [args.data / "long" / "train-segments.jsonl", *(args.data / r for r in SETS.values())]
+    train = sorted({*READINGS, *(t for ts in TRAIN_SETS.values() for t in ts)})
+    need = [args.data / t for t in train] + [args.data / r for r in SETS.values()]
     missing = [str(m) for m in need if not m.exists()]
     if missing:
         raise SystemExit(f"missing {', '.join(missing)}: make them with the synth commands in "

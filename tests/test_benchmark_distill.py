@@ -29,7 +29,11 @@ def test_the_variants_differ_only_in_their_loss_weights_and_augmentation():
                        "ce-rep": (1.0, False, True, "teacher", 0),
                        "ce-rep-sentence": (1.0, False, True, "sentence", 0),
                        "ce-ot-rep": (1.0, True, True, "teacher", 0),
-                       "ce-rep-aug": (1.0, False, True, "teacher", 2)}
+                       "ce-rep-aug": (1.0, False, True, "teacher", 2),
+                       "ce-rep-aug-conv": (1.0, False, True, "teacher", 2)}
+    # one variant's data differs, on purpose: the readings and the conversations
+    assert distill_whisper.TRAIN_SETS == {"ce-rep-aug-conv": ("long/train-segments.jsonl",
+                                                              "conv/train.jsonl")}
     plain = [recipe_to_dict(r) for r in recipes.values()]
     for d in plain:
         d["model"].pop("ot"), d["model"].pop("rep"), d["model"].pop("rep_target")
@@ -50,7 +54,7 @@ def test_the_table_has_every_system_on_every_set():
         assert f"**{name}**" in table
     assert table.count("| CE-only fine-tuning | 0.200 (0.15…0.25) | 0.300 (0.25…0.35) | 0.500 | "
                        "0.600 | – | 0.80 / 0.60 |") == len(distill_whisper.SETS)
-    assert len(rows) == 9 and "200 steps each" in table
+    assert len(rows) == 10 and "200 steps each" in table
     assert rows[-1]["system"] == "whisper-tiny.en-distilled (shipped, faster-whisper)"
     assert "names spaCy finds in each reference" in table
 

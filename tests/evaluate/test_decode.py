@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -161,6 +162,19 @@ def test_interrupted_run_resumes_and_gives_the_same_results(corpus, use_engine, 
     # the file now holds every hypothesis: a third run decodes nothing
     _, again = _decode(corpus, use_engine, hyp_file, context="prompt")
     assert again.decoded == []
+
+
+def test_the_same_audio_named_relative_or_absolute_has_one_fingerprint(tmp_path, monkeypatch):
+    """A manifest given as out/x.jsonl or /abs/out/x.jsonl (or read from another directory)
+    names the same audio: its hypotheses resume rather than being decoded again."""
+    from susurrus.data.manifest import Utterance
+
+    monkeypatch.chdir(tmp_path)
+    rel = [Utterance("u", Path("audio/a.flac"), "hi", start=1.0, duration=2.0)]
+    absolute = [Utterance("u", tmp_path / "audio" / "a.flac", "hi", start=1.0, duration=2.0)]
+    assert manifest_fingerprint(rel) == manifest_fingerprint(absolute)
+    other = [Utterance("u", tmp_path / "audio" / "b.flac", "hi", start=1.0, duration=2.0)]
+    assert manifest_fingerprint(other) != manifest_fingerprint(absolute)
 
 
 def test_a_line_cut_by_the_interruption_is_decoded_again(corpus, use_engine, tmp_path):

@@ -98,12 +98,15 @@ class Hypothesis:
 
 
 def manifest_fingerprint(utterances: list[Utterance]) -> str:
-    """What the hypotheses depend on besides the config: audio spans and references."""
+    """What the hypotheses depend on besides the config: audio spans and references. The audio
+    is named by its absolute path, so the same manifest given as a relative or an absolute
+    path, or from another working directory, resumes the same hypotheses."""
     import hashlib
 
     h = hashlib.sha256()
     for u in utterances:
-        h.update(json.dumps([u.id, str(u.audio), u.start, u.duration, u.reference]).encode())
+        audio = str(Path(u.audio).absolute())
+        h.update(json.dumps([u.id, audio, u.start, u.duration, u.reference]).encode())
     return h.hexdigest()[:16]
 
 
