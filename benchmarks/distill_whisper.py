@@ -17,8 +17,9 @@ Rows, every one scored on the same audio in one run of this script:
 
 Test sets (from `susurrus synth longform --out out/gen/long --hours 2.2 --seed 1` and
 `susurrus synth conversations --out out/gen/conv --hours 6 --seed 1`): long/test (news
-bulletins read whole by training voices), long/test-ood (held-out voices and articles) and
-conv/test-ood (short conversational turns, which must not get worse). Each recording is scored
+bulletins read whole by training voices), long/test-ood (held-out voices and articles), the same
+through a bad room and line (DEGRADE: made once into long-degraded/) and conv/test-ood (short
+conversational turns, which must not get worse). Each recording is scored
 whole, never truncated (the authors' scorer stops at the first run of 30 deletions; this one does
 not). Columns: WER and cased WER with 95% bootstrap intervals over whole recordings,
 punctuation F1, capitalization F1, NER F1 (spaCy), entity recall, RTF (from eval's own timing),
@@ -47,8 +48,15 @@ SHIPPED = "whisper-tiny.en-distilled"  # the embedded student: the "ce-rep" run,
 SETS = {  # column -> manifest under --data
     "long-test": "long/test.jsonl",
     "long-test-ood": "long/test-ood.jsonl",
+    "long-test-ood-degraded": "long-degraded/test-ood.jsonl",  # made by `degrade`
     "conv-test-ood": "conv/test-ood.jsonl",
 }
+# The degraded copy of long/test-ood: a bad room and line that no training window had in this
+# combination (reverberation, then pink noise at 10 dB SNR, then a 16 kbit/s MP3), the same
+# chain for every recording, trimmed to its length.
+DEGRADE = (("reverb", {"rt60": 0.5, "seed": 11}), ("noise", {"kind": "pink", "snr_db": 10.0,
+                                                            "seed": 12}),
+           ("codec", {"codec": "mp3", "kbps": 16}))
 VARIANTS = {  # key -> (label, overrides of the recipe, reads the teacher)
     "ce": ("CE-only fine-tuning", ["model.ot=0", "model.rep=0"], False),
     "ce-ot": ("CE + token OT", ["model.rep=0"], True),
@@ -106,6 +114,31 @@ def train_all(data: Path, runs: Path, steps: int, teacher_only: bool = False) ->
         run(susurrus("train", str(RECIPE), *paths(TRAIN_SETS.get(key, READINGS)), *overrides,
                      *(teacher if reads_teacher else []), f"train.steps={steps}",
                      f"train.out={runs / f'distill-{key}'}", "--quiet"))
+
+
+def degrade(src: Path, out: Path) -> None:
+    """Write `out`, `src`'s manifest with every audio file passed through DEGRADE (files
+    beside it under audio/; a file read by several lines is degraded once)."""
+    import json
+
+    import soundfile as sf
+
+    from susurrus.audio.io import load_audio
+    from susurrus.data.augment import Step, apply_chain
+
+    chain = tuple(Step(name, params) for name, params in DEGRADE)
+    lines, done = [], set()
+    for line in src.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        audio = Path(item["audio"])
+        target = out.parent / "audio" / audio.name
+        if audio.name not in done:
+            clean = load_audio(audio if audio.is_absolute() else src.parent / audio)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(target, apply_chain(clean, chain)[: len(clean)], 16000)
+            done.add(audio.name)
+        lines.append(json.dumps(item | {"audio": f"audio/{audio.name}"}, ensure_ascii=False))
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def evaluate(system: dict, data: Path, out_dir: Path, ner: bool) -> dict:
@@ -235,22 +268,27 @@ def render(results: dict) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """WER and punctuation / capitalization F1 of every row on long-test-ood."""
+    """WER and punctuation / capitalization F1 of every row on long-test-ood, clean and
+    degraded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 3.8))
+    panels = [n for n in ("long-test-ood", "long-test-ood-degraded") if n in rows[0]]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.8 * len(panels)), squeeze=False)
     measures = ("wer", "wer_cased", "punct_f1", "cap_f1")
     width = 0.8 / len(measures)
-    for k, m in enumerate(measures):
-        ax.bar([i + k * width for i in range(len(rows))],
-               [r["long-test-ood"][m] or 0.0 for r in rows], width, label=m)
-    ax.set_xticks([i + width * (len(measures) - 1) / 2 for i in range(len(rows))])
-    ax.set_xticklabels([r["system"].replace(" (", "\n(") for r in rows], fontsize=7)
-    ax.set_title("long-test-ood")
-    ax.legend(fontsize=8)
+    for ax, name in zip(axes[:, 0], panels, strict=True):
+        for k, m in enumerate(measures):
+            ax.bar([i + k * width for i in range(len(rows))],
+                   [r[name][m] or 0.0 for r in rows], width, label=m)
+        ax.set_xticks([i + width * (len(measures) - 1) / 2 for i in range(len(rows))])
+        ax.set_xticklabels([r["system"].replace(" (", "\n(").replace(" + ", "\n+ ")
+                            .replace(" zero-shot", "\nzero-shot")
+                            for r in rows], fontsize=6)
+        ax.set_title(name)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -267,7 +305,8 @@ def main() -> None:
     args = p.parse_args()
 
     train = sorted({*READINGS, *(t for ts in TRAIN_SETS.values() for t in ts)})
-    need = [args.data / t for t in train] + [args.data / r for r in SETS.values()]
+    need = [args.data / t for t in train] + [args.data / r for r in SETS.values()
+                                             if not r.startswith("long-degraded/")]
     missing = [str(m) for m in need if not m.exists()]
     if missing:
         raise SystemExit(f"missing {', '.join(missing)}: make them with the synth commands in "
@@ -276,6 +315,9 @@ def main() -> None:
         train_all(args.data, args.runs, args.steps, teacher_only=args.phase == "teacher")
     if args.phase in ("teacher", "train"):
         return
+    degraded = args.data / SETS["long-test-ood-degraded"]
+    if not degraded.exists():
+        degrade(args.data / SETS["long-test-ood"], degraded)
     rows_in = systems(args.runs)
     out_dir = args.runs / "bench-distill"
     evals = [evaluate(s, args.data, out_dir, not args.no_ner) for s in rows_in]

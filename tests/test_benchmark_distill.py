@@ -134,3 +134,30 @@ def test_punctuation_f1_gets_paired_intervals_over_recordings():
     line = next(x for x in distill_whisper.markdown({"steps": 1, "rows": rows}).splitlines()
                 if x.startswith("| CE + token OT"))
     assert f"| {ot['punct_f1']:.3f} ({lo:.2f}…{hi:.2f}) |" in line
+
+
+def test_the_degraded_set_is_the_same_manifest_through_a_bad_room_and_line(tmp_path):
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "audio").mkdir()
+    clean = (0.1 * np.sin(np.arange(3 * 16000) / 16000 * 2 * np.pi * 220)).astype(np.float32)
+    sf.write(tmp_path / "audio" / "r0.flac", clean + 0.001 * rng.standard_normal(len(clean)),
+             16000)
+    lines = [{"id": "r0", "audio": "audio/r0.flac", "text": "A reading."},
+             {"id": "r0-b", "audio": "audio/r0.flac", "text": "Again.", "start": 1.0,
+              "duration": 1.0}]
+    src = tmp_path / "test-ood.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "degraded" / "test-ood.jsonl"
+    distill_whisper.degrade(src, out)
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [g | {"audio": x["audio"]} for g, x in zip(got, lines, strict=True)] == lines
+    assert {g["audio"] for g in got} == {"audio/r0.flac"}  # degraded once, beside the manifest
+    noisy, _ = sf.read(out.parent / "audio" / "r0.flac")
+    assert len(noisy) == len(clean)  # the reverb tail is cut: times stay the manifest's
+    snr = 10 * np.log10(np.mean(clean ** 2) / np.mean((noisy - clean) ** 2))
+    assert snr < 15  # 10 dB of pink noise, a room and a codec on top
