@@ -148,8 +148,9 @@ def degrade(src: Path, out: Path) -> None:
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def evaluate(system: dict, data: Path, out_dir: Path, ner: bool) -> dict:
-    """Each set's EvalResult (decoded unless cached)."""
+def evaluate(system: dict, data: Path, out_dir: Path, ner: bool, cached_only: bool = False
+             ) -> dict:
+    """Each set's EvalResult (decoded unless cached; with `cached_only`, the cached ones)."""
     from susurrus.evaluate.results import EvalResult
 
     out = {}
@@ -157,6 +158,8 @@ def evaluate(system: dict, data: Path, out_dir: Path, ner: bool) -> dict:
         if system["key"] not in ONLY.get(name, (system["key"],)):
             continue
         path = out_dir / system["key"] / f"{name}.json"
+        if not path.exists() and cached_only:
+            continue
         if not path.exists():
             limit = ["--limit-sessions", str(LIMIT[name])] if name in LIMIT else []
             run(susurrus("eval", "--manifest", str(data / rel), "--model", system["model"],
@@ -194,15 +197,18 @@ def add_intervals(rows: list[dict], evals: list[dict]) -> None:
         if not pairs:
             continue
         samples = bootstrap_wer({r["system"]: e[name].counts.wer_by_session for r, e in pairs})
+        paired = base in samples  # a set without the CE-only row has no differences from it
         for r in rows_in:
             r[name]["wer_ci95"] = interval(samples[r["system"]])
-            r[name]["vs_ce_ci95"] = interval(samples[r["system"]] - samples[base])
+            if paired:
+                r[name]["vs_ce_ci95"] = interval(samples[r["system"]] - samples[base])
         if all(e[name].counts.cased_by_session for _, e in pairs):
             cased = bootstrap_wer({r["system"]: e[name].counts.cased_by_session
                                    for r, e in pairs})
             for r in rows_in:
                 r[name]["wer_cased_ci95"] = interval(cased[r["system"]])
-                r[name]["cased_vs_ce_ci95"] = interval(cased[r["system"]] - cased[base])
+                if paired:
+                    r[name]["cased_vs_ce_ci95"] = interval(cased[r["system"]] - cased[base])
         if not all(e[name].counts.punct_by_session for _, e in pairs):
             continue  # results written before per-recording punctuation counts
         for mark in (None, *MARKS):
@@ -211,8 +217,9 @@ def add_intervals(rows: list[dict], evals: list[dict]) -> None:
             key = "punct_f1" if mark is None else f"punct_f1 {mark}"
             for r in rows_in:
                 r[name].setdefault("f1_ci95", {})[key] = interval(f1[r["system"]])
-                r[name].setdefault("f1_vs_ce_ci95", {})[key] = interval(
-                    f1[r["system"]] - f1[base])
+                if paired:
+                    r[name].setdefault("f1_vs_ce_ci95", {})[key] = interval(
+                        f1[r["system"]] - f1[base])
 
 
 def fmt(v, digits: int = 3) -> str:
@@ -323,6 +330,9 @@ def main() -> None:
     p.add_argument("--runs", type=Path, default=ROOT / "runs")
     p.add_argument("--phase", choices=("all", "teacher", "train", "eval"), default="all")
     p.add_argument("--no-ner", action="store_true", help="skip spaCy NER F1 (faster)")
+    p.add_argument("--cached-only", action="store_true",
+                   help="decode nothing: tabulate the evaluations already made (a set a system "
+                        "has not been scored on yet is left out of that set's table)")
     args = p.parse_args()
 
     train = sorted({*READINGS, *(t for ts in TRAIN_SETS.values() for t in ts)})
@@ -341,7 +351,8 @@ def main() -> None:
         degrade(args.data / SETS["long-test-ood"], degraded)
     rows_in = systems(args.runs)
     out_dir = args.runs / "bench-distill"
-    evals = [evaluate(s, args.data, out_dir, not args.no_ner) for s in rows_in]
+    evals = [evaluate(s, args.data, out_dir, not args.no_ner, args.cached_only)
+             for s in rows_in]
     rows = [row(s, e) for s, e in zip(rows_in, evals, strict=True)]
     add_intervals(rows, evals)
     save_results("distill_whisper", {"steps": args.steps, "rows": rows}, render, plot, "wer")

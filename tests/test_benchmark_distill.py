@@ -168,3 +168,22 @@ def test_the_degraded_set_is_the_same_manifest_through_a_bad_room_and_line(tmp_p
     assert len(noisy) == len(clean)  # the reverb tail is cut: times stay the manifest's
     snr = 10 * np.log10(np.mean(clean ** 2) / np.mean((noisy - clean) ** 2))
     assert snr < 15  # 10 dB of pink noise, a room and a codec on top
+
+
+def test_a_set_without_the_ce_only_row_gets_intervals_but_no_differences():
+    from susurrus.evaluate.results import EvalCounts, EvalResult
+    from susurrus.metrics.scores import CostCounts, ErrorCounts
+
+    counts = sum((EvalCounts(wer=ErrorCounts(substitutions=i, ref_words=10),
+                             wer_by_session={f"r{i}": (i, 10)}, cost=CostCounts(turns=1))
+                  for i in range(4)), EvalCounts())
+    result = EvalResult(model="m", engine="torch", manifest="x.jsonl", counts=counts)
+    systems = [{"system": "CE-only fine-tuning", "model": "a", "engine": "torch"},
+               {"system": "CE + representation", "model": "b", "engine": "torch"}]
+    evals = [{n: result for n in distill_whisper.SETS} for _ in systems]
+    del evals[0]["long-test-ood-degraded"]  # CE-only was not decoded on it
+    rows = [distill_whisper.row(s, e) for s, e in zip(systems, evals, strict=True)]
+    distill_whisper.add_intervals(rows, evals)
+    degraded = rows[1]["long-test-ood-degraded"]
+    assert "wer_ci95" in degraded and "vs_ce_ci95" not in degraded
+    assert "vs_ce_ci95" in rows[1]["long-test"]
