@@ -330,7 +330,6 @@ def compute_teacher(recipe: Any, progress: bool = True, log: Callable[[str], Non
     if cfg.teacher_adapter:  # the teacher adapted to read context and write the chunk (LoRA)
         from peft import PeftModel
 
-
         llm = PeftModel.from_pretrained(llm, str(adapter_folder(cfg.teacher_adapter)))
         llm = llm.merge_and_unload().eval()
     log(f"teacher {cfg.teacher_id()}: {len(inputs)} training windows -> {folder}")
