@@ -91,7 +91,7 @@ def teacher(data, tiny_whisper_dir, tiny_llm_dir, tmp_path_factory) -> Path:
         "model.compressor_options.k=2", f"data.train=[{data / 'test-ood.jsonl'}]",
         f"data.valid={data / 'test-ood.jsonl'}", "data.batch_seconds=20", "train.steps=1",
         "train.save_every=1", "train.valid_every=0", "train.warmup_steps=1",
-        "train.align_steps=0", "train.precision=fp32", f"train.out={out}"])
+        "train.align_steps=0", "train.init=", "train.precision=fp32", f"train.out={out}"])
     train(recipe, progress=False, cache_root=tmp_path_factory.mktemp("features"),
           log=lambda _: None)
     return out

@@ -45,6 +45,7 @@ NOT_RUN = {
      "susurrus transcribe --session --model speech-llm-tiny-abstract turn1.wav"),
     ("docs/data.md", "susurrus synth conversations --out data/conv --hours"),
     ("docs/data.md", "lhotse prepare librispeech /data/LibriSpeech data/libri"),
+    ("docs/data.md", "susurrus prepare librimix --librispeech /data/LibriSpeech --wham"),
     ("docs/models.md", "susurrus synth conversations --out out/corpus --hours"),
     ("docs/demo.md", "make demo"),
     ("docs/generalization.md", "susurrus synth conversations --out out/gen/conv --hours"),

@@ -146,7 +146,7 @@ def teacher(one_thread, tmp_path_factory, mixtures, features, tiny_whisper_dir, 
         "model.compressor_options.k=2", f"data.train=[{mixtures}]", f"data.valid={mixtures}",
         "data.batch_seconds=20", "data.valid_limit=5", "train.steps=8", "train.log_every=1",
         "train.save_every=8", "train.valid_every=0", "train.warmup_steps=1", "train.lr=1e-2",
-        "train.align_steps=0", "train.precision=fp32", f"train.out={out}"])
+        "train.align_steps=0", "train.init=", "train.precision=fp32", f"train.out={out}"])
     result = train(recipe, progress=False, cache_root=features, log=messages.append)
     return out, result, messages
 

@@ -151,6 +151,27 @@ def test_train_refuses_a_bad_recipe_before_writing_anything(tmp_path: Path) -> N
     assert not out.exists()
 
 
+def test_train_init_takes_an_embedded_models_name(tmp_path: Path) -> None:
+    """`train.init=speech-llm-tiny-v2` starts from the shipped adapters (the LLM-SOT teacher's
+    recipe does); a name that is neither embedded nor a path is refused by name."""
+    from susurrus.models.speech_llm.checkpoint import find_checkpoint
+    from susurrus.pretrained.registry import EMBEDDED
+    from susurrus.train.recipe import init_source, recipe_problems
+
+    folder = init_source("speech-llm-tiny-v2")
+    assert folder == EMBEDDED["speech-llm-tiny-v2"].source_path()
+    assert find_checkpoint(folder) == folder
+    assert init_source(str(tmp_path)) == tmp_path
+    assert init_source("whisper-tiny.en") == Path("whisper-tiny.en")  # not ours: a path
+    ok = dataclasses.replace(Recipe(), train=dataclasses.replace(Recipe().train,
+                                                                 init="speech-llm-tiny-v2"))
+    assert not [p for p in recipe_problems(ok, data_paths=True) if p.startswith("train.init")]
+    bad = dataclasses.replace(ok, train=dataclasses.replace(ok.train, init="speech-llm-tiny-v9"))
+    assert any(p.startswith("train.init: speech-llm-tiny-v9 does not exist; give a checkpoint "
+                            "or run folder, an embedded model's name")
+               for p in recipe_problems(bad, data_paths=True))
+
+
 # --- the loop names no model family -------------------------------------------------------------
 
 GENERIC = [susurrus.train.loop, susurrus.train.run, susurrus.train.batches]

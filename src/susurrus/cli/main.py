@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from susurrus.cli import distill, models, report, serve, synth, train, transcribe
+from susurrus.cli import distill, models, prepare, report, serve, synth, train, transcribe
 from susurrus.cli import eval as eval_cmd
 from susurrus.errors import UserError
 
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
          "transcribe audio files of any length", "nothing more was written"),
         ("synth", synth.add_synth_arguments, synth.run_synth,
          "synthesize a corpus: conversations, longform or mixtures",
+         "finished files are kept; re-run the same command to resume"),
+        ("prepare", prepare.add_arguments, prepare.run,
+         "make a susurrus corpus of real LibriMix (through lhotse) or of lhotse's mixed cuts",
          "finished files are kept; re-run the same command to resume"),
         ("eval", eval_cmd.add_arguments, eval_cmd.run,
          "score a system on a manifest (JSONL or lhotse)", "nothing more was written"),

@@ -7,7 +7,9 @@ A cut becomes utterances this way:
   per supervision, `session` = the cut, `turn` = the order — conversational context works as is;
 - overlapping supervisions in a short cut (<= 60 s; LibriMix): one mixture utterance with a
   talker per speaker; a longer cut (a meeting with some crosstalk) stays a session of turns.
-Audio must be a file source (what the recipes write); other sources fail with the cut id.
+Audio must be one file source (what most recipes write). A cut lhotse mixes on the fly (a
+`MixedCut`: lhotse's LibriMix recipe, `CutSet.mix`) is refused with the cut id and the command that
+renders it to files once (`susurrus prepare cuts`, `susurrus.data.render_cuts`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,25 @@ from susurrus.data.manifest import (
 MIXTURE_MAX_SECONDS = 60.0
 
 
-def _audio_path(cut) -> Path:
+def file_source(cut) -> Path | None:
+    """The one audio file a cut reads, or None (a MixedCut, several sources, in-memory audio)."""
     rec = getattr(cut, "recording", None)  # a MixedCut has none (and raises AttributeError)
     if rec is None or len(rec.sources) != 1 or rec.sources[0].type != "file":
+        return None
+    return Path(rec.sources[0].source)
+
+
+def _audio_path(cut) -> Path:
+    path = file_source(cut)
+    if path is None:
+        rec = getattr(cut, "recording", None)
         found = (type(cut).__name__ if rec is None
                  else ", ".join(src.type for src in rec.sources) or "no source")
         raise ManifestError(f"cut {cut.id!r}", 0, "recording.sources",
                             f"susurrus reads lhotse cuts whose audio is one file source "
-                            f"(found: {found})")
-    return Path(rec.sources[0].source)
+                            f"(found: {found}); write its audio to files once with "
+                            f"`susurrus prepare cuts CUTS --out DIR` and give DIR's manifest")
+    return path
 
 
 def _overlaps(sups) -> bool:
@@ -48,38 +60,42 @@ def utterances_from_cuts(cuts) -> list[Utterance]:
     """A lhotse CutSet (or any iterable of cuts) -> utterances (see the module doc)."""
     out: list[Utterance] = []
     for cut in cuts:
-        audio = _audio_path(cut)
-        sups = sorted(cut.supervisions, key=lambda s: s.start)
-        if not sups:
-            continue
-        # A short overlapped cut (LibriMix) is a mixture; a long meeting or call with some
-        # crosstalk stays a session of turns.
-        if len(sups) > 1 and cut.duration <= MIXTURE_MAX_SECONDS and _overlaps(sups):
-            by_spk: dict[str, list] = defaultdict(list)
-            for s in sups:
-                by_spk[s.speaker or s.id].append(s)
-            talkers = tuple(
-                Talker(spk, round(ss[0].start, 4), " ".join(s.text or "" for s in ss),
-                       round(ss[-1].end - ss[0].start, 4))
-                for spk, ss in by_spk.items()
-            )
-            out.append(Utterance(cut.id, audio, start=cut.start, duration=cut.duration,
-                                 talkers=talkers))
-            continue
-        for turn, s in enumerate(sups):
-            custom = dict(s.custom or {})
-            single = len(sups) == 1
-            # A single-supervision cut written by `cuts_from_utterances` carries its session
-            # and turn in `custom`; a multi-supervision cut is itself the session.
-            session = custom.pop("session", None) if single else cut.id
-            turn_no = custom.pop("turn", None) if single else turn
-            out.append(Utterance(
-                id=s.id, audio=audio, text=s.text or "",
-                start=round(cut.start + max(s.start, 0.0), 4),
-                duration=round(min(s.duration, cut.duration - max(s.start, 0.0)), 4),
-                session=session, turn=turn_no, speaker=s.speaker,
-                entities=tuple(custom.pop("entities", ())), meta=custom,
-            ))
+        out.extend(cut_utterances(cut, _audio_path(cut), cut.start))
+    return out
+
+
+def cut_utterances(cut, audio: Path, start: float) -> list[Utterance]:
+    """One cut's utterances (see the module doc), its audio at `start` s of the file `audio`."""
+    sups = sorted(cut.supervisions, key=lambda s: s.start)
+    if not sups:
+        return []
+    # A short overlapped cut (LibriMix) is a mixture; a long meeting or call with some
+    # crosstalk stays a session of turns.
+    if len(sups) > 1 and cut.duration <= MIXTURE_MAX_SECONDS and _overlaps(sups):
+        by_spk: dict[str, list] = defaultdict(list)
+        for s in sups:
+            by_spk[s.speaker or s.id].append(s)
+        talkers = tuple(
+            Talker(spk, round(max(ss[0].start, 0.0), 4), " ".join(s.text or "" for s in ss),
+                   round(min(ss[-1].end, cut.duration) - max(ss[0].start, 0.0), 4))
+            for spk, ss in by_spk.items()
+        )
+        return [Utterance(cut.id, audio, start=start, duration=cut.duration, talkers=talkers)]
+    out: list[Utterance] = []
+    for turn, s in enumerate(sups):
+        custom = dict(s.custom or {})
+        single = len(sups) == 1
+        # A single-supervision cut written by `cuts_from_utterances` carries its session
+        # and turn in `custom`; a multi-supervision cut is itself the session.
+        session = custom.pop("session", None) if single else cut.id
+        turn_no = custom.pop("turn", None) if single else turn
+        out.append(Utterance(
+            id=s.id, audio=audio, text=s.text or "",
+            start=round(start + max(s.start, 0.0), 4),
+            duration=round(min(s.duration, cut.duration - max(s.start, 0.0)), 4),
+            session=session, turn=turn_no, speaker=s.speaker,
+            entities=tuple(custom.pop("entities", ())), meta=custom,
+        ))
     return out
 
 

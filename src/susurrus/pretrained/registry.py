@@ -25,7 +25,8 @@ from susurrus.pretrained.whisper_overlay import OVERLAY, apply_overlay, is_overl
 if TYPE_CHECKING:
     import torch
 
-ModelKind = Literal["whisper", "llm", "sentence-encoder", "speech-llm"]
+ModelKind = Literal["whisper", "llm", "sentence-encoder", "speech-llm",
+                    "multitalker-ctc"]
 # What `transcribe` and `eval` run when no model is named. It stays Whisper tiny.en: the shipped
 # speech LLM (`speech-llm-tiny`) beats it on the synthetic test split it was trained for, but not
 # on held-out voices (see the README).
@@ -113,6 +114,12 @@ EMBEDDED: dict[str, EmbeddedModel] = {
             "speech-llm-tiny + 40 multi-turn steps with abstract context (4 latent tokens per "
             "prior turn, up to 4 turns); for `--context abstract` and conversation sessions",
         ),
+        EmbeddedModel(
+            "multitalker-ctc-tiny", "multitalker-ctc", "susurrus", "susurrus",
+            "models/shipped/multitalker-ctc-tiny",
+            "encoder-only multi-talker CTC (paper 003): Whisper tiny.en encoder (top 2 layers "
+            "trained), LSTM separator, 3 character-CTC branches, talker-count head",
+        ),
     ]
 }
 
@@ -122,7 +129,7 @@ def _converters() -> dict[ModelKind, Callable[[Path, Path], None] | None]:
     from susurrus.pretrained.gguf_llm import convert_gguf_llm
 
     return {"whisper": convert_ct2_whisper, "llm": convert_gguf_llm, "sentence-encoder": None,
-            "speech-llm": None}
+            "speech-llm": None, "multitalker-ctc": None}
 
 
 def _not_found(name: str, why: str) -> ModelNotFoundError:

@@ -461,10 +461,20 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
             if path and not Path(path).exists():
                 problems.append(f"data.{split}: {path} does not exist; give a manifest path "
                                 "(JSONL or lhotse cuts), or \"\" to synthesize a corpus")
-        if recipe.train.init and not Path(recipe.train.init).exists():
+        if recipe.train.init and not init_source(recipe.train.init).exists():
             problems.append(f"train.init: {recipe.train.init} does not exist; give a checkpoint "
-                            "or run folder, or \"\" to start fresh")
+                            "or run folder, an embedded model's name, or \"\" to start fresh")
     return problems
+
+
+def init_source(init: str) -> Path:
+    """`train.init` as a folder: an embedded model's name (e.g. `speech-llm-tiny-v2`) is its
+    shipped folder, anything else a path."""
+    from susurrus.pretrained.registry import EMBEDDED
+
+    model = EMBEDDED.get(init)
+    path = model.source_path() if model is not None and model.package == "susurrus" else None
+    return path if path is not None else Path(init)
 
 
 def check_recipe(recipe: Recipe, source: str | Path | None = None) -> None:

@@ -78,7 +78,12 @@ def save_checkpoint(model: MultiTalkerCTC, folder: str | Path, recipe: dict[str,
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """The checkpoint folder at `path` (itself, or a run folder's model/)."""
+    """The checkpoint folder at `path` (itself, or a run folder's model/), or an embedded
+    multi-talker model's by name (`multitalker-ctc-tiny`)."""
+    from susurrus.pretrained.registry import EMBEDDED, resolve
+
+    if str(path) in EMBEDDED:
+        path = resolve(str(path), "multitalker-ctc")
     path = Path(path).expanduser()
     for candidate in (path, path / "model"):
         if (candidate / WEIGHTS).is_file() and (candidate / RECIPE).is_file():

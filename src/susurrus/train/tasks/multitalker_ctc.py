@@ -263,8 +263,9 @@ class MultiTalkerCTCTask:
         """`train.init`: start from another checkpoint's trained weights (same recipe shape)."""
         if run.recipe.train.init:
             from susurrus.models.multitalker.checkpoint import find_checkpoint, load_trained
+            from susurrus.train.recipe import init_source
 
-            folder = find_checkpoint(run.recipe.train.init)
+            folder = find_checkpoint(init_source(run.recipe.train.init))
             load_trained(model, folder)
             run.log(f"initialised the trained parts from {folder}")
         return None

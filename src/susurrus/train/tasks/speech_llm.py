@@ -185,8 +185,9 @@ class SpeechLLMTask:
                 find_checkpoint,
                 load_trained,
             )
+            from susurrus.train.recipe import init_source
 
-            folder = find_checkpoint(cfg.init)
+            folder = find_checkpoint(init_source(cfg.init))
             if folder is None:
                 raise CheckpointError(f"train.init: {cfg.init} holds no speech-LLM checkpoint")
             load_trained(model, folder, may_lack=("context_compressor.", "context_projector."))
