@@ -91,6 +91,8 @@ NOT_RUN = {
     ("docs/serve.md", 'curl -s http://127.0.0.1:8000/v1/sessions -H "Authorization: Bearer'),
     ("docs/papers/003-multitalker-ctc.md", "susurrus train recipes/multitalker/tiny.yaml"),
     ("docs/papers/003-multitalker-ctc.md", "susurrus train recipes/multitalker/dynamic.yaml"),
+    ("docs/papers/003-multitalker-ctc.md", "OMP_NUM_THREADS=1 .venv/bin/python "
+     "benchmarks/multitalker.py --data out/mix-bench-small --whisper-engines"),
     ("docs/papers/003-multitalker-ctc.md", ".venv/bin/python benchmarks/multitalker.py --teacher "
      "runs/sot-teacher --model no-distill=runs/multitalker-tiny"),
     ("benchmarks/README.md", ".venv/bin/python benchmarks/multitalker.py --teacher "
