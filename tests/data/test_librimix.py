@@ -185,3 +185,12 @@ def test_cuts_that_would_share_a_file_are_refused(libri2mix, tmp_path):
     cuts[0].id, cuts[1].id = "a/b", "a b"
     with pytest.raises(RenderError, match="'a b'.*a_b.flac"):
         render_cuts(cuts, tmp_path, "x")
+
+
+def test_prepare_cuts_refuses_a_file_that_is_no_cutset(libri2mix, tmp_path, capsys):
+    from susurrus.cli.main import main
+
+    wham = libri2mix / "lhotse" / "wham" / "wham_recordings_tt.jsonl.gz"  # no supervisions
+    assert main(["prepare", "cuts", str(wham), "--out", str(tmp_path), "--quiet"]) == 2
+    assert "needs its SupervisionSet beside it" in capsys.readouterr().err
+    assert not (tmp_path / "audio").exists()

@@ -72,22 +72,14 @@ def run(args: argparse.Namespace) -> int:
                                      talkers=args.talkers, parts=args.parts, mix=args.mix,
                                      workers=args.workers, progress=progress, log=log)
     else:
-        from lhotse import CutSet, load_manifest
-
-        from susurrus.data.manifest import check_manifest_path
+        from susurrus.data.lhotse_io import load_cuts
         from susurrus.data.render_cuts import render_cuts
 
         if args.cuts is None:
             raise UserError("prepare cuts needs the CutSet file to render")
-        path = check_manifest_path(args.cuts)
-        try:
-            cuts = load_manifest(path)
-        except ValueError as e:
-            raise UserError(f"{path}: not a lhotse manifest ({e})") from None
-        if not isinstance(cuts, CutSet):
-            raise UserError(f"{path}: a lhotse {type(cuts).__name__}, not a CutSet")
-        split = args.split or path.name.split(".")[0]
-        manifests = {split: render_cuts(cuts, args.out, split, progress=progress)}
+        split = args.split or args.cuts.name.split(".")[0]
+        manifests = {split: render_cuts(load_cuts(args.cuts), args.out, split,
+                                        progress=progress)}
     for split, manifest in manifests.items():
         print(f"{split}\t{manifest}")
     return 0

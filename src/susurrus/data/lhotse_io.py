@@ -138,8 +138,15 @@ def load_utterances(path: str | Path) -> list[Utterance]:
     path = check_manifest_path(path)
     if path.suffix == ".jsonl" and not _looks_like_lhotse(path):
         return read_manifest(path)
+    return utterances_from_cuts(load_cuts(path))
+
+
+def load_cuts(path: str | Path):
+    """A lhotse CutSet file, or a RecordingSet with its SupervisionSet beside it, as a CutSet;
+    anything else is a ManifestError naming the file."""
     from lhotse import CutSet, RecordingSet, load_manifest
 
+    path = check_manifest_path(path)
     try:
         manifest = load_manifest(path)
     except ValueError as e:  # lhotse: "Not a valid manifest", or a field it cannot read
@@ -154,7 +161,7 @@ def load_utterances(path: str | Path) -> list[Utterance]:
     if not isinstance(manifest, CutSet):
         raise ManifestError(path, 0, "<file>", f"a lhotse {type(manifest).__name__} is not "
                             "something to evaluate: give a CutSet or a RecordingSet")
-    return utterances_from_cuts(manifest)
+    return manifest
 
 
 def _looks_like_lhotse(path: Path) -> bool:
