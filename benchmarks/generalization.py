@@ -108,11 +108,11 @@ def systems(run_dir: Path, early: int, last: int, first_pass: Path | None = None
     ]
 
 
-def evaluate(system: dict, data: Path, out_dir: Path, decode: bool = True
-             ) -> dict[str, EvalResult | None]:
+def evaluate(system: dict, data: Path, out_dir: Path, decode: bool = True,
+             sets: dict[str, str] = SETS) -> dict[str, EvalResult | None]:
     """Each set's results (decoded now unless cached; with `decode` off a missing one is None)."""
     out: dict[str, EvalResult | None] = {}
-    for name, rel in SETS.items():
+    for name, rel in sets.items():
         path = out_dir / system["key"] / f"{name}.json"
         if not path.exists() and not decode:
             out[name] = None
@@ -137,18 +137,19 @@ def row(system: dict, res: dict[str, EvalResult | None], timed: dict | None) -> 
                    "entity_repeat": e.entity_recall_repeat, "entity": e.entity_recall,
                    "conversations": len(e.counts.wer_by_session), "words": e.n_words,
                    "seconds": e.counts.cost.audio_seconds, "suspect_windows": e.suspect_windows}
-    r["tokens_per_second"] = (res["test"].llm_audio_tokens_per_second if res["test"]
-                              else None)
+    timed = next((e for e in res.values() if e is not None), None)
+    r["tokens_per_second"] = timed.llm_audio_tokens_per_second if timed else None
     r["rtf"] = timed["rtf"] if timed else None
     return r
 
 
-def add_intervals(rows: list[dict], evals: list[dict[str, EvalResult]]) -> None:
+def add_intervals(rows: list[dict], evals: list[dict[str, EvalResult]],
+                  sets: dict[str, str] = SETS) -> None:
     """95% bootstrap intervals over whole conversations, and each row's paired WER difference
-    from Whisper tiny.en (torch), the first row."""
+    from the first row (here Whisper tiny.en, torch)."""
     from susurrus.metrics.bootstrap import bootstrap_wer, interval
 
-    for name in SETS:
+    for name in sets:
         have = [(r, e[name]) for r, e in zip(rows, evals, strict=True) if e[name] is not None]
         samples = bootstrap_wer({r["system"]: e.counts.wer_by_session for r, e in have})
         base = samples.get(rows[0]["system"])
@@ -221,24 +222,27 @@ def render(results: dict) -> str:
     return markdown(results)
 
 
-def plot(rows: list[dict], path: Path, curve: dict | None = None) -> None:
-    """WER of every row on every set (with intervals); beside it the run's learning curve."""
+def plot(rows: list[dict], path: Path, curve: dict | None = None,
+         sets: list[str] | None = None) -> None:
+    """WER of every row on every set (with intervals, where a set has them); beside it the
+    run's learning curve. `sets`: the columns (default: this script's sets the rows hold)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    sets = sets or [n for n in SETS if n in rows[0]]
     fig, (ax, lc) = plt.subplots(1, 2, figsize=(13, 3.8), width_ratios=(2, 1))
-    width = 0.8 / len(SETS)
-    for k, name in enumerate(SETS):
+    width = 0.8 / len(sets)
+    for k, name in enumerate(sets):
         xs = [i + k * width for i in range(len(rows))]
         ys = [r[name]["wer"] if r[name] else 0.0 for r in rows]
-        err = [[y - r[name]["wer_ci95"][0] if r[name] else 0.0 for y, r in zip(ys, rows,
-                                                                               strict=True)],
-               [r[name]["wer_ci95"][1] - y if r[name] else 0.0 for y, r in zip(ys, rows,
-                                                                              strict=True)]]
+        cis = [(r[name]["wer_ci95"] or (y, y)) if r[name] else (y, y)
+               for y, r in zip(ys, rows, strict=True)]
+        err = [[y - lo for y, (lo, _) in zip(ys, cis, strict=True)],
+               [hi - y for y, (_, hi) in zip(ys, cis, strict=True)]]
         ax.bar(xs, ys, width, yerr=err, capsize=2, label=name)
-    ax.set_xticks([i + width * (len(SETS) - 1) / 2 for i in range(len(rows))])
+    ax.set_xticks([i + width * (len(sets) - 1) / 2 for i in range(len(rows))])
     ax.set_xticklabels([r["system"].replace(" (", "\n(").replace(", step", "\nstep")
                         for r in rows], fontsize=7)
     ax.set_ylabel("WER")

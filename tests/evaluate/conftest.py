@@ -45,14 +45,16 @@ def mixture_corpus(tmp_path) -> Corpus:
 def use_engine(monkeypatch):
     """Make `susurrus.infer.load_recognizer` (looked up by `decode_manifest` at call time)
     return the given fake engine as a recognizer (`install.recognizer`, batching if `batch`);
-    `install.asked` lists the (model, engine) it was asked for."""
+    `install.asked` lists the (model, engine) it was asked for, `install.options` the options."""
     asked: list[tuple[str, str]] = []
+    options: list[object] = []
 
     def install(engine: FakeEngine, batch: bool = False, count=None) -> FakeEngine:
         recognizer = SegmentsRecognizer(engine, batch=batch, count=count)
 
         def load_recognizer(model, engine_name="torch", *args, **kwargs):
             asked.append((model, engine_name))
+            options.append(kwargs.get("options"))
             return recognizer
 
         monkeypatch.setattr("susurrus.infer.load_recognizer", load_recognizer)
@@ -60,4 +62,5 @@ def use_engine(monkeypatch):
         return engine
 
     install.asked = asked  # type: ignore[attr-defined]
+    install.options = options  # type: ignore[attr-defined]
     return install

@@ -22,6 +22,14 @@ def _decode(corpus, use_engine, hyp_file=None, fail_on=None, batch=False, **conf
     return hyps, engine
 
 
+def test_no_fallback_loads_the_recognizer_greedy_only(corpus, use_engine):
+    _decode(corpus, use_engine, model="m")
+    _decode(corpus, use_engine, model="m", no_fallback=True)
+    default, greedy = use_engine.options
+    assert default is None  # the recognizer's own fallback
+    assert greedy.temperatures == (0.0,)
+
+
 def test_no_context_gives_no_prompts_and_the_engines_texts(corpus, use_engine):
     hyps, engine = _decode(corpus, use_engine, context="none", model="m", engine="torch")
     assert use_engine.asked == [("m", "torch")]

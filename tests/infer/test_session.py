@@ -48,6 +48,9 @@ def turns(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def run(model, mode: str, audio: list[np.ndarray], **kwargs) -> list:
+    """Each turn's result; greedy only unless `options` say otherwise (a sampled fallback pass
+    draws differently with and without the cache)."""
+    kwargs.setdefault("options", GenerateOptions(fallback=()))
     session = ConversationSession(model, context=mode, **kwargs)
     return [session.transcribe_turn(a) for a in audio]
 
@@ -197,3 +200,53 @@ def test_the_default_window_is_the_one_the_model_was_trained_with(abstract) -> N
         assert [r.prior_turns for r in everything] == [0, 1, 2, 3]
     finally:
         abstract.context_turns = trained
+
+
+# -- a turn gone wrong ----------------------------------------------------------------------------
+def test_a_sampled_pass_is_seeded_and_leaves_the_cache_as_it_was(plain) -> None:
+    from susurrus.models.speech_llm.conversation import ConversationContext
+
+    turn = plain.encode_turn(turns(1)[0])
+    ctx = ConversationContext(plain)
+    ctx.reset()
+    length = ctx.cache.get_seq_length()
+    greedy = ctx.generate_row(turn, GenerateOptions())
+    assert greedy.ids == ctx.generate(turn, GenerateOptions()) and greedy.temperature == 0.0
+    hot = GenerateOptions(temperature=1.0, best_of=3, seed=5)
+    sampled = ctx.generate_row(turn, hot)
+    assert ctx.cache.get_seq_length() == length
+    assert sampled.ids == ctx.generate_row(turn, hot).ids  # seeded
+    assert sampled.temperature == 1.0 and -50 < sampled.avg_logprob < 0
+    draws = {tuple(ctx.generate_row(turn, GenerateOptions(temperature=1.0, best_of=1,
+                                                          seed=s)).ids) for s in range(4)}
+    assert len(draws) > 1
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_looping_turn_is_decoded_again_hotter_and_reported_only_if_it_stays_wrong(
+        plain, monkeypatch, use_cache) -> None:
+    from susurrus.models.speech_llm.generation import GeneratedRow
+
+    words = plain.tokenizer(" yes and no", add_special_tokens=False)["input_ids"]
+    seen = []
+
+    def fake(fixed_at: float):
+        def generate_row(*args):
+            options = args[-1]
+            seen.append(options.temperature)
+            return GeneratedRow(words * 3, looped=options.temperature < fixed_at,
+                                temperature=options.temperature)
+        return generate_row
+
+    session = ConversationSession(plain, context="text", use_cache=use_cache)
+    target = (session._context, "generate_row") if use_cache else (plain, "generate_turn_row")
+    monkeypatch.setattr(*target, fake(0.4))
+    r = session.transcribe_turn(turns(1)[0])
+    assert seen == [0.0, 0.2, 0.4] and r.temperature == 0.4 and r.issues == ()
+    assert r.text == plain.decode_text(words * 3) and session.texts == [r.text]
+    seen.clear()
+    monkeypatch.setattr(*target, fake(2.0))  # never fine: the greedy text, reported
+    r = session.transcribe_turn(turns(2)[1])
+    assert seen == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert r.temperature == 0.0 and [i.kind for i in r.issues] == ["loop"]
+    assert r.issues[0].start == 0.0 and r.issues[0].end == pytest.approx(r.audio_seconds)

@@ -1,5 +1,6 @@
-"""Suspect windows of a speech LLM are reported, never silently dropped (issue 16): no text from a
-window with speech, a loop the repetition guard cut, the length limit hit."""
+"""Suspect windows of a speech LLM are decoded again hotter, and those still suspect are reported,
+never silently dropped (issue 16): no text from a window with speech, a loop the repetition guard
+cut, the length limit hit."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ import torch
 
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.cli.main import main as cli
-from susurrus.infer.speech_llm import (
-    SpeechLLMRecognizer,
-    has_speech,
-    speech_seconds,
-    window_issues,
-)
+from susurrus.infer.speech_llm import SpeechLLMRecognizer
+from susurrus.infer.suspect import has_speech, speech_seconds, window_issues
 from susurrus.infer.transcript import WindowIssue
-from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions, repeated_tail
+from susurrus.models.speech_llm.generation import (
+    GeneratedRow,
+    GenerateOptions,
+    decode_with_fallback,
+    repeated_tail,
+)
 from susurrus.models.speech_llm.model import SpeechLLM
 from susurrus.testing.speech_llm import build, load_parts
 
@@ -127,7 +129,7 @@ def test_empty_text_is_reported_only_where_there_is_speech(model, monkeypatch):
     audio = talk_then_silence(18.0, 26.0)  # 20-s windows: talk | silence | silence
     monkeypatch.setattr(model, "generate_rows", fake_rows(
         [GeneratedRow(dots), GeneratedRow([]), GeneratedRow(words)]))
-    [hyp] = SpeechLLMRecognizer(model).recognize([audio])
+    [hyp] = SpeechLLMRecognizer(model, fallback=()).recognize([audio])
     segs = hyp.segments
     assert len(segs) == 3 and segs[1].text == "" and segs[0].text.strip() == ". . ."
     assert [(i.start, i.end, i.kind) for i in hyp.issues] == \
@@ -140,7 +142,7 @@ def test_a_looping_window_is_reported_and_its_text_kept(model, monkeypatch):
     audio = talk_then_silence(30.0, 0.0)  # two windows of at most 20 s
     monkeypatch.setattr(model, "generate_rows", fake_rows(  # 40 tokens for <= 20 s of speech
         [GeneratedRow(words * 40), GeneratedRow(words * 40, looped=True)]))
-    [hyp] = SpeechLLMRecognizer(model).recognize([audio])
+    [hyp] = SpeechLLMRecognizer(model, fallback=()).recognize([audio])
     assert [i.kind for i in hyp.issues] == ["loop"]
     assert hyp.issues[0].start == hyp.segments[1].start and hyp.issues[0].end == 30.0
     assert [s.text.strip() for s in hyp.segments] == [" ".join(["yes"] * 40)] * 2
@@ -148,7 +150,7 @@ def test_a_looping_window_is_reported_and_its_text_kept(model, monkeypatch):
 
 def test_hypotheses_are_unchanged_by_the_reporting(model):
     audio = [talk_then_silence(3.0, 1.0, seed=1), talk_then_silence(35.0, 0.0, seed=2)]
-    rec = SpeechLLMRecognizer(model)
+    rec = SpeechLLMRecognizer(model, fallback=())
     hyps = rec.recognize(audio)
     assert len(hyps[0].segments) == 1 and len(hyps[1].segments) == 2
     clips = [audio[0]] + [audio[1][int(s.start * SR): int(round(s.end * SR))]
@@ -159,6 +161,75 @@ def test_hypotheses_are_unchanged_by_the_reporting(model):
     assert [list(s.tokens) for h in hyps for s in h.segments] == ids
     assert [s.text for h in hyps for s in h.segments] == \
         [(" " + model.decode_text(i)) if model.decode_text(i) else "" for i in ids]
+
+
+# -- the temperature fallback -------------------------------------------------------------------
+def test_the_fallback_retries_only_suspect_rows_hotter_until_each_is_fine():
+    calls = []
+
+    def decode(rows, options):
+        calls.append((rows, options.temperature, options.seed))
+        # row 0 is fine from 0.4 on, row 1 always, row 2 never
+        return [GeneratedRow([i], looped=(i == 2 or (i == 0 and options.temperature < 0.4)),
+                             temperature=options.temperature) for i in rows]
+
+    out = decode_with_fallback(decode, 3, GenerateOptions(seed=7),
+                               lambda i, row: row.guarded)
+    assert calls == [([0, 1, 2], 0.0, 7), ([0, 2], 0.2, 7), ([0, 2], 0.4, 8),
+                     ([2], 0.6, 9), ([2], 0.8, 10), ([2], 1.0, 11)]
+    assert [(r.ids, r.temperature, r.looped) for r in out] == \
+        [([0], 0.4, False), ([1], 0.0, False), ([2], 0.0, True)]  # 2 keeps its greedy pass
+    calls.clear()
+    decode_with_fallback(decode, 3, GenerateOptions(fallback=()), lambda i, row: row.guarded)
+    assert [c[1] for c in calls] == [0.0]
+
+
+def test_fallback_options_are_checked():
+    for bad in ({"best_of": 0}, {"fallback": (0.0,)}, {"temperature": -0.1}):
+        with pytest.raises(ValueError):
+            GenerateOptions(**bad)
+
+
+def test_a_sampled_pass_is_seeded_and_keeps_its_most_likely_unguarded_sample(model):
+    x, lengths = features([10, 21], seed=3)
+    hot = GenerateOptions(temperature=1.0, best_of=4, max_repeats=4)
+    rows = model.generate_rows(x, lengths, hot)
+    assert [r.ids for r in rows] == [r.ids for r in model.generate_rows(x, lengths, hot)]
+    assert all(r.temperature == 1.0 and -50 < r.avg_logprob < 0 for r in rows)
+    one = [model.generate_rows(x, lengths, replace(hot, best_of=1, seed=s)) for s in range(3)]
+    assert len({tuple(r[1].ids) for r in one}) > 1, "samples of other seeds should differ"
+    greedy = model.generate_rows(x, lengths, GenerateOptions(max_repeats=4))
+    assert all(r.temperature == 0.0 and r.avg_logprob == 0.0 for r in greedy)
+
+
+def test_a_looping_window_is_decoded_again_hotter_and_then_not_reported(model, monkeypatch):
+    words = model.tokenizer(" yes", add_special_tokens=False)["input_ids"]
+    other = model.tokenizer(" and then we left", add_special_tokens=False)["input_ids"]
+    seen = []
+
+    def generate_rows(feats, feat_lengths, options=None, context=None, hypotheses=None):
+        seen.append((feats.shape[0], options.temperature))
+        if options.temperature == 0.0:  # window 2 loops when greedy, then is fine at 0.4
+            return [GeneratedRow(words * 40), GeneratedRow(words * 40, looped=True)]
+        return [GeneratedRow(other * 10, looped=options.temperature < 0.4,
+                             temperature=options.temperature, avg_logprob=-0.5)]
+
+    monkeypatch.setattr(model, "generate_rows", generate_rows)
+    [hyp] = SpeechLLMRecognizer(model).recognize([talk_then_silence(30.0, 0.0)])
+    assert seen == [(2, 0.0), (1, 0.2), (1, 0.4)]
+    assert hyp.issues == []
+    assert [(s.temperature, s.avg_logprob) for s in hyp.segments] == [(0.0, 0.0), (0.4, -0.5)]
+    assert hyp.segments[1].text.strip() == " ".join(["and then we left"] * 10)
+
+
+def test_no_fallback_from_the_cli_options_reaches_the_speech_llm(run_folder):
+    from susurrus.infer import LongFormOptions, load_recognizer
+
+    rec = load_recognizer(str(run_folder), options=LongFormOptions(temperatures=(0.0,)))
+    assert rec.options.fallback == ()
+    assert load_recognizer(str(run_folder)).options.fallback == GenerateOptions().fallback
+    assert load_recognizer(str(run_folder), options=LongFormOptions()).options.fallback == \
+        (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 # -- the CLI and the JSON output ------------------------------------------------------------------

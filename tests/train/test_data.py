@@ -14,7 +14,7 @@ from susurrus.audio.features import log_mel_spectrogram
 from susurrus.audio.io import load_audio
 from susurrus.data.manifest import Utterance
 from susurrus.encoders.whisper import AnyLengthWhisperEncoder
-from susurrus.train.data import FeatureCache, encoder_fingerprint, prior_turns
+from susurrus.train.data import FeatureCache, encoder_fingerprint, prior_turns, time_mask
 
 SR = 16_000
 
@@ -215,3 +215,38 @@ def test_the_variant_choice_is_deterministic_and_covers_every_variant():
     assert picks[0] != picks[1]  # a new draw each epoch
     assert [pick_variant(1, 0, i, 2) for i in range(50)] != picks[0]  # and per seed
     assert {pick_variant(0, e, i, 0) for e in range(3) for i in range(20)} == {0}  # off
+
+
+# -- time masks -----------------------------------------------------------------------------------
+def test_time_masks_zero_at_least_their_fraction_the_same_way_for_the_same_draw():
+    feats = torch.randn(200, 8) + 5.0  # no frame is zero by chance
+    masked = time_mask(feats, seed=3, epoch=1, example=7, share=1.0, fraction=0.3, max_frames=10)
+    zero = (masked == 0).all(1)
+    assert 60 <= int(zero.sum()) < 200
+    assert torch.equal(masked[~zero], feats[~zero])  # the other frames untouched
+    assert (feats != 0).all()  # the input is not changed
+    again = time_mask(feats, seed=3, epoch=1, example=7, share=1.0, fraction=0.3, max_frames=10)
+    assert torch.equal(again, masked)  # a resumed run masks the same frames
+    other = time_mask(feats, seed=3, epoch=2, example=7, share=1.0, fraction=0.3, max_frames=10)
+    assert not torch.equal(other, masked)  # another epoch, other spans
+
+
+def test_time_masks_spans_are_at_most_max_frames_long_where_they_do_not_touch():
+    feats = torch.ones(1000, 2)
+    zero = (time_mask(feats, 0, 0, 0, share=1.0, fraction=0.05, max_frames=4) == 0).all(1)
+    runs, length = [], 0
+    for z in zero.tolist() + [False]:
+        if z:
+            length += 1
+        elif length:
+            runs.append(length)
+            length = 0
+    assert runs and max(runs) <= 8  # spans of <= 4 frames (two may touch), 50 frames masked
+
+
+def test_time_masks_fall_on_their_share_of_the_examples():
+    feats = torch.ones(50, 2)
+    hit = [bool((time_mask(feats, 0, 0, i, share=0.3, fraction=0.2, max_frames=5) == 0).any())
+           for i in range(400)]
+    assert 0.22 < sum(hit) / len(hit) < 0.38
+    assert time_mask(feats, 0, 0, 0, share=0.0, fraction=0.2, max_frames=5) is feats

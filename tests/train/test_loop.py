@@ -290,6 +290,21 @@ def test_an_augmented_run_trains_on_its_variants_and_resumes_exactly(
     assert resumed.final_loss == pytest.approx(whole.final_loss, abs=1e-6)
 
 
+def test_a_time_masked_run_trains_on_masked_features_and_resumes_exactly(
+        tmp_path: Path, overrides, features) -> None:
+    masks = ["data.time_mask_share=1.0", "data.time_mask_fraction=0.5"]
+    plain, _ = run(tmp_path / "plain", overrides, features, "train.steps=2")
+    whole, messages = run(tmp_path / "a", overrides, features, *masks, "train.steps=4")
+    assert any(m.startswith("time masks: 100% of the examples, 50%") for m in messages), messages
+    assert losses(tmp_path / "a")[1] != pytest.approx(losses(tmp_path / "plain")[1], abs=1e-6)
+    run(tmp_path / "b", overrides, features, *masks, "train.steps=2")
+    resumed, _ = run(tmp_path / "b", overrides, features, *masks, "train.steps=4")
+    a, b = losses(tmp_path / "a"), losses(tmp_path / "b")
+    for step in (1, 2, 3, 4):
+        assert b[step] == pytest.approx(a[step], abs=1e-6), (step, a, b)
+    assert resumed.final_loss == pytest.approx(whole.final_loss, abs=1e-6)
+
+
 def test_a_first_pass_run_with_augmented_variants_decodes_each_variants_own_audio(
         run_a, tmp_path: Path, overrides, features, tiny_whisper_dir) -> None:
     """`model.first_pass_augmented`: every augmented variant's first pass is decoded once, from

@@ -133,6 +133,9 @@ def test_bad_types_name_the_key(override, key, words):
         ("model.lora.dropout=1.0", "model.lora.dropout"),
         ("train.grad_accum=0", "train.grad_accum"),
         ("model.encoder=", "model.encoder"),
+        ("data.time_mask_share=1.5", "data.time_mask_share"),
+        ("data.time_mask_fraction=1.0", "data.time_mask_fraction"),
+        ("data.time_mask_seconds=0", "data.time_mask_seconds"),
     ],
 )
 def test_invalid_values_name_the_key(override, key):

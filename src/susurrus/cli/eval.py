@@ -42,6 +42,9 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
     e.add_argument("--oracle-count", action="store_true",
                    help="mixtures: decode each with its true talker count instead of the one "
                         "the model picks (a multi-talker CTC model; paper 003's comparison row)")
+    e.add_argument("--no-fallback", action="store_true",
+                   help="greedy only: no temperature fallback on suspect windows (as "
+                        "transcribe --no-fallback)")
     e.add_argument("--max-context-turns", type=int, default=None,
                    help="previous turns read as context (default: Whisper all that fit its "
                         "prompt; a speech LLM as many as it was trained with)")
@@ -63,7 +66,7 @@ def _decode_config(args: argparse.Namespace):
     return DecodeConfig(model=args.model, engine=args.engine, context=args.context,
                         max_context_turns=args.max_context_turns,
                         limit_sessions=args.limit_sessions, oracle=args.oracle_context,
-                        oracle_count=args.oracle_count)
+                        oracle_count=args.oracle_count, no_fallback=args.no_fallback)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ def transcribe_session(args: argparse.Namespace) -> int:
             for u in turns:
                 r = session.transcribe_turn(load_audio(u.audio, u.start, u.duration))
                 print(f"[{name} {r.index + 1}] {u.id}\t{r.text}", flush=True)
+                _warn(u.id, r)
         return 0
     state = Path(args.session_state) if args.session_state else None
     if state is not None and state.exists():
@@ -60,9 +61,16 @@ def transcribe_session(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             raise Interrupted(_kept(state, len(session.turns), files[i:])) from None
         print(f"[{r.index + 1}] {path}\t{r.text}", flush=True)
+        _warn(str(path), r)
         if state is not None:
             session.save(state)
     return 0
+
+
+def _warn(name: str, r) -> None:
+    """One stderr line per way the turn's decoding went wrong (as `transcribe` warns)."""
+    for issue in r.issues:
+        print(f"warning: {name} {issue.message}", file=sys.stderr)
 
 
 def _kept(state: Path | None, turns: int, left: list[Path]) -> str:

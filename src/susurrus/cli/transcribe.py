@@ -49,7 +49,8 @@ def add_arguments(t: argparse.ArgumentParser) -> argparse.ArgumentParser:
     t.add_argument("--no-condition-on-previous-text", action="store_true",
                    help="do not carry each window's text into the next window's prompt")
     t.add_argument("--no-fallback", action="store_true",
-                   help="greedy only: no temperature fallback on repetitive/unlikely windows")
+                   help="greedy only: no temperature fallback on repetitive/unlikely windows "
+                        "(Whisper) or suspect ones (a speech LLM)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--session", action="store_true",
                    help="the files are one conversation's turns, in order (or one JSONL "

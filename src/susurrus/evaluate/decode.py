@@ -58,6 +58,7 @@ class DecodeConfig:
     batch_size: int = 8  # context none: utterances decoded together (recognizers that batch)
     # mixtures decoded with their true talker count, not the one the model picks (paper 003)
     oracle_count: bool = False
+    no_fallback: bool = False  # greedy only: no temperature fallback (Whisper, a speech LLM)
 
     def __post_init__(self) -> None:
         oracle = self.oracle
@@ -95,6 +96,7 @@ class Hypothesis:
     prior_turns: int = 0  # earlier turns read as context
     context_audio_tokens: int = 0  # audio tokens of those earlier turns
     issues: list[str] = field(default_factory=list)  # suspect windows ('12.0-24.0 s: ...')
+    fallback_windows: int = 0  # windows decoded again hotter (temperature fallback)
 
 
 def manifest_fingerprint(utterances: list[Utterance]) -> str:
@@ -159,7 +161,9 @@ def decode_manifest(
 
     from susurrus import infer  # looked up at call time: tests install a fake recognizer
 
-    recognizer = infer.load_recognizer(config.model, config.engine)
+    recognizer = infer.load_recognizer(
+        config.model, config.engine,
+        options=infer.LongFormOptions(temperatures=(0.0,)) if config.no_fallback else None)
     if config.oracle_count:
         check_oracle_count(recognizer)
     header = {"config": asdict(config), "manifest": manifest_fingerprint(utterances)}
@@ -235,7 +239,8 @@ def _recognized(pending: Sequence[tuple[int, Utterance]], recognizer,
     for (i, u), a, r in zip(pending, audio, recognized, strict=True):
         yield Hypothesis(u.id, r.text, [s.text for s in r.streams], a.shape[0] / SAMPLE_RATE,
                          wall * a.shape[0] / total if total else 0.0, 0, r.audio_tokens,
-                         turn_index=i, issues=[issue.message for issue in r.issues])
+                         turn_index=i, issues=[issue.message for issue in r.issues],
+                         fallback_windows=sum(s.temperature > 0 for s in r.segments))
 
 
 def _decode_conversations(sessions: list[list[Utterance]], recognizer, config: DecodeConfig,
@@ -258,5 +263,7 @@ def _decode_conversations(sessions: list[list[Utterance]], recognizer, config: D
                 hyp = Hypothesis(u.id, r.text, [r.text], r.audio_seconds, r.seconds,
                                  r.context_text_tokens, r.audio_tokens, turn_index=i,
                                  prior_turns=r.prior_turns,
-                                 context_audio_tokens=r.context_audio_tokens)
+                                 context_audio_tokens=r.context_audio_tokens,
+                                 issues=[issue.message for issue in r.issues],
+                                 fallback_windows=int(r.temperature > 0))
             yield hyp

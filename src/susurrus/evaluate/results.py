@@ -358,6 +358,12 @@ class EvalResult:
         return self.counts.cost.suspect_windows
 
     @property
+    def fallback_windows(self) -> int:
+        """Windows decoded again hotter (temperature fallback) before they were fine or
+        reported; a Whisper engine's own fallback is counted where its segments say so."""
+        return self.counts.cost.fallback_windows
+
+    @property
     def seconds_per_turn(self) -> float:
         """Wall seconds spent transcribing, per turn (0.0 for none)."""
         return self.counts.cost.wall_seconds / max(1, self.n_utterances)

@@ -109,6 +109,8 @@ class TurnResult:
     context_audio_tokens: int  # audio tokens of those prior turns (K each for abstract)
     context_text_tokens: int  # transcript (prompt) tokens of those prior turns
     seconds: float  # wall time of the whole turn: encoding, decoding, updating the context
+    issues: tuple[WindowIssue, ...] = ()  # the turn's decoding went wrong (none: all fine)
+    temperature: float = 0.0  # the decoding temperature that wrote it (> 0: a fallback retry)
 
 
 class Session(Protocol):

@@ -33,9 +33,12 @@ def _whisper(model: str, engine: str, device: str, options) -> Recognizer:
 def _speech_llm(model: str, engine: str, device: str, options) -> Recognizer:
     from susurrus.models.speech_llm.generation import GenerateOptions
 
-    # options of another family (the CLI passes Whisper's long-form options) do not apply
+    # of Whisper's long-form options (what the CLI passes) only the fallback ladder applies
     own = options if isinstance(options, GenerateOptions) else None
-    return SpeechLLMRecognizer(model, device=device, options=own, engine=engine)
+    fallback = tuple(t for t in options.temperatures if t > 0) \
+        if isinstance(options, LongFormOptions) else None
+    return SpeechLLMRecognizer(model, device=device, options=own, engine=engine,
+                               fallback=fallback)
 
 
 def _multitalker(model: str, engine: str, device: str, options) -> Recognizer:

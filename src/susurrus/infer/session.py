@@ -16,8 +16,14 @@ context) is computed afresh that turn. By default N is what the model was traine
 recipe's `model.context_turns`): a model trained on 4 earlier turns is not read with 19.
 
 The session decides which turns are read; the model does the work in a few whole operations
-(`SpeechLLM.encode_turn`, `remember_turn`, `generate_turn`, and `ConversationContext` for the
-cache: `reset`, `extend`, `generate`).
+(`SpeechLLM.encode_turn`, `remember_turn`, `generate_turn_row`, and `ConversationContext` for the
+cache: `reset`, `extend`, `generate_row`).
+
+A turn whose greedy decoding went wrong (`susurrus.infer.suspect`: no text or far too little for
+its speech, a loop, the length limit) is decoded again hotter, as the recognizer's windows are
+(`decode_with_fallback`); one still wrong is kept as decoded greedily and reported on its
+`TurnResult.issues`. Sampled passes draw differently with and without the cache; greedy ones
+are identical.
 
 A saved session holds the kept turns (transcripts and context audio) and a fingerprint of the
 model's trained weights; restoring it into the same model rebuilds the cache in one pass, so the
@@ -37,8 +43,14 @@ from susurrus.audio.io import SAMPLE_RATE
 from susurrus.context import CONTEXT_MODES, ContextMode
 from susurrus.errors import BadAudioError, BadSessionError, IncompatibleOptionError, UsageError
 from susurrus.infer.recognizer import MaxTurns, TurnResult, check_max_turns, turn_audio
+from susurrus.infer.suspect import speech_seconds, window_issues
+from susurrus.infer.transcript import WindowIssue
 from susurrus.models.speech_llm.conversation import ConversationContext
-from susurrus.models.speech_llm.generation import GenerateOptions
+from susurrus.models.speech_llm.generation import (
+    GeneratedRow,
+    GenerateOptions,
+    decode_with_fallback,
+)
 from susurrus.models.speech_llm.model import PriorTurn, SpeechLLM
 
 MAX_TURN_SECONDS = 30.0  # the encoder's window: one turn is read whole
@@ -141,9 +153,19 @@ class ConversationSession:
         priors = [self.turns[i] for i in self._window()]
         if self.use_cache:
             self._sync_cache()
-            ids = self._context.generate(turn, self.options)
-        else:
-            ids = self.model.generate_turn(turn, priors, self.options)
+        speech = speech_seconds(samples, [(0, samples.shape[0])])[0]
+
+        def decode(rows: list[int], options: GenerateOptions) -> list[GeneratedRow]:
+            if self.use_cache:
+                return [self._context.generate_row(turn, options)]
+            return [self.model.generate_turn_row(turn, priors, options)]
+
+        def issues(row: GeneratedRow) -> list[WindowIssue]:
+            return window_issues(0.0, seconds, self.model.decode_text(row.ids), row, speech)
+
+        # a turn gone wrong is decoded again hotter, and reported if it stays wrong
+        [row] = decode_with_fallback(decode, 1, self.options, lambda i, r: bool(issues(r)))
+        ids = row.ids
         text = self.model.decode_text(ids)
         self._keep(self.model.remember_turn(turn, text if remember_as is None else remember_as,
                                             self.context))
@@ -152,7 +174,8 @@ class ConversationSession:
             audio_tokens=turn.audio.shape[0], prior_turns=len(priors),
             context_audio_tokens=sum(p.audio.shape[0] for p in priors),
             context_text_tokens=sum(len(p.text_ids) for p in priors),
-            seconds=time.perf_counter() - t0)
+            seconds=time.perf_counter() - t0, issues=tuple(issues(row)),
+            temperature=row.temperature)
 
     @torch.inference_mode()
     def add_turn(self, audio: np.ndarray | str | Path, text: str) -> None:

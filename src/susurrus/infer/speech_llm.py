@@ -9,10 +9,13 @@ every input of a batch are decoded as one batch and every window becomes a segme
 past 30 s is dropped. Conversations go through `ConversationSession` (paper 000). A model with
 a first pass (issue 16) reads a Whisper transcript of each window next to its audio tokens.
 
-A window whose decoding went wrong is reported on the result (`Recognition.issues`), never
-silently dropped: empty or punctuation-only text from a window that holds speech (`has_speech`),
-far fewer tokens than its seconds of speech (`speech_seconds`) carry, a looping tail the
-repetition guard cut, or a row that reached its length limit.
+A window whose decoding went wrong (`susurrus.infer.suspect`: empty or punctuation-only text from
+a window that holds speech, far fewer tokens than its seconds of speech carry, a looping tail
+the repetition guard cut, or a row that reached its length limit) is decoded again
+hotter, as Whisper does (`decode_with_fallback`: `best_of` seeded samples at each temperature of
+`GenerateOptions.fallback`); a window still wrong after the last is reported on the result
+(`Recognition.issues`) with its first decoding, never silently dropped. Each segment says the
+temperature that wrote it.
 
 A model trained with serialized output training (its recipe's `model.sot`, paper 003's LLM-SOT
 teacher) writes every talker of a mixture in onset order, joined by a speaker-change token: its
@@ -23,6 +26,7 @@ talker (which line of window 2 is talker 1 of window 1 is unknown).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,20 +46,18 @@ from susurrus.infer.recognizer import (
     check_prompt,
 )
 from susurrus.infer.session import ConversationSession
-from susurrus.infer.transcript import Segment, WindowIssue
-from susurrus.models.speech_llm.generation import GeneratedRow, GenerateOptions
+from susurrus.infer.suspect import FRAME, speech_seconds, window_issues
+from susurrus.infer.transcript import Segment
+from susurrus.models.speech_llm.generation import (
+    GeneratedRow,
+    GenerateOptions,
+    decode_with_fallback,
+)
 from susurrus.models.speech_llm.model import MIN_SAMPLES, SpeechLLM
 from susurrus.train.sot import SOT_MAX_SECONDS, SOT_TALKERS, split_sot
 
 WINDOW_SECONDS = 20.0  # the longest utterance the speech LLMs train on
 SEARCH_SECONDS = 5.0  # where, before a window's end, to look for a pause to cut at
-FRAME = SAMPLE_RATE // 10  # 100-ms energy frames, for cutting and for finding speech
-SPEECH_BELOW_LOUDEST_DB = 35.0  # a frame within this many dB of the file's loud level is active
-SPEECH_FLOOR_DBFS = -50.0  # ... and at least this loud (a quiet file is not all speech)
-SPEECH_MIN_SECONDS = 0.5  # a window with this much active audio holds speech
-MIN_TOKENS_PER_SPEECH_SECOND = 1.0  # speech runs at 2-4 tokens/s: far fewer means text is missing
-
-
 def split_windows(audio: np.ndarray, window: float = WINDOW_SECONDS,
                   search: float = SEARCH_SECONDS) -> list[tuple[int, int]]:
     """(start, end) sample spans covering `audio` in order, each at most `window` seconds."""
@@ -70,51 +72,6 @@ def split_windows(audio: np.ndarray, window: float = WINDOW_SECONDS,
         start = end
     spans.append((start, n))
     return spans
-
-
-def frame_db(audio: np.ndarray) -> np.ndarray:
-    """RMS level of each whole 100-ms frame, in dB relative to full scale (-inf for zeros)."""
-    n = audio.shape[0] // FRAME * FRAME
-    frames = audio[:n].astype(np.float64).reshape(-1, FRAME)
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10((frames ** 2).mean(1))
-
-
-def speech_seconds(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[float]:
-    """Seconds of speech in each (start, end) span of `audio`, by a simple energy VAD.
-
-    A 100-ms frame is active when its RMS is within SPEECH_BELOW_LOUDEST_DB of the file's loud
-    level (its 99th-percentile frame, robust to clicks) and above SPEECH_FLOOR_DBFS. Silence, or
-    a quiet gap between loud talk, is not speech.
-    """
-    db = frame_db(audio)
-    if db.size == 0 or not np.isfinite(db).any():
-        return [0.0] * len(spans)
-    loud = float(np.percentile(db[np.isfinite(db)], 99))
-    active = db >= max(loud - SPEECH_BELOW_LOUDEST_DB, SPEECH_FLOOR_DBFS)
-    return [float(active[s // FRAME: -(-e // FRAME)].sum()) * FRAME / SAMPLE_RATE
-            for s, e in spans]
-
-
-def has_speech(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[bool]:
-    """Whether each span holds speech: SPEECH_MIN_SECONDS of active frames (`speech_seconds`)."""
-    return [t >= SPEECH_MIN_SECONDS - 1e-9 for t in speech_seconds(audio, spans)]
-
-
-def window_issues(start: float, end: float, text: str, row: GeneratedRow,
-                  speech: float) -> list[WindowIssue]:
-    """What went wrong in one window with `speech` seconds of speech: no text (or too little for
-    its speech), a loop cut, the length limit hit."""
-    kinds, speaks = [], speech >= SPEECH_MIN_SECONDS - 1e-9
-    if speaks and not any(ch.isalnum() for ch in text):
-        kinds.append("no_text")
-    elif speaks and len(row.ids) < MIN_TOKENS_PER_SPEECH_SECOND * speech:
-        kinds.append("little_text")
-    if row.looped:
-        kinds.append("loop")
-    if row.hit_limit:
-        kinds.append("length_limit")
-    return [WindowIssue(start, end, k) for k in kinds]
 
 
 def sot_streams(text: str, start: float, end: float, ids: list[int],
@@ -140,7 +97,9 @@ class SpeechLLMRecognizer:
     kind = "a speech LLM"
 
     def __init__(self, model: str | SpeechLLM, device: str = "cpu",
-                 options: GenerateOptions | None = None, engine: str = "torch") -> None:
+                 options: GenerateOptions | None = None, engine: str = "torch",
+                 fallback: tuple[float, ...] | None = None) -> None:
+        """`fallback`, when given, replaces the options' fallback temperatures (() = none)."""
         if engine != "torch":  # before anything loads
             raise IncompatibleOptionError(
                 f"engine {engine!r}: {model} is a speech-LLM checkpoint; it runs on the torch "
@@ -155,6 +114,8 @@ class SpeechLLMRecognizer:
         scale = SOT_TALKERS if self.model.sot else 1
         self.options = options or GenerateOptions(
             tokens_per_second=GenerateOptions.tokens_per_second * scale)
+        if fallback is not None:
+            self.options = replace(self.options, fallback=fallback)
         self.capabilities = Capabilities(prompt=False, contexts=self.model.context_modes(),
                                          streams=scale, batch=True, timestamps=False)
 
@@ -188,28 +149,38 @@ class SpeechLLMRecognizer:
 
             hyps = [model.hypothesis_ids(t) for t in first_pass_texts(
                 model.first_pass, model.first_pass_engine, clips)]
+        window_spans = [(b, s, e) for b, row in enumerate(spans) for s, e in row]
+        speech = [t for b, row in enumerate(spans) for t in speech_seconds(audio[b], row)]
+
+        def decode(rows: list[int], options: GenerateOptions) -> list[GeneratedRow]:
+            return model.generate_rows(feats[rows], feat_lengths[rows], options,
+                                       hypotheses=[hyps[i] for i in rows] if hyps else None)
+
+        def suspect(i: int, row: GeneratedRow) -> bool:
+            _, s, e = window_spans[i]
+            return bool(window_issues(s / SAMPLE_RATE, e / SAMPLE_RATE,
+                                      model.decode_text(row.ids), row, speech[i]))
+
         with torch.inference_mode():
             feats, feat_lengths = model.encode_audio(clips)
-            generated = model.generate_rows(feats, feat_lengths, self.options, hypotheses=hyps)
+            generated = decode_with_fallback(decode, len(clips), self.options, suspect)
         n_audio = iter(model.compressor.out_lengths(feat_lengths).tolist())  # audio tokens read
-        rows = iter(generated)
-        done = 0.0
-        for b, row_spans in enumerate(spans):
-            for (s, e), speech in zip(row_spans, speech_seconds(audio[b], row_spans),
-                                      strict=True):
-                row = next(rows)
-                text = model.decode_text(row.ids)
-                if model.sot:
-                    out[b].streams = sot_streams(text, s / SAMPLE_RATE, e / SAMPLE_RATE,
-                                                 row.ids, int(next(n_audio)))
-                else:
-                    out[b].streams[0].segments.append(Segment(
-                        s / SAMPLE_RATE, e / SAMPLE_RATE, (" " + text) if text else "",
-                        list(row.ids), audio_tokens=int(next(n_audio))))
-                out[b].issues += window_issues(s / SAMPLE_RATE, e / SAMPLE_RATE, text, row, speech)
-                if on_progress:
-                    on_progress(done + e / SAMPLE_RATE)
-            done += audio[b].shape[0] / SAMPLE_RATE
+        # progress: seconds of every earlier input, then this input's windows
+        before = np.cumsum([0] + [a.shape[0] for a in audio]) / SAMPLE_RATE
+        for i, ((b, s, e), row) in enumerate(zip(window_spans, generated, strict=True)):
+            text = model.decode_text(row.ids)
+            if model.sot:
+                out[b].streams = sot_streams(text, s / SAMPLE_RATE, e / SAMPLE_RATE,
+                                             row.ids, int(next(n_audio)))
+            else:
+                out[b].streams[0].segments.append(Segment(
+                    s / SAMPLE_RATE, e / SAMPLE_RATE, (" " + text) if text else "",
+                    list(row.ids), avg_logprob=row.avg_logprob,
+                    audio_tokens=int(next(n_audio)), temperature=row.temperature))
+            out[b].issues += window_issues(s / SAMPLE_RATE, e / SAMPLE_RATE, text, row,
+                                           speech[i])
+            if on_progress:
+                on_progress(float(before[b]) + e / SAMPLE_RATE)
         return out
 
     def _no_sot_session(self) -> None:

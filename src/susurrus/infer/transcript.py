@@ -24,6 +24,7 @@ class Segment:
     avg_logprob: float = 0.0  # mean token log-probability of the window that produced it
     no_speech_prob: float = 0.0  # P(no speech) of that window
     audio_tokens: int = 0  # audio embeddings an LLM read for this segment (0: no LLM)
+    temperature: float = 0.0  # the decoding temperature that wrote it (> 0: a fallback retry)
 
 
 IssueKind = Literal["no_text", "little_text", "loop", "length_limit"]

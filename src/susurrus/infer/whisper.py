@@ -122,7 +122,7 @@ class FasterWhisperRecognizer(_PromptSessions):
         out = []
         for s in segs:  # a generator: decoding happens while we iterate
             out.append(Segment(s.start, s.end, s.text, list(s.tokens), s.avg_logprob,
-                               s.no_speech_prob))
+                               s.no_speech_prob, temperature=s.temperature))
             if on_progress:
                 on_progress(s.end)
         return out

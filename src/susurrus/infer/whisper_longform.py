@@ -102,7 +102,7 @@ def _split_segments(
         start = offset + ((start_tok - tb) * TIME_PRECISION if start_tok is not None else 0.0)
         end = offset + ((end_tok - tb) * TIME_PRECISION if end_tok is not None else window_seconds)
         return Segment(start, max(end, start), text(body), body, result.avg_logprob,
-                       result.no_speech_prob)
+                       result.no_speech_prob, temperature=result.temperature)
 
     # indices i where toks[i-1] and toks[i] are both timestamps: a segment boundary
     cuts = [i for i in range(1, len(toks)) if toks[i] >= tb and toks[i - 1] >= tb]

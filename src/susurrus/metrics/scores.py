@@ -573,6 +573,7 @@ class CostCounts(_Adds):
     # windows the recognizer reported as suspect (no text, little text, a loop, the length
     # limit: `susurrus.infer.transcript.WindowIssue`); their text is scored as it came
     suspect_windows: int = 0
+    fallback_windows: int = 0  # windows decoded again hotter (temperature fallback)
 
     @property
     def rtf(self) -> float:

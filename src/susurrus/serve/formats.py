@@ -38,7 +38,7 @@ def _compression_ratio(text: str) -> float:
 def _segment(i: int, s: Segment) -> dict:
     return {"id": i, "seek": int(round(s.start * 100)), "start": round(s.start, 3),
             "end": round(s.end, 3), "text": s.text, "tokens": list(s.tokens),
-            "temperature": 0.0, "avg_logprob": s.avg_logprob,
+            "temperature": s.temperature, "avg_logprob": s.avg_logprob,
             "compression_ratio": round(_compression_ratio(s.text), 4),
             "no_speech_prob": s.no_speech_prob}
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.errors import IncompatibleOptionError
 from susurrus.infer.recognizer import Recognition, TalkerStream, check_prompt
-from susurrus.infer.speech_llm import speech_seconds
+from susurrus.infer.suspect import speech_seconds
 from susurrus.serve import formats
 from susurrus.serve.errors import ApiError
 from susurrus.serve.state import ServerState, read_upload

@@ -239,6 +239,29 @@ def pick_variant(seed: int, epoch: int, example: int, variants: int) -> int:
     return int(np.random.default_rng([seed, epoch, example]).integers(variants + 1))
 
 
+def time_mask(feats: torch.Tensor, seed: int, epoch: int, example: int, share: float,
+              fraction: float, max_frames: int) -> torch.Tensor:
+    """`feats` (T, D) with time masks, or unchanged: with probability `share` (drawn from
+    (seed, epoch, example) alone, apart from `pick_variant`'s draw, so a resumed run masks the
+    same frames), spans of 1..`max_frames` frames at random places are zeroed until at least
+    `fraction` of the T frames are (SpecAugment's time masking, on encoder features)."""
+    if share <= 0 or fraction <= 0:
+        return feats
+    rng = np.random.default_rng([seed, epoch, example, 1])
+    if rng.random() >= share:
+        return feats
+    T = feats.shape[0]
+    masked = np.zeros(T, dtype=bool)
+    target = min(T, int(np.ceil(fraction * T)))
+    while masked.sum() < target:
+        width = int(rng.integers(1, max(1, min(max_frames, T)) + 1))
+        start = int(rng.integers(0, T - width + 1))
+        masked[start: start + width] = True
+    out = feats.clone()
+    out[torch.from_numpy(masked)] = 0
+    return out
+
+
 def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """[(T_b, D)] -> (B, T, D) zero-padded, lengths (B,)."""
     lengths = torch.tensor([f.shape[0] for f in feats])

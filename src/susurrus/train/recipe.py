@@ -68,11 +68,24 @@ class DataConfig:
     # multi-talker mixtures drawn on the fly from single-talker manifests (task multitalker_ctc):
     # {sources: [...], valid_sources, mixtures, talkers, ...}: susurrus.data.dynamic_mixing
     mixing: dict = field(default_factory=dict)
+    # time masks on the encoder features a training example reads (SpecAugment's time masking,
+    # after the frozen encoder): this share of the examples, drawn each epoch, has spans of at
+    # most `time_mask_seconds` zeroed until `time_mask_fraction` of its frames are; 0 = off
+    time_mask_share: float = 0.0
+    time_mask_fraction: float = 0.4
+    time_mask_seconds: float = 1.0
 
     def __post_init__(self) -> None:
-        raise_problems(check_fields(self, {"synth_hours": (0.0, True), "max_duration": (0.0, True),
-                             "batch_seconds": (0.0, True), "valid_limit": (0, False)},
-                      ("synth_dir",)))
+        problems = check_fields(self, {"synth_hours": (0.0, True), "max_duration": (0.0, True),
+                                       "batch_seconds": (0.0, True), "valid_limit": (0, False),
+                                       "time_mask_share": (0.0, False),
+                                       "time_mask_fraction": (0.0, False),
+                                       "time_mask_seconds": (0.0, True)}, ("synth_dir",))
+        problems += [(name, f"must be < 1, got {getattr(self, name)!r}")
+                     for name in ("time_mask_share", "time_mask_fraction")
+                     if getattr(self, name) > 1 or (name == "time_mask_fraction"
+                                                    and getattr(self, name) == 1)]
+        raise_problems(problems)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,11 @@ import torch
 
 from susurrus.errors import UsageError
 from susurrus.models.kv_cache import cache_kwargs
-from susurrus.models.speech_llm.generation import GenerateOptions, repeated_tail
+from susurrus.models.speech_llm.generation import (
+    GeneratedRow,
+    GenerateOptions,
+    repeated_tail,
+)
 from susurrus.models.speech_llm.model import EncodedTurn, PriorTurn, SpeechLLM
 
 
@@ -65,24 +69,48 @@ class ConversationContext:
 
     @torch.no_grad()
     def generate(self, turn: EncodedTurn, options: GenerateOptions) -> list[int]:
-        """Greedy decoding of `turn` read after the cached context; the cache is left as it was.
+        """`generate_row`'s ids."""
+        return self.generate_row(turn, options).ids
 
-        The same stopping rules as `SpeechLLM.generate`: EOS, the length limit, the repetition
-        guard (and its cut), so the ids equal `SpeechLLM.generate_turn` with the same priors.
+    @torch.no_grad()
+    def generate_row(self, turn: EncodedTurn, options: GenerateOptions) -> GeneratedRow:
+        """Decode `turn` read after the cached context; the cache is left as it was.
+
+        Greedy at `options.temperature` 0, with the same stopping rules as
+        `SpeechLLM.generate`: EOS, the length limit, the repetition guard (and its cut), so the
+        ids equal `SpeechLLM.generate_turn` with the same priors. Above 0, `best_of` samples
+        (seeded by `options.seed`), keeping the most likely one no guard stopped (a fallback
+        pass, as `generation.generate_rows` samples; the draws are this loop's own).
         """
         if options.num_beams != 1:
             raise UsageError("a cached conversation decodes greedily; use num_beams=1, or "
                              "use_cache=False for beam search")
         if self.cache is None:
             self.reset()
-        model = self.model
         limit = options.max_new_tokens(turn.seconds)
+        if options.temperature <= 0:
+            return self._decode(turn, options, limit, None)
+        g = torch.Generator().manual_seed(options.seed)
+        rows = [self._decode(turn, options, limit, g) for _ in range(options.best_of)]
+        return max(rows, key=lambda r: (not r.guarded, r.avg_logprob))
+
+    def _decode(self, turn: EncodedTurn, options: GenerateOptions, limit: int,
+                g: torch.Generator | None) -> GeneratedRow:
+        """One pass over `turn`: greedy (`g` None) or sampled at `options.temperature`."""
+        model = self.model
         logits = self._run(model.turn_embeddings(turn.audio, turn.hypothesis)[None])
         ids: list[int] = []
+        logprob, ended = 0.0, False
         try:
             while True:
-                tok = int(logits.argmax())
+                if g is None:
+                    tok = int(logits.argmax())
+                else:
+                    probs = torch.softmax(logits.float() / options.temperature, dim=-1)
+                    tok = int(torch.multinomial(probs, 1, generator=g))
+                    logprob += float(torch.log_softmax(logits.float(), dim=-1)[tok])
                 if tok == model.eos_id:
+                    ended = True
                     break
                 ids.append(tok)
                 if len(ids) >= limit or repeated_tail(ids, options.max_repeats,
@@ -94,4 +122,8 @@ class ConversationContext:
             if extra > 0:  # back to the context, whatever happened
                 self.cache.crop(-extra)
         cut = repeated_tail(ids, options.max_repeats, options.max_ngram)
-        return ids[: len(ids) - cut] if cut else ids
+        steps = len(ids) + ended
+        return GeneratedRow(ids[: len(ids) - cut] if cut else ids, looped=cut > 0,
+                            hit_limit=len(ids) >= limit, limit=limit,
+                            temperature=options.temperature if g is not None else 0.0,
+                            avg_logprob=logprob / steps if g is not None and steps else 0.0)

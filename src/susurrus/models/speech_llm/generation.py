@@ -6,13 +6,19 @@ Two guards keep a speech LLM from running away, as Whisper's decoder can:
 - a repetition guard: when a row's tail is the same n-gram `max_repeats` times in a row, that row
   stops and the copies are cut back to one ("no, no" is speech; four copies in a row is a loop).
 
+When a guard fires anyway, the window is decoded again hotter, as openai/whisper does
+(`decode_with_fallback`): `best_of` samples at each temperature of `fallback` in turn, until one
+is not suspect; each sample is scored by its mean token log-probability under the model's own
+(untempered) distribution, and sampling is seeded (`seed`), so a rerun gives the same text.
+
 Shapes: B batch, L prompt length, E LLM width, G generated length.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -27,10 +33,21 @@ class GenerateOptions:
     extra_tokens: int = 16  # ... plus this many
     max_repeats: int = 4  # stop a row whose tail repeats one n-gram this many times (0 = off)
     max_ngram: int = 8  # longest n-gram the repetition guard looks for
+    # a suspect window (loop, length limit, text missing) is decoded again at each of these
+    # temperatures in turn, `best_of` samples each, until one is not suspect (() = never)
+    fallback: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
+    best_of: int = 5
+    seed: int = 0  # sampling seed of the fallback
+    temperature: float = 0.0  # this pass: 0 = greedy or beam; > 0 samples (set by the fallback)
 
     def __post_init__(self) -> None:
         if self.num_beams < 1:
             raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if self.best_of < 1:
+            raise ValueError(f"best_of must be >= 1, got {self.best_of}")
+        if self.temperature < 0 or any(t <= 0 for t in self.fallback):
+            raise ValueError("temperature must be >= 0 and every fallback temperature > 0, got "
+                             f"{self.temperature} and {list(self.fallback)}")
         if self.tokens_per_second <= 0 or self.extra_tokens < 1:
             raise ValueError("tokens_per_second must be > 0 and extra_tokens >= 1, got "
                              f"{self.tokens_per_second} and {self.extra_tokens}")
@@ -92,6 +109,13 @@ class GeneratedRow:
     looped: bool = False  # the repetition guard found a looping tail and cut it
     hit_limit: bool = False  # `limit` tokens and no EOS among them: stopped at the length limit
     limit: int = 0  # that length limit (tokens)
+    temperature: float = 0.0  # the pass that wrote it: 0 greedy/beam, > 0 a fallback sample
+    avg_logprob: float = 0.0  # a sample's mean token log-probability (0.0 when not sampled)
+
+    @property
+    def guarded(self) -> bool:
+        """A guard fired: the tail looped or the length limit was reached."""
+        return self.looped or self.hit_limit
 
 
 def generate_ids(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Tensor,
@@ -108,29 +132,83 @@ def generate_ids(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Ten
 def generate_rows(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Tensor,
                   seconds: torch.Tensor, options: GenerateOptions, eos_id: int, pad_id: int
                   ) -> list[GeneratedRow]:
-    """`generate_ids`, with each row's guards that fired (loop cut, length limit) beside its ids."""
+    """`generate_ids`, with each row's guards that fired (loop cut, length limit) beside its ids.
+
+    At `options.temperature` > 0 each row draws `best_of` samples (seeded) and keeps the most
+    likely one (mean log-probability) that no guard stopped, else the most likely one.
+    """
     from transformers import StoppingCriteriaList
 
     B = embeds.shape[0]
     limits = torch.tensor([options.max_new_tokens(float(s)) for s in seconds], dtype=torch.long)
-    out = llm.generate(
-        inputs_embeds=embeds, attention_mask=attention_mask,
-        max_new_tokens=int(limits.max()), num_beams=options.num_beams, do_sample=False,
-        eos_token_id=eos_id, pad_token_id=pad_id,
-        stopping_criteria=StoppingCriteriaList([_StopRows(limits, options, 0)]),
-        # the model's own generation_config may carry sampling defaults; decoding is ours
-        temperature=None, top_p=None, top_k=None,
-    )  # (B, G): only new tokens when the prompt is given as embeddings
-    assert out.shape[0] == B, f"expected {B} rows, got {tuple(out.shape)}"
+    sample = options.temperature > 0
+    n = options.best_of if sample else 1
+    decoding = (dict(do_sample=True, temperature=options.temperature, top_k=0, top_p=1.0,
+                     num_return_sequences=n, num_beams=1, output_logits=True,
+                     return_dict_in_generate=True) if sample else
+                # the model's own generation_config may carry sampling defaults; decoding is ours
+                dict(do_sample=False, num_beams=options.num_beams, temperature=None, top_p=None,
+                     top_k=None))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(options.seed)
+        out = llm.generate(
+            inputs_embeds=embeds, attention_mask=attention_mask,
+            max_new_tokens=int(limits.max()), eos_token_id=eos_id, pad_token_id=pad_id,
+            stopping_criteria=StoppingCriteriaList([_StopRows(limits, options, 0)]), **decoding,
+        )  # (B * n, G): only new tokens when the prompt is given as embeddings
+    seqs, scores = (out.sequences, _mean_logprobs(out.logits, out.sequences, eos_id, pad_id)) \
+        if sample else (out, None)
+    assert seqs.shape[0] == B * n, f"expected {B * n} rows, got {tuple(seqs.shape)}"
     rows = []
     for b in range(B):
-        ids, limit = out[b].tolist(), int(limits[b])
-        if eos_id in ids:  # (a row stopped early is padded, maybe with EOS: limit decides below)
-            ids = ids[: ids.index(eos_id)]
-        while ids and ids[-1] == pad_id:
-            ids.pop()
-        ids = ids[:limit]
-        cut = repeated_tail(ids, options.max_repeats, options.max_ngram)
-        rows.append(GeneratedRow(ids[: len(ids) - cut] if cut else ids, looped=cut > 0,
-                                 hit_limit=len(ids) >= limit, limit=limit))
+        limit = int(limits[b])
+        candidates = []
+        for j in range(b * n, (b + 1) * n):
+            ids = seqs[j].tolist()
+            if eos_id in ids:  # (a row stopped early is padded, maybe with EOS: limit decides)
+                ids = ids[: ids.index(eos_id)]
+            while ids and ids[-1] == pad_id:
+                ids.pop()
+            ids = ids[:limit]
+            cut = repeated_tail(ids, options.max_repeats, options.max_ngram)
+            candidates.append(GeneratedRow(
+                ids[: len(ids) - cut] if cut else ids, looped=cut > 0,
+                hit_limit=len(ids) >= limit, limit=limit, temperature=options.temperature,
+                avg_logprob=float(scores[j]) if scores is not None else 0.0))
+        rows.append(max(candidates, key=lambda r: (not r.guarded, r.avg_logprob)))
     return rows
+
+
+def _mean_logprobs(logits: Sequence[torch.Tensor], seqs: torch.Tensor, eos_id: int,
+                   pad_id: int) -> list[float]:
+    """Each sampled row's mean log-probability of its tokens (through its EOS) under the raw
+    logits (one (R, V) tensor per step), as openai/whisper ranks its best_of samples."""
+    steps = torch.stack([torch.log_softmax(x.float(), dim=-1) for x in logits], 1)  # (R, G, V)
+    picked = steps.gather(-1, seqs[:, : steps.shape[1], None]).squeeze(-1)  # (R, G)
+    out = []
+    for r in range(seqs.shape[0]):
+        ids = seqs[r, : steps.shape[1]].tolist()
+        n = ids.index(eos_id) + 1 if eos_id in ids else len(ids)
+        while n > 0 and ids[n - 1] == pad_id and pad_id != eos_id:
+            n -= 1
+        out.append(float(picked[r, :n].mean()) if n else 0.0)
+    return out
+
+
+def decode_with_fallback(decode: Callable[[list[int], GenerateOptions], list[GeneratedRow]],
+                         rows: int, options: GenerateOptions,
+                         suspect: Callable[[int, GeneratedRow], bool]) -> list[GeneratedRow]:
+    """Decode rows 0..rows-1 (`decode(indices, options)`), then each row `suspect` calls wrong
+    again at each fallback temperature in turn until it is not; a row still suspect after the
+    last keeps its first (greedy or beam) decoding, for the caller to report."""
+    out = decode(list(range(rows)), options)
+    todo = [i for i in range(rows) if suspect(i, out[i])]
+    for k, temperature in enumerate(options.fallback):
+        if not todo:
+            break
+        tried = decode(todo, replace(options, temperature=temperature, seed=options.seed + k))
+        for i, row in zip(todo, tried, strict=True):
+            if not suspect(i, row):
+                out[i] = row
+        todo = [i for i in todo if suspect(i, out[i])]
+    return out

@@ -460,5 +460,11 @@ class SpeechLLM(nn.Module):
 
         `ConversationContext` gives the same ids without recomputing the priors every turn.
         """
+        return self.generate_turn_row(turn, priors, options).ids
+
+    @torch.no_grad()
+    def generate_turn_row(self, turn: EncodedTurn, priors: Sequence[PriorTurn],
+                          options: GenerateOptions | None = None) -> GeneratedRow:
+        """`generate_turn`, with the guards that fired (loop cut, length limit)."""
         hyps = [turn.hypothesis or []] if self.first_pass else None
-        return self.generate(turn.feats, turn.lengths, options, [list(priors)], hyps)[0]
+        return self.generate_rows(turn.feats, turn.lengths, options, [list(priors)], hyps)[0]

@@ -12,6 +12,9 @@ What the generic loop leaves to it:
 - its first phase on a fresh run: `train.init` (start from another checkpoint's trained parts,
   e.g. a single-turn model starting a multi-turn run), else the CTC alignment warm-up of the
   compressor and projector onto the LLM's embeddings (`train.align_steps`, `train/align.py`);
+- time masks (`data.time_mask_share` > 0): a share of the training examples, drawn each epoch
+  like the variant, read their features with random spans zeroed (`train.data.time_mask`), so
+  the audio cannot carry every word: with a first pass the model must lean on it there;
 - a first pass (`model.first_pass`, issue 16 lever 4): each utterance's Whisper transcript,
   decoded once (`data.hypotheses.HypothesisCache`), is read after its audio tokens: of its
   clean audio whichever variant it trains on, or with `model.first_pass_augmented` of the
@@ -42,6 +45,7 @@ from susurrus.train.data import (
     pad_features,
     pick_variant,
     prior_turns,
+    time_mask,
 )
 from susurrus.train.task import Example, Run
 
@@ -66,6 +70,7 @@ class SpeechLLMTask:
         self.hypotheses: list[list[list[int]]] | None = None  # first-pass ids per utt, variant
         self.valid_hypotheses: list[str] | None = None
         self.sot = False  # model.sot: mixtures, targets serialized by onset
+        self.masks = (0.0, 0.0, 0)  # data.time_mask_*: share, fraction, longest span (frames)
 
     @staticmethod
     def check(config: ModelConfig) -> list[tuple[str, str]]:
@@ -121,6 +126,13 @@ class SpeechLLMTask:
         self.augmented = [[self.cache.get(u, k).to(torch.float16)
                            for k in range(1, aug.variants + 1)] for u in train_utts]
         self.seed = recipe.train.seed
+        data = recipe.data
+        self.masks = (data.time_mask_share, data.time_mask_fraction,
+                      max(1, round(data.time_mask_seconds * model.frames_per_second)))
+        if data.time_mask_share:
+            run.log(f"time masks: {data.time_mask_share:.0%} of the examples, "
+                    f"{data.time_mask_fraction:.0%} of their frames, spans <= "
+                    f"{data.time_mask_seconds} s")
         if aug.variants:
             run.log(f"augmentation: {aug.variants} variants per training utterance "
                     f"(features in {self.cache.augment_folder})")
@@ -216,9 +228,11 @@ class SpeechLLMTask:
                             else 0)
 
     def features(self, i: int) -> torch.Tensor:
-        """(T', D) features example `i` trains on this epoch: clean or one augmented variant."""
+        """(T', D) features example `i` trains on this epoch: clean or one augmented variant,
+        time-masked when its draw says so."""
         k = self.variant(i)
-        return self.feats[i] if k == 0 else self.augmented[i][k - 1]
+        return time_mask(self.feats[i] if k == 0 else self.augmented[i][k - 1], self.seed,
+                         self.epoch, i, *self.masks)
 
     def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
              ) -> torch.Tensor:
