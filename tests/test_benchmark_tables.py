@@ -13,6 +13,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 RESULTS = BENCH / "results"
 sys.path.insert(0, str(BENCH))
 import context  # noqa: E402
+import fallback  # noqa: E402
+import first_pass  # noqa: E402
 import generalization  # noqa: E402
 import multitalker  # noqa: E402
 import serve_load  # noqa: E402
@@ -29,6 +31,8 @@ TABLES = [  # (results stem, the function its script renders the table with)
     ("serve_load", serve_load.render),
     ("generalization", generalization.render),
     ("multitalker", multitalker.render),
+    ("fallback", fallback.render),
+    ("first_pass", first_pass.render),
 ]
 if (RESULTS / "train_throughput.json").exists():  # measured by the lead on a quiet machine
     TABLES.append(("train_throughput", train_throughput.render))

@@ -135,11 +135,17 @@ def generate_rows(llm: nn.Module, embeds: torch.Tensor, attention_mask: torch.Te
     """`generate_ids`, with each row's guards that fired (loop cut, length limit) beside its ids.
 
     At `options.temperature` > 0 each row draws `best_of` samples (seeded) and keeps the most
-    likely one (mean log-probability) that no guard stopped, else the most likely one.
+    likely one (mean log-probability) that no guard stopped, else the most likely one. Rows are
+    then sampled one at a time: scoring keeps every step's logits of the samples (~170 MB for 5
+    samples of a 20-s window), which a batch of them would multiply.
     """
     from transformers import StoppingCriteriaList
 
     B = embeds.shape[0]
+    if options.temperature > 0 and B > 1:
+        return [row for b in range(B) for row in generate_rows(
+            llm, embeds[b: b + 1], attention_mask[b: b + 1], seconds[b: b + 1], options,
+            eos_id, pad_id)]
     limits = torch.tensor([options.max_new_tokens(float(s)) for s in seconds], dtype=torch.long)
     sample = options.temperature > 0
     n = options.best_of if sample else 1
@@ -183,11 +189,12 @@ def _mean_logprobs(logits: Sequence[torch.Tensor], seqs: torch.Tensor, eos_id: i
                    pad_id: int) -> list[float]:
     """Each sampled row's mean log-probability of its tokens (through its EOS) under the raw
     logits (one (R, V) tensor per step), as openai/whisper ranks its best_of samples."""
-    steps = torch.stack([torch.log_softmax(x.float(), dim=-1) for x in logits], 1)  # (R, G, V)
-    picked = steps.gather(-1, seqs[:, : steps.shape[1], None]).squeeze(-1)  # (R, G)
+    picked = torch.stack([  # (R, G): a step at a time, never (R, G, V) at once
+        x.float().gather(-1, seqs[:, g, None]).squeeze(-1) - torch.logsumexp(x.float(), -1)
+        for g, x in enumerate(logits)], 1)
     out = []
     for r in range(seqs.shape[0]):
-        ids = seqs[r, : steps.shape[1]].tolist()
+        ids = seqs[r, : picked.shape[1]].tolist()
         n = ids.index(eos_id) + 1 if eos_id in ids else len(ids)
         while n > 0 and ids[n - 1] == pad_id and pad_id != eos_id:
             n -= 1
