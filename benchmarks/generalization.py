@@ -137,8 +137,8 @@ def row(system: dict, res: dict[str, EvalResult | None], timed: dict | None) -> 
                    "entity_repeat": e.entity_recall_repeat, "entity": e.entity_recall,
                    "conversations": len(e.counts.wer_by_session), "words": e.n_words,
                    "seconds": e.counts.cost.audio_seconds, "suspect_windows": e.suspect_windows}
-    timed = next((e for e in res.values() if e is not None), None)
-    r["tokens_per_second"] = timed.llm_audio_tokens_per_second if timed else None
+    scored = next((e for e in res.values() if e is not None), None)
+    r["tokens_per_second"] = scored.llm_audio_tokens_per_second if scored else None
     r["rtf"] = timed["rtf"] if timed else None
     return r
 

@@ -54,6 +54,12 @@ NOT_RUN = {
     ("docs/generalization.md", ".venv/bin/python benchmarks/generalization.py --run "
                                "runs/speech-llm-generalize --last-step 1000"),
     ("docs/generalization.md", "susurrus train recipes/speech_llm/first-pass.yaml"),
+    ("docs/generalization.md", "susurrus train recipes/speech_llm/first-pass-masked.yaml"),
+    ("docs/generalization.md", ".venv/bin/python benchmarks/fallback.py --models "
+                               "speech-llm-tiny-fp,speech-llm-tiny-v2 --sets read-3min"),
+    ("benchmarks/README.md", ".venv/bin/python benchmarks/first_pass.py --sets test-ood"),
+    ("benchmarks/README.md", ".venv/bin/python benchmarks/fallback.py --models "
+                             "speech-llm-tiny-fp,speech-llm-tiny-v2 --sets read-3min"),
     ("docs/training.md", "susurrus train recipes/speech_llm/default.yaml"),
     ("docs/training.md", "torchrun --standalone --nproc_per_node NUM_GPUS -m susurrus.cli.main"),
     ("docs/training.md", "ACCELERATE_USE_CPU=1 GLOO_SOCKET_IFNAME=lo OMP_NUM_THREADS=1"),

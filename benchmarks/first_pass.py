@@ -1,0 +1,141 @@
+"""The first-pass speech LLMs next to the first pass they read, in one sitting (issue 16, lever 4).
+
+    .venv/bin/python benchmarks/first_pass.py [--masked-run runs/speech-llm-fp-masked]
+        [--data out/gen] [--sets test,test-ood] [--out runs/bench-first-pass] [--no-decode]
+
+A first-pass speech LLM reads Whisper tiny.en's own transcript of each turn (faster-whisper,
+greedy) next to the audio tokens, so the row it must beat is that first pass. Rows, every one
+scored on the same audio in one run of this script:
+- Whisper tiny.en through faster-whisper: the first pass itself;
+- `speech-llm-tiny-fp` as shipped (recipes/speech_llm/first-pass.yaml), decoded with the
+  temperature fallback;
+- `recipes/speech_llm/first-pass-masked.yaml` (speech-llm-tiny-fp trained further with half its
+  examples reading time-masked audio, so that there the words can come only from the first pass)
+  at each checkpoint `--steps` names (default: the run's last), when `--masked-run` holds them.
+
+Test sets as benchmarks/generalization.py: `susurrus synth conversations --out out/gen/conv
+--hours 6 --seed 1` (test: trained voices and domains; test-ood: voices, domains and entities no
+training run sees). WER with a 95% bootstrap interval over whole conversations and its paired
+difference from the first pass, entity recall of first and repeated mentions, windows reported
+suspect and windows decoded again hotter. Speed is timed by benchmarks/generalization.py, not
+here. Scores are cached per row under `--out`; rerun to resume. Writes
+benchmarks/results/first_pass.{json,md} and first_pass_wer.png; `--render first_pass.json`
+redraws the table from the JSON alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, render_main, save_results  # noqa: E402
+from generalization import SETS as ALL_SETS  # noqa: E402
+from generalization import add_intervals, evaluate, learning_curve, plot, row  # noqa: E402
+
+
+def systems(masked_run: Path | None, steps: list[int]) -> list[dict]:
+    rows = [
+        {"system": "Whisper tiny.en (faster-whisper)", "lever": "the first pass the LLMs read",
+         "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
+        {"system": "speech-llm-tiny-fp (shipped)",
+         "lever": "+ Whisper's hypothesis as input (first-pass.yaml)",
+         "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp"},
+    ]
+    if masked_run is None or not (masked_run / "checkpoints").is_dir():
+        return rows
+    from susurrus.train.run import latest_checkpoint
+
+    for step in steps or [int(latest_checkpoint(masked_run).name.removeprefix("step-"))]:
+        folder = masked_run / "checkpoints" / f"step-{step:07d}"
+        if not folder.is_dir():
+            raise SystemExit(f"{folder}: no such checkpoint (train.keep_every keeps them)")
+        rows.append({"system": f"first-pass-masked recipe, step {step}",
+                     "lever": f"+ half the examples time-masked ({step} more steps)",
+                     "model": str(folder), "engine": "torch", "key": f"masked-{step}"})
+    return rows
+
+
+def render(results: dict) -> str:
+    rows, sets = results["rows"], results["sets"]
+    head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in sets] + [
+        f"vs first pass, {sets[-1]}", f"entity recall first / repeat ({sets[-1]})",
+        "suspect / redone windows"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for r in rows:
+        cells = [r["system"], r["lever"]]
+        for n in sets:
+            if r[n] is None:
+                cells.append("not run")
+                continue
+            lo, hi = r[n]["wer_ci95"]
+            cells.append(f"{r[n]['wer']:.3f} ({lo:.2f}…{hi:.2f})")
+        last = r[sets[-1]]
+        if last is None or r is rows[0]:
+            cells.append("–")
+        else:
+            lo, hi = last["vs_whisper_ci95"]
+            cells.append(f"{last['wer'] - rows[0][sets[-1]]['wer']:+.3f} ({lo:+.2f}…{hi:+.2f})")
+        cells.append(f"{last['entity_first']:.2f} / {last['entity_repeat']:.2f}" if last
+                     else "–")
+        done = [r[n] for n in sets if r[n]]
+        cells.append(f"{sum(d['suspect_windows'] for d in done)} / "
+                     f"{sum(d['fallback_windows'] for d in done)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    first = {n: next(r[n] for r in rows if r[n]) for n in sets}
+    sizes = ", ".join(f"{n} {first[n]['conversations']} conversations, {first[n]['words']} "
+                      f"words, {first[n]['seconds'] / 60:.0f} min" for n in sets)
+    curve = results.get("learning_curve", {}).get("valid_wer", [])
+    learned = ("Validation WER of the first-pass-masked run (64 dev turns, in-domain voices) by "
+               "step: " + ", ".join(f"{s}: {w:.3f}" for s, w in curve) + ". ") if curve else ""
+    return ("\n".join(lines) + f"\n\n{learned}Sets: {sizes}. Intervals: 95% bootstrap over "
+            "whole conversations; \"vs first pass\": the paired difference from the first row. "
+            "Suspect windows: reported by the speech LLM (no text, too little, a loop, the "
+            "length limit) after the temperature fallback; redone: decoded again hotter (for "
+            "faster-whisper, its own fallback's segments). Speed is not compared here (the "
+            "evals shared the machine with training): docs/generalization.md's table times "
+            f"these systems. Run {results['date']} on {results['machine']}."
+            + (" \"not run\": not decoded in that session." if any(
+                r[n] is None for r in rows for n in sets) else "") + "\n")
+
+
+def main() -> None:
+    if render_main(render):
+        return
+    import torch
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--masked-run", type=Path, default=ROOT / "runs" / "speech-llm-fp-masked")
+    p.add_argument("--steps", default="", help="comma-separated checkpoints of --masked-run "
+                                               "(default: its last)")
+    p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
+    p.add_argument("--sets", default="test,test-ood", help="of test, test-ood, news-ood")
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-first-pass")
+    p.add_argument("--no-decode", action="store_true",
+                   help="table of the results already decoded; the others show 'not run'")
+    args = p.parse_args()
+    sets = {n: ALL_SETS[n] for n in args.sets.split(",") if n}
+    rows_in = systems(args.masked_run, [int(s) for s in args.steps.split(",") if s])
+    evals = [evaluate(s, args.data, args.out, decode=not args.no_decode, sets=sets)
+             for s in rows_in]
+    rows = []
+    for s, e in zip(rows_in, evals, strict=True):
+        r = row(s, e, None)
+        for n, res in e.items():
+            if res is not None:
+                r[n] |= {"fallback_windows": res.fallback_windows}
+        rows.append(r)
+    add_intervals(rows, evals, sets)
+    curve = learning_curve(args.masked_run) if (args.masked_run / "log.jsonl").exists() else {}
+    save_results("first_pass", {"rows": rows, "sets": list(sets), "learning_curve": curve,
+                                "date": date.today().isoformat(),
+                                "machine": f"{platform.processor() or platform.machine()}, "
+                                           f"{torch.get_num_threads()} torch threads"},
+                 render, lambda r, path: plot(r, path, curve or None), "wer")
+
+
+if __name__ == "__main__":
+    main()
