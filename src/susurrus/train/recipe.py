@@ -81,10 +81,11 @@ class DataConfig:
                                        "time_mask_share": (0.0, False),
                                        "time_mask_fraction": (0.0, False),
                                        "time_mask_seconds": (0.0, True)}, ("synth_dir",))
-        problems += [(name, f"must be < 1, got {getattr(self, name)!r}")
-                     for name in ("time_mask_share", "time_mask_fraction")
-                     if getattr(self, name) > 1 or (name == "time_mask_fraction"
-                                                    and getattr(self, name) == 1)]
+        if self.time_mask_share > 1:  # a share of the examples: all of them at most
+            problems.append(("time_mask_share", f"must be <= 1, got {self.time_mask_share!r}"))
+        if self.time_mask_fraction >= 1:  # of an example's frames: some must stay
+            problems.append(("time_mask_fraction",
+                             f"must be < 1, got {self.time_mask_fraction!r}"))
         raise_problems(problems)
 
 
