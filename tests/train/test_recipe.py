@@ -238,6 +238,13 @@ def test_a_task_that_trains_on_no_augmented_variants_refuses_them(recipe):
     assert augment_variants("whisper_distill/tiny.yaml") == 2  # it reads them
 
 
+@pytest.mark.parametrize("recipe", ["whisper_distill/tiny.yaml", "multitalker/tiny.yaml"])
+def test_time_masks_are_refused_by_a_task_that_does_not_apply_them(recipe):
+    with pytest.raises(RecipeError, match="data.time_mask_share: task .* does not time-mask"):
+        load_recipe(RECIPES / recipe, ["data.time_mask_share=0.5"])
+    load_recipe(RECIPES / "speech_llm/first-pass-masked.yaml")  # the speech LLM reads them
+
+
 def augment_variants(recipe: str) -> int:
     from susurrus.train.recipe import augment_settings
 

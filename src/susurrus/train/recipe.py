@@ -457,6 +457,10 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
             and not getattr(task_class(recipe.task), "augments", False)):
         problems.append(f"data.augment: task {recipe.task!r} does not train on augmented "
                         "variants (task speech_llm does); remove data.augment")
+    if (config is not None and recipe.data.time_mask_share > 0
+            and not getattr(task_class(recipe.task), "time_masks", False)):
+        problems.append(f"data.time_mask_share: task {recipe.task!r} does not time-mask its "
+                        "features (task speech_llm does); remove it")
     if config is not None and not isinstance(recipe.model, config):
         problems.append(f"model: task {recipe.task!r} takes a {config.__name__}, "
                         f"got a {type(recipe.model).__name__}")

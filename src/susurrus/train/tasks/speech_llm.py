@@ -56,6 +56,7 @@ class SpeechLLMTask:
     config = ModelConfig
     trains = "speech LLM"
     augments = True  # reads `data.augment` (augmented variants of each utterance)
+    time_masks = True  # reads `data.time_mask_*` (time masks on the cached features)
 
     def __init__(self) -> None:
         self.feats: list[torch.Tensor] = []  # (T', D) float16 encoder output per utterance
