@@ -34,7 +34,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, render_main, save_results  # noqa: E402
 from generalization import SETS as ALL_SETS  # noqa: E402
-from generalization import add_intervals, evaluate, learning_curve, plot, row  # noqa: E402
+from generalization import (  # noqa: E402
+    add_intervals,
+    evaluate,
+    learning_curve,
+    plot,
+    row,
+    wer_cells,
+)
 
 
 def systems(masked_run: Path | None, steps: list[int]) -> list[dict]:
@@ -66,13 +73,7 @@ def render(results: dict) -> str:
         "suspect / redone windows"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
-        cells = [r["system"], r["lever"]]
-        for n in sets:
-            if r[n] is None:
-                cells.append("not run")
-                continue
-            lo, hi = r[n]["wer_ci95"]
-            cells.append(f"{r[n]['wer']:.3f} ({lo:.2f}…{hi:.2f})")
+        cells = [r["system"], r["lever"]] + wer_cells(r, sets)
         last = r[sets[-1]]
         if last is None or r is rows[0]:
             cells.append("–")

@@ -180,19 +180,25 @@ def fmt(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def wer_cells(r: dict, sets) -> list[str]:
+    """A row's 'WER (95% CI)' cell of each set ('not run' where it was not decoded)."""
+    cells = []
+    for name in sets:
+        if r[name] is None:
+            cells.append("not run")
+            continue
+        lo, hi = r[name]["wer_ci95"]
+        cells.append(f"{r[name]['wer']:.3f} ({lo:.2f}…{hi:.2f})")
+    return cells
+
+
 def markdown(results: dict) -> str:
     rows = results["rows"]
     head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in SETS] + [
         "entity recall first / repeat (test-ood)", "suspect windows", "LLM audio tokens/s", "RTF"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
-        cells = [r["system"], r["lever"]]
-        for name in SETS:
-            if r[name] is None:
-                cells.append("not run")
-                continue
-            lo, hi = r[name]["wer_ci95"]
-            cells.append(f"{r[name]['wer']:.3f} ({lo:.2f}…{hi:.2f})")
+        cells = [r["system"], r["lever"]] + wer_cells(r, SETS)
         o = r["test-ood"]
         cells += [f"{fmt(o['entity_first'], 2)} / {fmt(o['entity_repeat'], 2)}" if o else "–",
                   str(sum(r[name]["suspect_windows"] for name in SETS if r[name])),
