@@ -48,9 +48,13 @@ def systems(masked_run: Path | None, steps: list[int]) -> list[dict]:
     rows = [
         {"system": "Whisper tiny.en (faster-whisper)", "lever": "the first pass the LLMs read",
          "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
-        {"system": "speech-llm-tiny-fp (shipped)",
+        {"system": "speech-llm-tiny-fp, its own text",
          "lever": "+ Whisper's hypothesis as input (first-pass.yaml)",
-         "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp"},
+         "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp",
+         "eval_args": ("--first-pass-choice", "llm")},
+        {"system": "speech-llm-tiny-fp, joint choice (shipped default)",
+         "lever": "+ the first pass's text competes, scored by both models",
+         "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp-joint"},
     ]
     if masked_run is None or not (masked_run / "checkpoints").is_dir():
         return rows
@@ -62,7 +66,8 @@ def systems(masked_run: Path | None, steps: list[int]) -> list[dict]:
             raise SystemExit(f"{folder}: no such checkpoint (train.keep_every keeps them)")
         rows.append({"system": f"first-pass-masked recipe, step {step}",
                      "lever": f"+ half the examples time-masked ({step} more steps)",
-                     "model": str(folder), "engine": "torch", "key": f"masked-{step}"})
+                     "model": str(folder), "engine": "torch", "key": f"masked-{step}",
+                     "eval_args": ("--first-pass-choice", "llm")})
     return rows
 
 

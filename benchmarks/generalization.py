@@ -89,7 +89,10 @@ def systems(run_dir: Path, early: int, last: int, first_pass: Path | None = None
             steps = int(fp.name.removeprefix("step-"))
             extra.append({"system": f"{name}, step {steps}",
                           "lever": f"{lever} ({steps} more steps)",
-                          "model": str(fp), "engine": "torch", "key": f"{key}-{steps}"})
+                          "model": str(fp), "engine": "torch", "key": f"{key}-{steps}",
+                          # the LLM's own text, as these rows were measured (before the joint
+                          # choice: benchmarks/first_pass.py compares the two)
+                          "eval_args": ("--first-pass-choice", "llm")})
     return [
         {"system": "Whisper tiny.en (torch)", "lever": "baseline", "model": "whisper-tiny.en",
          "engine": "torch", "key": "whisper-torch"},
@@ -120,7 +123,7 @@ def evaluate(system: dict, data: Path, out_dir: Path, decode: bool = True,
         if not path.exists():
             run(susurrus("eval", "--manifest", str(data / rel), "--model", system["model"],
                          "--engine", system["engine"], "--out", str(path), "--no-ner",
-                         "--quiet"))
+                         "--quiet", *system.get("eval_args", ())))
         out[name] = EvalResult.from_json(path.read_text())
     return out
 

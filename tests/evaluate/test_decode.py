@@ -27,7 +27,19 @@ def test_no_fallback_loads_the_recognizer_greedy_only(corpus, use_engine):
     _decode(corpus, use_engine, model="m", no_fallback=True)
     default, greedy = use_engine.options
     assert default is None  # the recognizer's own fallback
-    assert greedy.temperatures == (0.0,)
+    assert [type(o).__name__ for o in greedy] == ["LongFormOptions"]
+    assert greedy[0].temperatures == (0.0,)
+
+
+def test_first_pass_choice_llm_reaches_the_speech_llm_options(corpus, use_engine):
+    from susurrus.errors import UsageError
+
+    _decode(corpus, use_engine, model="m", first_pass_choice="llm", no_fallback=True)
+    [options] = use_engine.options
+    assert [type(o).__name__ for o in options] == ["LongFormOptions", "GenerateOptions"]
+    assert options[1].first_pass_choice == "llm"
+    with pytest.raises(UsageError, match="first_pass_choice must be 'joint' or 'llm'"):
+        DecodeConfig(first_pass_choice="whisper")
 
 
 def test_no_context_gives_no_prompts_and_the_engines_texts(corpus, use_engine):

@@ -102,3 +102,30 @@ def test_sampling_is_deterministic_for_a_seed(tiny_whisper_dir):
     assert a.tokens == b.tokens and len(a.tokens) > 0
     assert a.tokens != c.tokens
     assert len(a.tokens) <= 12
+
+
+def test_score_is_the_sum_of_each_tokens_log_probability_decoded_one_by_one(tiny_whisper_dir):
+    """`WindowDecoder.score` (one padded batch) against a slow reference: each prefix through
+    the decoder alone, the log-softmax of its next token, summed with eot's."""
+    import torch.nn.functional as F
+    from transformers.modeling_outputs import BaseModelOutput
+
+    from susurrus.infer.whisper_decoding import WindowDecoder
+    from susurrus.pretrained import load_whisper
+
+    dec = WindowDecoder(*load_whisper(str(tiny_whisper_dir)))
+    enc = dec.encode(torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(1)))
+    texts = ["Hello there.", "  a much longer sentence, with a comma and Names  ", ""]
+    got = dec.score(enc, texts)
+    for text, score in zip(texts, got, strict=True):
+        seq = dec.prefix([], timestamps=False)
+        target = dec.tokenizer.encode(" " + text.strip(), add_special_tokens=False) + [dec.tk.eot]
+        want = 0.0
+        for tok in target:
+            with torch.no_grad():
+                logits = dec.model(encoder_outputs=BaseModelOutput(last_hidden_state=enc),
+                                   decoder_input_ids=torch.tensor([seq])).logits[0, -1]
+            want += float(F.log_softmax(logits.float(), -1)[tok])
+            seq = seq + [tok]
+        assert score == pytest.approx(want, abs=1e-3)
+    assert dec.score(enc, []) == []

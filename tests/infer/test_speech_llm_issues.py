@@ -222,7 +222,7 @@ def test_a_looping_window_is_decoded_again_hotter_and_then_not_reported(model, m
     assert hyp.segments[1].text.strip() == " ".join(["and then we left"] * 10)
 
 
-def test_no_fallback_from_the_cli_options_reaches_the_speech_llm(run_folder):
+def test_no_fallback_from_the_cli_options_reaches_the_speech_llm(run_folder, tiny_whisper_dir):
     from susurrus.infer import LongFormOptions, load_recognizer
 
     rec = load_recognizer(str(run_folder), options=LongFormOptions(temperatures=(0.0,)))
@@ -230,6 +230,13 @@ def test_no_fallback_from_the_cli_options_reaches_the_speech_llm(run_folder):
     assert load_recognizer(str(run_folder)).options.fallback == GenerateOptions().fallback
     assert load_recognizer(str(run_folder), options=LongFormOptions()).options.fallback == \
         (0.2, 0.4, 0.6, 0.8, 1.0)
+    # a tuple of several families' options: each takes its own
+    both = load_recognizer(str(run_folder), options=(
+        LongFormOptions(temperatures=(0.0,)), GenerateOptions(first_pass_choice="llm")))
+    assert both.options.fallback == () and both.options.first_pass_choice == "llm"
+    whisper = load_recognizer(str(tiny_whisper_dir), options=(
+        LongFormOptions(temperatures=(0.0,)), GenerateOptions(first_pass_choice="llm")))
+    assert whisper.options.temperatures == (0.0,)
 
 
 # -- the CLI and the JSON output ------------------------------------------------------------------
@@ -286,3 +293,27 @@ def test_every_recognizer_result_has_the_issues_field_empty_when_fine(tiny_whisp
     assert json.loads(render(t, "json"))["issues"] == [{"start": 0.0, "end": 1.0, "kind": "loop"}]
     [hyp] = TorchWhisperRecognizer(str(tiny_whisper_dir)).recognize([talk_then_silence(2.0, 1.0)])
     assert hyp.issues == []
+
+
+@pytest.mark.parametrize("flag, choice", [([], "joint"), (["--first-pass-choice", "llm"], "llm")])
+def test_first_pass_choice_from_the_transcribe_cli_reaches_the_recognizer(
+        tmp_path, monkeypatch, capsys, flag, choice):
+    import soundfile as sf
+
+    import susurrus.infer as infer
+    from susurrus.errors import IncompatibleOptionError
+
+    wav = tmp_path / "talk.wav"
+    sf.write(wav, talk_then_silence(1.0, 0.5), SR, subtype="FLOAT")
+    asked = []
+
+    def spy(model, engine, device, options):
+        asked.append(options)
+        raise IncompatibleOptionError("stopped by the test")
+
+    monkeypatch.setattr(infer, "load_recognizer", spy)
+    assert cli(["transcribe", str(wav), "--model", "m", "--quiet", *flag]) == 2
+    assert "stopped by the test" in capsys.readouterr().err
+    [options] = asked
+    generate = [o for o in options if isinstance(o, GenerateOptions)]
+    assert (generate[0].first_pass_choice if generate else "joint") == choice

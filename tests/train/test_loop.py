@@ -230,8 +230,9 @@ def test_a_first_pass_run_reads_whisper_transcripts_and_its_model_transcribes_wi
     cache), trains on it, and the saved model runs its first pass itself when it transcribes."""
     from susurrus.audio.io import load_audio
     from susurrus.data.manifest import read_manifest
-    from susurrus.infer.first_pass import first_pass_texts
+    from susurrus.infer.first_pass import first_pass_logprobs, first_pass_texts
     from susurrus.infer.speech_llm import SpeechLLMRecognizer
+    from susurrus.models.speech_llm.generation import GenerateOptions
 
     out = tmp_path / "fp"
     result, messages = run(out, overrides, features, f"train.init={run_a[0]}", "train.steps=2",
@@ -250,7 +251,16 @@ def test_a_first_pass_run_reads_whisper_transcripts_and_its_model_transcribes_wi
     hyp = first_pass_texts(str(tiny_whisper_dir), "torch", [clip])[0]
     f, n = model.encode_audio([clip])
     [row] = model.generate_rows(f, n, rec.options, hypotheses=[model.hypothesis_ids(hyp)])
-    assert got.text.strip() == model.decode_text(row.ids)
+    own = model.decode_text(row.ids)
+    [alone] = SpeechLLMRecognizer(model, options=GenerateOptions(first_pass_choice="llm")
+                                  ).recognize([clip])
+    assert alone.text.strip() == own
+    # by default the first pass's text competes: whichever both models score higher is kept
+    [whisper] = first_pass_logprobs(str(tiny_whisper_dir), [clip], [(hyp, own)])
+    llm = [model.score_texts(f, n, [t], hypotheses=[model.hypothesis_ids(hyp)])[0]
+           for t in (hyp, own)]
+    kept = hyp if whisper[0] + llm[0] > whisper[1] + llm[1] else own
+    assert got.text.strip() == kept and got.segments[0].first_pass == (kept != own)
 
 
 def test_a_run_folder_from_before_tasks_and_lhotse_resumes(tmp_path: Path, overrides,

@@ -45,6 +45,11 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
     e.add_argument("--no-fallback", action="store_true",
                    help="greedy only: no temperature fallback on suspect windows (as "
                         "transcribe --no-fallback)")
+    e.add_argument("--first-pass-choice", default="joint", choices=["joint", "llm"],
+                   help="a speech LLM that reads a first pass: joint (default) keeps, window by "
+                        "window, whichever of its own and the first pass's transcripts both "
+                        "models score higher; llm always keeps its own (as transcribe "
+                        "--first-pass-choice)")
     e.add_argument("--max-context-turns", type=int, default=None,
                    help="previous turns read as context (default: Whisper all that fit its "
                         "prompt; a speech LLM as many as it was trained with)")
@@ -66,7 +71,8 @@ def _decode_config(args: argparse.Namespace):
     return DecodeConfig(model=args.model, engine=args.engine, context=args.context,
                         max_context_turns=args.max_context_turns,
                         limit_sessions=args.limit_sessions, oracle=args.oracle_context,
-                        oracle_count=args.oracle_count, no_fallback=args.no_fallback)
+                        oracle_count=args.oracle_count, no_fallback=args.no_fallback,
+                        first_pass_choice=args.first_pass_choice)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -51,6 +51,10 @@ def add_arguments(t: argparse.ArgumentParser) -> argparse.ArgumentParser:
     t.add_argument("--no-fallback", action="store_true",
                    help="greedy only: no temperature fallback on repetitive/unlikely windows "
                         "(Whisper) or suspect ones (a speech LLM)")
+    t.add_argument("--first-pass-choice", default="joint", choices=["joint", "llm"],
+                   help="a speech LLM that reads a first pass (speech-llm-tiny-fp): joint "
+                        "(default) keeps, window by window, whichever of its own and the first "
+                        "pass's transcripts both models score higher; llm always keeps its own")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--session", action="store_true",
                    help="the files are one conversation's turns, in order (or one JSONL "
@@ -120,10 +124,14 @@ def run(args: argparse.Namespace) -> int:
     from susurrus.infer import LongFormOptions, load_recognizer
     from susurrus.infer.recognizer import check_prompt
 
-    options = LongFormOptions(
+    options: tuple = (LongFormOptions(
         condition_on_previous_text=not args.no_condition_on_previous_text,
         temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,
-    )
+    ),)
+    if args.first_pass_choice != "joint":
+        from susurrus.models.speech_llm.generation import GenerateOptions
+
+        options += (GenerateOptions(first_pass_choice=args.first_pass_choice),)
     # what the model cannot do (another engine, a prompt) is refused before any file is read
     check_prompt(load_recognizer(args.model, args.engine, args.device, options), args.prompt)
     failed, done = 0, 0

@@ -59,6 +59,9 @@ class DecodeConfig:
     # mixtures decoded with their true talker count, not the one the model picks (paper 003)
     oracle_count: bool = False
     no_fallback: bool = False  # greedy only: no temperature fallback (Whisper, a speech LLM)
+    # a speech LLM with a first pass: "joint" lets the first pass's transcript of a window
+    # compete with the LLM's (`susurrus.infer.first_pass.joint_choice`), "llm" keeps the LLM's
+    first_pass_choice: Literal["joint", "llm"] = "joint"
 
     def __post_init__(self) -> None:
         oracle = self.oracle
@@ -79,6 +82,9 @@ class DecodeConfig:
             raise UsageError(f"limit_sessions must be >= 1, got {self.limit_sessions}")
         if self.batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.first_pass_choice not in ("joint", "llm"):
+            raise UsageError("first_pass_choice must be 'joint' or 'llm', got "
+                             f"{self.first_pass_choice!r}")
 
 
 @dataclass
@@ -97,6 +103,7 @@ class Hypothesis:
     context_audio_tokens: int = 0  # audio tokens of those earlier turns
     issues: list[str] = field(default_factory=list)  # suspect windows ('12.0-24.0 s: ...')
     fallback_windows: int = 0  # windows decoded again hotter (temperature fallback)
+    first_pass_windows: int = 0  # windows where a speech LLM kept its first pass's text
 
 
 def manifest_fingerprint(utterances: list[Utterance]) -> str:
@@ -146,6 +153,19 @@ def _session(recognizer, config: DecodeConfig):
     return recognizer.session(config.context, window)
 
 
+def _options(config: DecodeConfig) -> tuple | None:
+    """The recognizer options the config asks for (each family takes its own), or None."""
+    from susurrus import infer
+    from susurrus.models.speech_llm.generation import GenerateOptions
+
+    options = []
+    if config.no_fallback:
+        options.append(infer.LongFormOptions(temperatures=(0.0,)))
+    if config.first_pass_choice != "joint":
+        options.append(GenerateOptions(first_pass_choice=config.first_pass_choice))
+    return tuple(options) or None
+
+
 def decode_manifest(
     utterances: list[Utterance],
     config: DecodeConfig,
@@ -161,9 +181,7 @@ def decode_manifest(
 
     from susurrus import infer  # looked up at call time: tests install a fake recognizer
 
-    recognizer = infer.load_recognizer(
-        config.model, config.engine,
-        options=infer.LongFormOptions(temperatures=(0.0,)) if config.no_fallback else None)
+    recognizer = infer.load_recognizer(config.model, config.engine, options=_options(config))
     if config.oracle_count:
         check_oracle_count(recognizer)
     header = {"config": asdict(config), "manifest": manifest_fingerprint(utterances)}
@@ -240,7 +258,8 @@ def _recognized(pending: Sequence[tuple[int, Utterance]], recognizer,
         yield Hypothesis(u.id, r.text, [s.text for s in r.streams], a.shape[0] / SAMPLE_RATE,
                          wall * a.shape[0] / total if total else 0.0, 0, r.audio_tokens,
                          turn_index=i, issues=[issue.message for issue in r.issues],
-                         fallback_windows=sum(s.temperature > 0 for s in r.segments))
+                         fallback_windows=sum(s.temperature > 0 for s in r.segments),
+                         first_pass_windows=sum(s.first_pass for s in r.segments))
 
 
 def _decode_conversations(sessions: list[list[Utterance]], recognizer, config: DecodeConfig,
@@ -265,5 +284,6 @@ def _decode_conversations(sessions: list[list[Utterance]], recognizer, config: D
                                  prior_turns=r.prior_turns,
                                  context_audio_tokens=r.context_audio_tokens,
                                  issues=[issue.message for issue in r.issues],
-                                 fallback_windows=int(r.temperature > 0))
+                                 fallback_windows=int(r.temperature > 0),
+                                 first_pass_windows=int(r.first_pass))
             yield hyp

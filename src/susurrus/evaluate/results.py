@@ -364,6 +364,12 @@ class EvalResult:
         return self.counts.cost.fallback_windows
 
     @property
+    def first_pass_windows(self) -> int:
+        """Windows where a speech LLM with a first pass kept the first pass's own text (its
+        `joint_choice`)."""
+        return self.counts.cost.first_pass_windows
+
+    @property
     def seconds_per_turn(self) -> float:
         """Wall seconds spent transcribing, per turn (0.0 for none)."""
         return self.counts.cost.wall_seconds / max(1, self.n_utterances)

@@ -111,6 +111,7 @@ class TurnResult:
     seconds: float  # wall time of the whole turn: encoding, decoding, updating the context
     issues: tuple[WindowIssue, ...] = ()  # the turn's decoding went wrong (none: all fine)
     temperature: float = 0.0  # the decoding temperature that wrote it (> 0: a fallback retry)
+    first_pass: bool = False  # the text is the first pass's own, kept by `joint_choice`
 
 
 class Session(Protocol):

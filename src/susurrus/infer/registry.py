@@ -23,8 +23,14 @@ EngineName = Literal["torch", "faster-whisper"]
 ENGINES: tuple[EngineName, ...] = ("torch", "faster-whisper")
 
 
+def _own(options: object, kind: type):
+    """The options of `kind` among `options`: one object, or a tuple of several families'."""
+    return next((o for o in (options if isinstance(options, tuple) else (options,))
+                 if isinstance(o, kind)), None)
+
+
 def _whisper(model: str, engine: str, device: str, options) -> Recognizer:
-    own = options if isinstance(options, LongFormOptions) else None
+    own = _own(options, LongFormOptions)
     if engine == "faster-whisper":
         return FasterWhisperRecognizer(model, device=device, options=own)
     return TorchWhisperRecognizer(model, device=device, options=own)
@@ -33,10 +39,10 @@ def _whisper(model: str, engine: str, device: str, options) -> Recognizer:
 def _speech_llm(model: str, engine: str, device: str, options) -> Recognizer:
     from susurrus.models.speech_llm.generation import GenerateOptions
 
-    # of Whisper's long-form options (what the CLI passes) only the fallback ladder applies
-    own = options if isinstance(options, GenerateOptions) else None
-    fallback = tuple(t for t in options.temperatures if t > 0) \
-        if isinstance(options, LongFormOptions) else None
+    # its own options whole; of Whisper's long-form options (what the CLI passes) only the
+    # fallback ladder applies
+    own, long_form = _own(options, GenerateOptions), _own(options, LongFormOptions)
+    fallback = tuple(t for t in long_form.temperatures if t > 0) if long_form else None
     return SpeechLLMRecognizer(model, device=device, options=own, engine=engine,
                                fallback=fallback)
 
@@ -47,7 +53,7 @@ def _multitalker(model: str, engine: str, device: str, options) -> Recognizer:
     if engine != "torch":
         raise IncompatibleOptionError(f"engine {engine!r}: {model} is a multi-talker CTC "
                                       "model, which runs on the torch engine only")
-    own = options if isinstance(options, MultiTalkerOptions) else None
+    own = _own(options, MultiTalkerOptions)
     return MultiTalkerRecognizer(model, device=device, options=own)
 
 
@@ -66,9 +72,10 @@ def load_recognizer(model: str = DEFAULT_MODEL, engine: EngineName = "torch",
     """The recognizer for `model` (embedded name, checkpoint or run folder, hub id), loaded.
 
     Kept for reuse (loading costs more than a short transcription). `options` are the family's
-    own (LongFormOptions for Whisper, GenerateOptions for a speech LLM); another family's are
-    ignored. An engine the family cannot run is an IncompatibleOptionError, raised before any
-    weights load; a model that is no recognizer (an LLM) is an UnknownModelError.
+    own (LongFormOptions for Whisper, GenerateOptions for a speech LLM), or a tuple of several
+    families' of which each takes its own; another family's are ignored. An engine the family
+    cannot run is an IncompatibleOptionError, raised before any weights load; a model that is
+    no recognizer (an LLM) is an UnknownModelError.
     """
     if engine not in ENGINES:
         raise IncompatibleOptionError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")

@@ -149,7 +149,8 @@ class ConversationSession:
         """
         t0 = time.perf_counter()
         samples, seconds = self._samples(audio)
-        turn = self.model.encode_turn(samples, self._first_pass(samples))
+        first = self._first_pass(samples)
+        turn = self.model.encode_turn(samples, first)
         priors = [self.turns[i] for i in self._window()]
         if self.use_cache:
             self._sync_cache()
@@ -165,6 +166,11 @@ class ConversationSession:
 
         # a turn gone wrong is decoded again hotter, and reported if it stays wrong
         [row] = decode_with_fallback(decode, 1, self.options, lambda i, r: bool(issues(r)))
+        if first is not None and self.options.first_pass_choice == "joint":
+            from susurrus.infer.first_pass import joint_choice
+
+            [row] = joint_choice(self.model, turn.feats, turn.lengths, [samples], [first],
+                                 [row], [priors])
         ids = row.ids
         text = self.model.decode_text(ids)
         self._keep(self.model.remember_turn(turn, text if remember_as is None else remember_as,
@@ -175,7 +181,7 @@ class ConversationSession:
             context_audio_tokens=sum(p.audio.shape[0] for p in priors),
             context_text_tokens=sum(len(p.text_ids) for p in priors),
             seconds=time.perf_counter() - t0, issues=tuple(issues(row)),
-            temperature=row.temperature)
+            temperature=row.temperature, first_pass=row.from_first_pass)
 
     @torch.inference_mode()
     def add_turn(self, audio: np.ndarray | str | Path, text: str) -> None:

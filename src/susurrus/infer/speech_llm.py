@@ -143,12 +143,12 @@ class SpeechLLMRecognizer:
         if not clips:
             return out
         model = self.model
-        hyps = None
+        hyps = firsts = None
         if model.first_pass:  # generative error correction: a Whisper transcript of each window
-            from susurrus.infer.first_pass import first_pass_texts
+            from susurrus.infer.first_pass import first_pass_texts, joint_choice
 
-            hyps = [model.hypothesis_ids(t) for t in first_pass_texts(
-                model.first_pass, model.first_pass_engine, clips)]
+            firsts = first_pass_texts(model.first_pass, model.first_pass_engine, clips)
+            hyps = [model.hypothesis_ids(t) for t in firsts]
         window_spans = [(b, s, e) for b, row in enumerate(spans) for s, e in row]
         speech = [t for b, row in enumerate(spans) for t in speech_seconds(audio[b], row)]
 
@@ -164,6 +164,8 @@ class SpeechLLMRecognizer:
         with torch.inference_mode():
             feats, feat_lengths = model.encode_audio(clips)
             generated = decode_with_fallback(decode, len(clips), self.options, suspect)
+            if firsts is not None and self.options.first_pass_choice == "joint":
+                generated = joint_choice(model, feats, feat_lengths, clips, firsts, generated)
         n_audio = iter(model.compressor.out_lengths(feat_lengths).tolist())  # audio tokens read
         # progress: seconds of every earlier input, then this input's windows
         before = np.cumsum([0] + [a.shape[0] for a in audio]) / SAMPLE_RATE
@@ -176,7 +178,8 @@ class SpeechLLMRecognizer:
                 out[b].streams[0].segments.append(Segment(
                     s / SAMPLE_RATE, e / SAMPLE_RATE, (" " + text) if text else "",
                     list(row.ids), avg_logprob=row.avg_logprob,
-                    audio_tokens=int(next(n_audio)), temperature=row.temperature))
+                    audio_tokens=int(next(n_audio)), temperature=row.temperature,
+                    first_pass=row.from_first_pass))
             out[b].issues += window_issues(s / SAMPLE_RATE, e / SAMPLE_RATE, text, row,
                                            speech[i])
             if on_progress:

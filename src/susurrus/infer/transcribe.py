@@ -28,7 +28,7 @@ def transcribe(
     prompt: str | None = None,
     sample_rate: int | None = None,
     device: str = "cpu",
-    options: LongFormOptions | None = None,
+    options: LongFormOptions | tuple | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe a file (any format ffmpeg reads) or an array of samples, of any length.
@@ -38,6 +38,8 @@ def transcribe(
     reads none (a speech LLM) raises IncompatibleOptionError.
     model: an embedded name (e.g. the shipped speech LLM `speech-llm-tiny`), a checkpoint or run
     folder, or a hub id.
+    options: the model family's own decoding options (LongFormOptions for Whisper,
+    GenerateOptions for a speech LLM), or a tuple of several families' (each takes its own).
     Long inputs are decoded in 30-s windows (Whisper: each prompted with the text before it); the
     result covers the whole input.
     """

@@ -25,6 +25,7 @@ class Segment:
     no_speech_prob: float = 0.0  # P(no speech) of that window
     audio_tokens: int = 0  # audio embeddings an LLM read for this segment (0: no LLM)
     temperature: float = 0.0  # the decoding temperature that wrote it (> 0: a fallback retry)
+    first_pass: bool = False  # a speech LLM kept its first pass's text here (`joint_choice`)
 
 
 IssueKind = Literal["no_text", "little_text", "loop", "length_limit"]

@@ -184,6 +184,34 @@ class WindowDecoder:
         """encoded (1, T', D) -> the window's tokens; stops at eot or options.max_new_tokens."""
         return self.decode_batch(encoded, prompt_tokens, [options])[0]
 
+    @torch.inference_mode()
+    def score(self, encoded: torch.Tensor, texts: Sequence[str]) -> list[float]:
+        """encoded (1, T', D) -> each text's log-probability as this window's transcript: its
+        tokens then eot after the sot sequence (no prompt, no timestamps), by teacher forcing.
+
+        Raw log-softmax, no logit rules: a score of what the model believes, not of what its
+        decoding would allow. All texts go through the decoder as one right-padded batch.
+        """
+        if not texts:
+            return []
+        prefix = self.prefix([], timestamps=False)
+        rows = [self.tokenizer.encode(" " + t.strip(), add_special_tokens=False)
+                [: self.n_ctx - len(prefix) - 1] + [self.tk.eot] for t in texts]
+        L = len(prefix) + max(len(r) for r in rows) - 1
+        ids = torch.full((len(rows), L), self.tk.eot, dtype=torch.long, device=encoded.device)
+        for b, r in enumerate(rows):
+            seq = prefix + r[:-1]
+            ids[b, : len(seq)] = torch.tensor(seq)
+        enc = encoded.expand(len(rows), -1, -1)
+        logits = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=enc),
+                            decoder_input_ids=ids).logits  # (B, L, V)
+        out = []
+        for b, r in enumerate(rows):
+            # position len(prefix) - 1 + j predicts r[j]
+            lp = F.log_softmax(logits[b, len(prefix) - 1 : len(prefix) - 1 + len(r)].float(), -1)
+            out.append(float(lp.gather(1, torch.tensor(r, device=lp.device)[:, None]).sum()))
+        return out
+
     def _row(self, options: DecodingOptions, prefix_len: int) -> _Row:
         filters: list[LogitFilter] = [SuppressTokens(self.tk.suppress)]
         if options.suppress_blank:

@@ -574,6 +574,7 @@ class CostCounts(_Adds):
     # limit: `susurrus.infer.transcript.WindowIssue`); their text is scored as it came
     suspect_windows: int = 0
     fallback_windows: int = 0  # windows decoded again hotter (temperature fallback)
+    first_pass_windows: int = 0  # windows where a speech LLM kept its first pass's text
 
     @property
     def rtf(self) -> float:

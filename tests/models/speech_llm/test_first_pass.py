@@ -97,3 +97,74 @@ def test_the_cached_conversation_reads_the_turns_hypothesis(model: SpeechLLM) ->
     opts = GenerateOptions(tokens_per_second=1.0, extra_tokens=6)
     context = ConversationContext(model)
     assert context.generate(turn, opts) == model.generate_turn(turn, [], opts)
+
+
+def test_score_texts_is_the_per_row_sum_the_loss_averages(model: SpeechLLM) -> None:
+    """Teacher-forced log-probability of each row's text then EOS: minus the loss of that row
+    alone times its labels, and a batch scores each row as it scores it alone."""
+    x, n = feats([6, 9], seed=3)
+    texts = ["hello there", "good morning to you"]
+    hyps = [ids(model, "hello"), ids(model, "good morning")]
+    with torch.no_grad():
+        batch = model.score_texts(x, n, texts, hypotheses=hyps)
+        for b, text in enumerate(texts):
+            target = ids(model, text)
+            loss = model(x[b : b + 1, : int(n[b])], n[b : b + 1], [target],
+                         hypotheses=[hyps[b]])
+            assert batch[b] == pytest.approx(-float(loss) * (len(target) + 1), abs=1e-3)
+        assert model.score_texts(x, n, texts[::-1], hypotheses=hyps) != batch
+
+
+def test_joint_choice_keeps_the_text_both_models_score_higher(model: SpeechLLM,
+                                                              monkeypatch) -> None:
+    """Per window: log p_Whisper + log p_LLM of the first pass's text against the LLM's; the
+    first pass's text wins only when its sum is higher, a window where both agree is not
+    scored. (Whisper's scores are faked here; `WindowDecoder.score` is tested on its own.)"""
+    import susurrus.infer.first_pass as fp
+    from susurrus.models.speech_llm.generation import GeneratedRow
+
+    x, n = feats([6, 7, 8], seed=4)
+    firsts = ["the first pass", "what whisper heard", "same words"]
+    rows = [GeneratedRow(ids(model, t)) for t in ["the llm's own", "an llm reading",
+                                                   "same words"]]
+    with torch.no_grad():
+        llm = [[model.score_texts(x[b : b + 1], n[b : b + 1], [t],
+                                  hypotheses=[model.hypothesis_ids(firsts[b])])[0]
+                for t in (firsts[b], model.decode_text(rows[b].ids))] for b in range(2)]
+    # window 0: Whisper prefers the first pass by more than the LLM prefers its own (or less
+    # than it disprefers it); window 1: by 1 nat less than that, so the LLM's text stays
+    margin = [llm[b][1] - llm[b][0] for b in range(2)]
+    calls = []
+
+    def fake(name, clips, candidates):
+        calls.append([list(c) for c in candidates])
+        return [[margin[0] + 1.0, 0.0], [margin[1] - 1.0, 0.0]][: len(candidates)]
+
+    monkeypatch.setattr(fp, "first_pass_logprobs", fake)
+    with torch.no_grad():
+        out = fp.joint_choice(model, x, n, [None] * 3, firsts, rows)
+    assert calls == [[[firsts[0], "the llm's own"], [firsts[1], "an llm reading"]]]
+    assert out[0].from_first_pass and model.decode_text(out[0].ids) == firsts[0]
+    assert out[1] is rows[1] and out[2] is rows[2]
+
+
+def test_a_session_turn_makes_the_same_joint_choice(model: SpeechLLM, monkeypatch) -> None:
+    """A conversation session keeps the first pass's text of a turn when both models score it
+    higher (here Whisper's fake scores make it so), and its own with first_pass_choice llm."""
+    import numpy as np
+
+    import susurrus.infer.first_pass as fp
+    from susurrus.infer.session import ConversationSession
+
+    heard = "what whisper heard"
+    monkeypatch.setattr(fp, "first_pass_texts", lambda name, engine, clips: [heard] * len(clips))
+    monkeypatch.setattr(fp, "first_pass_logprobs",
+                        lambda name, clips, cands: [[0.0, -1e4] for _ in cands])
+    clip = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
+    opts = GenerateOptions(tokens_per_second=2.0, extra_tokens=4, fallback=())
+    joint = ConversationSession(model, options=opts).transcribe_turn(clip)
+    own = ConversationSession(model, options=GenerateOptions(
+        tokens_per_second=2.0, extra_tokens=4, fallback=(), first_pass_choice="llm")
+                              ).transcribe_turn(clip)
+    assert own.text != heard and not own.first_pass
+    assert joint.text == heard and joint.first_pass

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 from torch import nn
@@ -39,6 +40,10 @@ class GenerateOptions:
     best_of: int = 5
     seed: int = 0  # sampling seed of the fallback
     temperature: float = 0.0  # this pass: 0 = greedy or beam; > 0 samples (set by the fallback)
+    # a model with a first pass (issue 16): "joint" lets the first pass's own transcript of a
+    # window compete with the LLM's, scored by both models (`susurrus.infer.first_pass.
+    # joint_choice`); "llm" keeps the LLM's
+    first_pass_choice: Literal["joint", "llm"] = "joint"
 
     def __post_init__(self) -> None:
         if self.num_beams < 1:
@@ -51,6 +56,9 @@ class GenerateOptions:
         if self.tokens_per_second <= 0 or self.extra_tokens < 1:
             raise ValueError("tokens_per_second must be > 0 and extra_tokens >= 1, got "
                              f"{self.tokens_per_second} and {self.extra_tokens}")
+        if self.first_pass_choice not in ("joint", "llm"):
+            raise ValueError("first_pass_choice must be 'joint' or 'llm', got "
+                             f"{self.first_pass_choice!r}")
         if self.max_repeats == 1 or self.max_repeats < 0:
             raise ValueError(f"max_repeats must be 0 (off) or >= 2, got {self.max_repeats}")
 
@@ -111,6 +119,7 @@ class GeneratedRow:
     limit: int = 0  # that length limit (tokens)
     temperature: float = 0.0  # the pass that wrote it: 0 greedy/beam, > 0 a fallback sample
     avg_logprob: float = 0.0  # a sample's mean token log-probability (0.0 when not sampled)
+    from_first_pass: bool = False  # the first pass's own transcript, which won `joint_choice`
 
     @property
     def guarded(self) -> bool:

@@ -390,6 +390,24 @@ class SpeechLLM(nn.Module):
             out.append(hidden[b, cols])
         return out
 
+    @torch.no_grad()
+    def score_texts(self, feats: torch.Tensor, feat_lengths: torch.Tensor, texts: Sequence[str],
+                    context: list[list[PriorTurn]] | None = None,
+                    hypotheses: Sequence[Sequence[int]] | None = None) -> list[float]:
+        """Teacher forcing: feats (B, T, D), lengths (B,), one candidate transcript per row ->
+        each row's log-probability of that text then EOS, read as `generate_rows` reads the
+        row (after `context`, with `hypotheses` for a model with a first pass)."""
+        targets = [self.tokenizer(t.strip(), add_special_tokens=False)["input_ids"]
+                   for t in texts]
+        audio, n = self.audio_embeddings(feats, feat_lengths)
+        batch = self.assemble(audio, n, targets, context, hypotheses)
+        base = self._base()
+        hidden = base.get_decoder()(inputs_embeds=batch.embeds,
+                                    attention_mask=batch.attention_mask).last_hidden_state
+        logits = base.get_output_embeddings()(hidden[batch.label_rows, batch.label_cols])
+        lp = F.log_softmax(logits.float(), -1).gather(1, batch.labels[:, None])[:, 0]  # (K,)
+        return lp.new_zeros(len(texts)).index_add_(0, batch.label_rows, lp).tolist()
+
     # -- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, feats: torch.Tensor, feat_lengths: torch.Tensor,
