@@ -230,7 +230,7 @@ def test_a_first_pass_run_reads_whisper_transcripts_and_its_model_transcribes_wi
     cache), trains on it, and the saved model runs its first pass itself when it transcribes."""
     from susurrus.audio.io import load_audio
     from susurrus.data.manifest import read_manifest
-    from susurrus.infer.first_pass import first_pass_logprobs, first_pass_texts
+    from susurrus.infer.first_pass import first_pass_logprobs, first_pass_texts, first_passes
     from susurrus.infer.speech_llm import SpeechLLMRecognizer
     from susurrus.models.speech_llm.generation import GenerateOptions
 
@@ -255,11 +255,14 @@ def test_a_first_pass_run_reads_whisper_transcripts_and_its_model_transcribes_wi
     [alone] = SpeechLLMRecognizer(model, options=GenerateOptions(first_pass_choice="llm")
                                   ).recognize([clip])
     assert alone.text.strip() == own
-    # by default the first pass's text competes: whichever both models score higher is kept
-    [whisper] = first_pass_logprobs(str(tiny_whisper_dir), [clip], [(hyp, own)])
+    # by default Whisper's own answer competes: whichever both models score higher is kept
+    [first] = first_passes(str(tiny_whisper_dir), "torch", [clip])
+    assert first.read == hyp
+    answer = first.answer
+    [whisper] = first_pass_logprobs(str(tiny_whisper_dir), [clip], [(answer, own)])
     llm = [model.score_texts(f, n, [t], hypotheses=[model.hypothesis_ids(hyp)])[0]
-           for t in (hyp, own)]
-    kept = hyp if whisper[0] + llm[0] > whisper[1] + llm[1] else own
+           for t in (answer, own)]
+    kept = answer if whisper[0] + llm[0] > whisper[1] + llm[1] else own
     assert got.text.strip() == kept and got.segments[0].first_pass == (kept != own)
 
 

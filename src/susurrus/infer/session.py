@@ -42,6 +42,7 @@ import torch
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.context import CONTEXT_MODES, ContextMode
 from susurrus.errors import BadAudioError, BadSessionError, IncompatibleOptionError, UsageError
+from susurrus.infer.first_pass import FirstPass, first_passes
 from susurrus.infer.recognizer import MaxTurns, TurnResult, check_max_turns, turn_audio
 from susurrus.infer.suspect import speech_seconds, window_issues
 from susurrus.infer.transcript import WindowIssue
@@ -150,7 +151,7 @@ class ConversationSession:
         t0 = time.perf_counter()
         samples, seconds = self._samples(audio)
         first = self._first_pass(samples)
-        turn = self.model.encode_turn(samples, first)
+        turn = self.model.encode_turn(samples, first.read if first else None)
         priors = [self.turns[i] for i in self._window()]
         if self.use_cache:
             self._sync_cache()
@@ -190,14 +191,12 @@ class ConversationSession:
         turn = self.model.encode_turn(samples, "" if self.model.first_pass else None)
         self._keep(self.model.remember_turn(turn, text, self.context))
 
-    def _first_pass(self, samples: np.ndarray) -> str | None:
-        """The first pass's transcript of a turn, for a model that reads one (else None)."""
+    def _first_pass(self, samples: np.ndarray) -> FirstPass | None:
+        """The first pass of a turn, for a model that reads one (else None)."""
         if not self.model.first_pass:
             return None
-        from susurrus.infer.first_pass import first_pass_texts
-
-        return first_pass_texts(self.model.first_pass, self.model.first_pass_engine,
-                                [samples])[0]
+        return first_passes(self.model.first_pass, self.model.first_pass_engine, [samples],
+                            answers=self.options.first_pass_choice == "joint")[0]
 
     def _keep(self, turn: PriorTurn) -> None:
         """Append a finished turn (and extend the cache: it joins the prefix now, not later)."""

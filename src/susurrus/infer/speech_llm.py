@@ -145,10 +145,11 @@ class SpeechLLMRecognizer:
         model = self.model
         hyps = firsts = None
         if model.first_pass:  # generative error correction: a Whisper transcript of each window
-            from susurrus.infer.first_pass import first_pass_texts, joint_choice
+            from susurrus.infer.first_pass import first_passes, joint_choice
 
-            firsts = first_pass_texts(model.first_pass, model.first_pass_engine, clips)
-            hyps = [model.hypothesis_ids(t) for t in firsts]
+            firsts = first_passes(model.first_pass, model.first_pass_engine, clips,
+                                  answers=self.options.first_pass_choice == "joint")
+            hyps = [model.hypothesis_ids(f.read) for f in firsts]
         window_spans = [(b, s, e) for b, row in enumerate(spans) for s, e in row]
         speech = [t for b, row in enumerate(spans) for t in speech_seconds(audio[b], row)]
 

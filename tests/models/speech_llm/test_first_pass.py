@@ -124,13 +124,15 @@ def test_joint_choice_keeps_the_text_both_models_score_higher(model: SpeechLLM,
     from susurrus.models.speech_llm.generation import GeneratedRow
 
     x, n = feats([6, 7, 8], seed=4)
-    firsts = ["the first pass", "what whisper heard", "same words"]
+    # the LLM reads the greedy text; Whisper's answer (after its own checks) competes
+    reads = ["the first pass", "what whisper heard", "same words"]
+    firsts = [fp.FirstPass("a loop a loop", reads[0]), *(fp.FirstPass(t, t) for t in reads[1:])]
     rows = [GeneratedRow(ids(model, t)) for t in ["the llm's own", "an llm reading",
                                                    "same words"]]
     with torch.no_grad():
         llm = [[model.score_texts(x[b : b + 1], n[b : b + 1], [t],
-                                  hypotheses=[model.hypothesis_ids(firsts[b])])[0]
-                for t in (firsts[b], model.decode_text(rows[b].ids))] for b in range(2)]
+                                  hypotheses=[model.hypothesis_ids(firsts[b].read)])[0]
+                for t in (reads[b], model.decode_text(rows[b].ids))] for b in range(2)]
     # window 0: Whisper prefers the first pass by more than the LLM prefers its own (or less
     # than it disprefers it); window 1: by 1 nat less than that, so the LLM's text stays
     margin = [llm[b][1] - llm[b][0] for b in range(2)]
@@ -143,8 +145,8 @@ def test_joint_choice_keeps_the_text_both_models_score_higher(model: SpeechLLM,
     monkeypatch.setattr(fp, "first_pass_logprobs", fake)
     with torch.no_grad():
         out = fp.joint_choice(model, x, n, [None] * 3, firsts, rows)
-    assert calls == [[[firsts[0], "the llm's own"], [firsts[1], "an llm reading"]]]
-    assert out[0].from_first_pass and model.decode_text(out[0].ids) == firsts[0]
+    assert calls == [[[reads[0], "the llm's own"], [reads[1], "an llm reading"]]]
+    assert out[0].from_first_pass and model.decode_text(out[0].ids) == reads[0]
     assert out[1] is rows[1] and out[2] is rows[2]
 
 
@@ -154,10 +156,12 @@ def test_a_session_turn_makes_the_same_joint_choice(model: SpeechLLM, monkeypatc
     import numpy as np
 
     import susurrus.infer.first_pass as fp
+    import susurrus.infer.session as session
     from susurrus.infer.session import ConversationSession
 
     heard = "what whisper heard"
-    monkeypatch.setattr(fp, "first_pass_texts", lambda name, engine, clips: [heard] * len(clips))
+    monkeypatch.setattr(session, "first_passes", lambda name, engine, clips, answers: [
+        fp.FirstPass(heard, heard)] * len(clips))
     monkeypatch.setattr(fp, "first_pass_logprobs",
                         lambda name, clips, cands: [[0.0, -1e4] for _ in cands])
     clip = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
@@ -168,3 +172,41 @@ def test_a_session_turn_makes_the_same_joint_choice(model: SpeechLLM, monkeypatc
                               ).transcribe_turn(clip)
     assert own.text != heard and not own.first_pass
     assert joint.text == heard and joint.first_pass
+
+
+def test_whispers_answer_is_its_fallback_only_where_greedy_fails_its_own_checks(monkeypatch):
+    """`first_passes`: the LLM reads the greedy text; Whisper's answer is decoded again with
+    its temperature fallback only where the greedy text loops (compression ratio > 2.4) or is
+    too unlikely (mean log-probability < -1), as openai/whisper retries."""
+    import susurrus.infer.first_pass as fp
+    from susurrus.infer.recognizer import Recognition, TalkerStream
+    from susurrus.infer.transcript import Segment
+
+    greedy = {"a": ("fine words here", -0.3), "b": ("my own, " * 30, -0.1),
+              "c": ("unlikely words", -1.5)}
+    asked = []
+
+    class Fake:
+        def __init__(self, fallback: bool) -> None:
+            self.fallback = fallback
+
+        def recognize(self, clips):
+            asked.append((self.fallback, list(clips)))
+            def seg(c: str) -> Segment:
+                if self.fallback:
+                    return Segment(0, 1, f"{c} retried", avg_logprob=-0.2)
+                return Segment(0, 1, greedy[c][0], avg_logprob=greedy[c][1])
+
+            return [Recognition([TalkerStream([seg(c)])]) for c in clips]
+
+    monkeypatch.setattr(fp, "first_pass_recognizer",
+                        lambda name, engine, fallback=False: Fake(fallback))
+    got = fp.first_passes("w", "torch", ["a", "b", "c"])
+    assert [f.read for f in got] == [greedy[c][0].strip() for c in "abc"]
+    assert [f.answer for f in got] == ["fine words here", "b retried", "c retried"]
+    assert asked == [(False, ["a", "b", "c"]), (True, ["b", "c"])]
+    asked.clear()
+    assert [f.answer for f in fp.first_passes("w", "torch", ["b"], answers=False)] == \
+        [greedy["b"][0].strip()]
+    assert asked == [(False, ["b"])]
+    assert fp.first_pass_texts("w", "torch", ["a"]) == ["fine words here"]
