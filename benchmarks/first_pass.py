@@ -75,7 +75,7 @@ def render(results: dict) -> str:
     rows, sets = results["rows"], results["sets"]
     head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in sets] + [
         f"vs first pass, {sets[-1]}", f"entity recall first / repeat ({sets[-1]})",
-        "suspect / redone windows"]
+        "suspect / redone windows", "first pass kept"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
         cells = [r["system"], r["lever"]] + wer_cells(r, sets)
@@ -90,6 +90,10 @@ def render(results: dict) -> str:
         done = [r[n] for n in sets if r[n]]
         cells.append(f"{sum(d['suspect_windows'] for d in done)} / "
                      f"{sum(d['fallback_windows'] for d in done)}")
+        # windows whose transcript is Whisper's own answer (the joint choice), per set
+        cells.append("–" if r is rows[0] else
+                     " / ".join(str(r[n].get("first_pass_windows", 0)) if r[n] else "–"
+                                for n in sets))
         lines.append("| " + " | ".join(cells) + " |")
     first = {n: next(r[n] for r in rows if r[n]) for n in sets}
     sizes = ", ".join(f"{n} {first[n]['conversations']} conversations, {first[n]['words']} "
@@ -101,7 +105,9 @@ def render(results: dict) -> str:
             "whole conversations; \"vs first pass\": the paired difference from the first row. "
             "Suspect windows: reported by the speech LLM (no text, too little, a loop, the "
             "length limit) after the temperature fallback; redone: decoded again hotter (for "
-            "faster-whisper, its own fallback's segments). Speed is not compared here (the "
+            "faster-whisper, its own fallback's segments). First pass kept: windows (each set "
+            "in turn) whose transcript is Whisper's own answer, chosen over the LLM's by the "
+            "joint choice. Speed is not compared here (the "
             "evals shared the machine with training): docs/generalization.md's table times "
             f"these systems. Run {results['date']} on {results['machine']}."
             + (" \"not run\": not decoded in that session." if any(
@@ -132,7 +138,8 @@ def main() -> None:
         r = row(s, e, None)
         for n, res in e.items():
             if res is not None:
-                r[n] |= {"fallback_windows": res.fallback_windows}
+                r[n] |= {"fallback_windows": res.fallback_windows,
+                         "first_pass_windows": res.first_pass_windows}
         rows.append(r)
     add_intervals(rows, evals, sets)
     curve = learning_curve(args.masked_run) if (args.masked_run / "log.jsonl").exists() else {}

@@ -15,7 +15,7 @@ def test_the_demo_picks_a_single_turn_and_a_context_speech_llm():
             pytest.skip("no shipped speech LLM is installed")
         assert EMBEDDED[name].kind == "speech-llm"
         assert (trained_context(name) != "none") == with_context
-    assert shipped_speech_llm() == "speech-llm-tiny"
+    assert shipped_speech_llm() == "speech-llm-tiny-fp"  # the default model
     assert shipped_speech_llm(with_context=True) == "speech-llm-tiny-abstract"
 
 

@@ -77,11 +77,31 @@ def test_transcribe_writes_all_formats_and_keeps_existing_files(espeak_clip, tmp
 
 @pytest.mark.integration
 def test_prompt_and_engines_on_the_same_clip(espeak_clip, capsys):
-    assert main(["transcribe", str(espeak_clip), "--quiet", "--engine", "faster-whisper"]) == 0
+    whisper = ["--model", "whisper-tiny.en"]
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--engine", "faster-whisper",
+                 *whisper]) == 0
     fw = capsys.readouterr().out
-    assert main(["transcribe", str(espeak_clip), "--quiet", "--prompt", "A fox by the river."]) == 0
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--prompt", "A fox by the river.",
+                 *whisper]) == 0
     ours = capsys.readouterr().out
     assert "river" in fw.lower() and "river" in ours.lower()
+
+
+@pytest.mark.integration
+def test_the_default_model_is_the_first_pass_speech_llm_and_says_what_it_cannot_do(
+        espeak_clip, capsys):
+    """Issue 16: with no --model, transcribe runs speech-llm-tiny-fp (its joint choice with
+    Whisper's answer); a prompt or another engine is refused, naming a model that reads one."""
+    from susurrus.pretrained import EMBEDDED
+
+    if not EMBEDDED["speech-llm-tiny-fp"].installed:
+        pytest.skip("speech-llm-tiny-fp is not installed")
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"] == "speech-llm-tiny-fp" and data["engine"] == "speech-llm"
+    assert "river" in data["text"].lower() and data["segments"][0]["audio_tokens"] > 0
+    assert main(["transcribe", str(espeak_clip), "--quiet", "--prompt", "A fox."]) == 2
+    assert "--model whisper-tiny.en" in capsys.readouterr().err
 
 
 @pytest.mark.integration

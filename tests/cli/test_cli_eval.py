@@ -76,7 +76,8 @@ def test_report_command_writes_markdown_and_plots(manifest, tmp_path, capsys, fa
     for context in ("none", "prompt"):
         results.append(tmp_path / f"{context}.json")
         assert main(["eval", "--manifest", str(manifest), "--out", str(results[-1]),
-                     "--context", context, "--quiet", "--no-ner"]) == 0
+                     "--context", context, "--quiet", "--no-ner",
+                     "--model", "whisper-tiny.en"]) == 0
     report = tmp_path / "rep" / "report.md"
     assert main(["report", *map(str, results), "--out", str(report), "--title", "T"]) == 0
     assert capsys.readouterr().out.strip().endswith(str(report))

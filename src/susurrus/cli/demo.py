@@ -1,7 +1,8 @@
 """`make demo`: synthesize a small conversational corpus and print the results table.
 
 Whisper tiny.en with no context (`none`), with its own previous hypotheses as prompt (`text`) and
-with the previous references as prompt (`text (oracle)`); then the shipped single-turn speech LLM
+with the previous references as prompt (`text (oracle)`); then the default model, the shipped
+first-pass speech LLM (`speech-llm-tiny-fp`, which reads Whisper's transcript too),
 with no context (`--speech-llm RUN_FOLDER` for another) and the shipped multi-turn one with the
 context it was trained with (`--context-llm`): a second table sets them beside Whisper with its
 own previous hypotheses as prompt (context audio tokens per prior turn, seconds per turn).
@@ -22,12 +23,14 @@ WHISPER_CONTEXTS = (("none", False), ("text", False), ("text", True))
 
 
 def shipped_speech_llm(with_context: bool = False) -> str:
-    """The first installed speech-LLM adapter among the embedded models trained without
-    (or, `with_context`, with) conversational context; '' when none ships."""
-    from susurrus.pretrained import EMBEDDED
+    """The speech LLM the demo scores: of the installed embedded adapters trained without
+    (or, `with_context`, with) conversational context, the default model when it is one, else
+    the first; '' when none ships."""
+    from susurrus.pretrained import DEFAULT_MODEL, EMBEDDED
 
-    return next((m.name for m in EMBEDDED.values() if m.kind == "speech-llm" and m.installed
-                 and (trained_context(m.name) != "none") == with_context), "")
+    names = [m.name for m in EMBEDDED.values() if m.kind == "speech-llm" and m.installed
+             and (trained_context(m.name) != "none") == with_context]
+    return DEFAULT_MODEL if DEFAULT_MODEL in names else next(iter(names), "")
 
 
 def trained_context(model: str) -> str:

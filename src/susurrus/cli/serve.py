@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from susurrus.cli.common import ENGINE_NAMES
-from susurrus.pretrained.registry import DEFAULT_MODEL
+from susurrus.pretrained.registry import SERVE_DEFAULT_MODEL
 
 
 def add_arguments(s: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def add_arguments(s: argparse.ArgumentParser) -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--model", action="append", default=None,
                    help=f"a model to serve (repeat for several; the first is the default and "
-                        f"what OpenAI's 'whisper-1' means); default {DEFAULT_MODEL}")
+                        f"what OpenAI's 'whisper-1' means); default {SERVE_DEFAULT_MODEL}")
     s.add_argument("--state-dir", type=Path, default=Path("serve-state"),
                    help="where conversation sessions are kept (they survive restarts)")
     s.add_argument("--api-keys", type=Path, default=None,
@@ -51,7 +51,7 @@ def config_from(args: argparse.Namespace):
     from susurrus.serve.config import MB, ServeConfig, read_api_keys
 
     return ServeConfig(
-        models=tuple(args.model or [DEFAULT_MODEL]), state_dir=args.state_dir,
+        models=tuple(args.model or [SERVE_DEFAULT_MODEL]), state_dir=args.state_dir,
         api_keys=read_api_keys(args.api_keys) if args.api_keys else (), engine=args.engine,
         device=resolve_device(args.device, "--device"), max_batch=args.max_batch,
         max_queue=args.max_queue, max_request_bytes=int(args.max_request_mb * MB),

@@ -36,6 +36,7 @@ from susurrus.context import CONTEXT_MODES, ContextMode, parse_context
 from susurrus.data.manifest import Utterance, group_sessions
 from susurrus.errors import IncompatibleOptionError, UsageError
 from susurrus.evaluate.multitalker import check_oracle_count, talker_count
+from susurrus.pretrained.registry import DEFAULT_MODEL
 
 # The context spellings of the CLI before recognizers; the CLI should offer CONTEXT_MODES and an
 # oracle flag instead, and let the recognizer refuse what it cannot read.
@@ -45,7 +46,7 @@ from susurrus.evaluate.multitalker import check_oracle_count, talker_count
 class DecodeConfig:
     """What system runs, and what context it sees."""
 
-    model: str = "whisper-tiny.en"  # embedded name, local folder or hub id
+    model: str = DEFAULT_MODEL  # embedded name, local folder or hub id
     engine: Literal["torch", "faster-whisper"] = "torch"
     # none | text | raw | abstract (susurrus.context); the legacy 'prompt' and 'oracle-prompt'
     # are read as text (oracle-prompt: with oracle) and stored normalized

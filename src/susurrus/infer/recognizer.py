@@ -178,7 +178,8 @@ def check_prompt(recognizer: Recognizer, prompt: str | None) -> None:
                    if readable else "")
         raise IncompatibleOptionError(
             f"prompt: {recognizer.model_name} is {recognizer.kind}, which takes no text prompt; "
-            f"drop the prompt{instead}")
+            f"drop the prompt{instead}, or choose a Whisper model, which reads one (e.g. "
+            "--model whisper-tiny.en)")
 
 
 def check_context(recognizer: Recognizer, context: ContextMode) -> None:

@@ -103,7 +103,8 @@ class SpeechLLMRecognizer:
         if engine != "torch":  # before anything loads
             raise IncompatibleOptionError(
                 f"engine {engine!r}: {model} is a speech-LLM checkpoint; it runs on the torch "
-                "engine only (use engine 'torch', i.e. drop --engine)")
+                "engine only (use engine 'torch', i.e. drop --engine; or choose a Whisper model, "
+                "e.g. --model whisper-tiny.en)")
         if isinstance(model, SpeechLLM):
             self.model, self.model_name = model.eval(), "the speech LLM"
         else:

@@ -9,6 +9,7 @@ from susurrus.pretrained.cache import CacheCorruptError, cache_root
 from susurrus.pretrained.registry import (
     DEFAULT_MODEL,
     EMBEDDED,
+    SERVE_DEFAULT_MODEL,
     EmbeddedModel,
     ModelNotFoundError,
     ct2_whisper_dir,
@@ -21,6 +22,7 @@ from susurrus.pretrained.registry import (
 
 __all__ = [
     "DEFAULT_MODEL",
+    "SERVE_DEFAULT_MODEL",
     "EMBEDDED",
     "CacheCorruptError",
     "EmbeddedModel",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from susurrus.errors import UsageError
+from susurrus.pretrained.registry import SERVE_DEFAULT_MODEL
 
 MB = 1024 * 1024
 
@@ -14,7 +15,7 @@ MB = 1024 * 1024
 class ServeConfig:
     """The server's settings; the CLI's flags are these fields."""
 
-    models: tuple[str, ...] = ("whisper-tiny.en",)  # served models (embedded names, folders);
+    models: tuple[str, ...] = (SERVE_DEFAULT_MODEL,)  # served models (embedded names, folders);
     # the first is the default, and what OpenAI's `whisper-1` means here
     state_dir: Path = Path("serve-state")  # sessions are kept here (one folder each)
     api_keys: tuple[str, ...] = ()  # Bearer keys accepted on /v1 (none: no key needed)
