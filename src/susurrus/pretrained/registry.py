@@ -109,8 +109,9 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         EmbeddedModel(
             "speech-llm-tiny-fp", "speech-llm", "susurrus", "susurrus",
             "models/shipped/speech-llm-tiny-fp",
-            "speech-llm-tiny-v2 trained 400 more steps to read Whisper tiny.en's own transcript "
-            "of each window next to the audio (recipes/speech_llm/first-pass.yaml)",
+            "the default: speech-llm-tiny-v2 trained 400 more steps to read Whisper tiny.en's own "
+            "transcript of each window next to the audio (recipes/speech_llm/first-pass.yaml); "
+            "keeps whichever of its and Whisper's text both score higher",
         ),
         EmbeddedModel(
             "speech-llm-tiny-abstract", "speech-llm", "susurrus", "susurrus",
