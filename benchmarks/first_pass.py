@@ -1,23 +1,28 @@
-"""The first-pass speech LLMs next to the first pass they read, in one sitting (issue 16, lever 4).
+"""The first-pass speech LLMs next to the first pass they read, in one sitting (issue 16, levers 4
+and 5).
 
     .venv/bin/python benchmarks/first_pass.py [--masked-run runs/speech-llm-fp-masked]
-        [--data out/gen] [--sets test,test-ood] [--out runs/bench-first-pass] [--no-decode]
+        [--data out/gen] [--sets test,test-ood,news-ood] [--out runs/bench-first-pass]
+        [--no-decode]
 
 A first-pass speech LLM reads Whisper tiny.en's own transcript of each turn (faster-whisper,
 greedy) next to the audio tokens, so the row it must beat is that first pass. Rows, every one
 scored on the same audio in one run of this script:
 - Whisper tiny.en through faster-whisper: the first pass itself;
 - `speech-llm-tiny-fp` as shipped (recipes/speech_llm/first-pass.yaml), decoded with the
-  temperature fallback;
+  temperature fallback, its own text everywhere (`--first-pass-choice llm`);
+- the same model with the joint choice (the default): per window, whichever of its text and
+  Whisper's own answer both models score higher (`susurrus.infer.first_pass.joint_choice`);
 - `recipes/speech_llm/first-pass-masked.yaml` (speech-llm-tiny-fp trained further with half its
   examples reading time-masked audio, so that there the words can come only from the first pass)
   at each checkpoint `--steps` names (default: the run's last), when `--masked-run` holds them.
 
 Test sets as benchmarks/generalization.py: `susurrus synth conversations --out out/gen/conv
 --hours 6 --seed 1` (test: trained voices and domains; test-ood: voices, domains and entities no
-training run sees). WER with a 95% bootstrap interval over whole conversations and its paired
-difference from the first pass, entity recall of first and repeated mentions, windows reported
-suspect and windows decoded again hotter. Speed is timed by benchmarks/generalization.py, not
+training run sees; news-ood: long news readings by held-out voices). WER with a 95% bootstrap
+interval over whole recordings and its paired difference from the first pass, entity recall of
+first and repeated mentions (test-ood), windows reported suspect, decoded again hotter, and
+those whose transcript is Whisper's answer. Speed is timed by benchmarks/generalization.py, not
 here. Scores are cached per row under `--out`; rerun to resume. Writes
 benchmarks/results/first_pass.{json,md} and first_pass_wer.png; `--render first_pass.json`
 redraws the table from the JSON alone.
@@ -97,19 +102,20 @@ def render(results: dict) -> str:
                                 for n in sets))
         lines.append("| " + " | ".join(cells) + " |")
     first = {n: next(r[n] for r in rows if r[n]) for n in sets}
-    sizes = ", ".join(f"{n} {first[n]['conversations']} conversations, {first[n]['words']} "
+    sizes = ", ".join(f"{n} {first[n]['conversations']} recordings, {first[n]['words']} "
                       f"words, {first[n]['seconds'] / 60:.0f} min" for n in sets)
     curve = results.get("learning_curve", {}).get("valid_wer", [])
     learned = ("Validation WER of the first-pass-masked run (64 dev turns, in-domain voices) by "
                "step: " + ", ".join(f"{s}: {w:.3f}" for s, w in curve) + ". ") if curve else ""
     return ("\n".join(lines) + f"\n\n{learned}Sets: {sizes}. Intervals: 95% bootstrap over "
-            "whole conversations; \"vs first pass\": the paired difference from the first row. "
+            "whole recordings (conversations, bulletins); \"vs first pass\": the paired "
+            "difference from the first row. "
             "Suspect windows: reported by the speech LLM (no text, too little, a loop, the "
             "length limit) after the temperature fallback; redone: decoded again hotter (for "
             "faster-whisper, its own fallback's segments). First pass kept: windows (each set "
             "in turn) whose transcript is Whisper's own answer, chosen over the LLM's by the "
             "joint choice. Speed is not compared here (the "
-            "evals shared the machine with training): docs/generalization.md's table times "
+            "evals shared the machine with other work): docs/generalization.md's table times "
             f"these systems. Run {results['date']} on {results['machine']}."
             + (" \"not run\": not decoded in that session." if any(
                 r[n] is None for r in rows for n in sets) else "") + "\n")

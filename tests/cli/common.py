@@ -20,9 +20,12 @@ def noise(path: Path, samples: int) -> Path:
 
 # `susurrus` as its console script runs it, with every engine replaced by one that answers
 # "utt<samples>", says on stderr which clip it decodes, and sleeps on the clip of $SLOW_ON
-# samples (so that a test can interrupt it there).
+# samples (so that a test can interrupt it there). Ctrl-C raises KeyboardInterrupt even where the
+# test runner was started in the background (a shell's background job inherits SIGINT ignored,
+# and Python then installs no handler).
 RUNNER = """
-import importlib, os, sys, time
+import importlib, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import susurrus.infer
 from susurrus.infer.transcript import Segment
 

@@ -32,7 +32,8 @@ def test_score_matches_hand_computed_counts():
     wall = {"a0": 0.1, "a1": 0.1, "a2": 0.1, "b0": 0.1, "b1": 0.5}
     hyps = [_hyp(uid, HYPS[uid], audio=audio[uid], wall=wall[uid], ctx=ctx[uid])
             for uid in ["b1", "a2", "a0", "b0", "a1"]]  # any order
-    r = score(_utts(), hyps, DecodeConfig(model="whisper-tiny.en", context="prompt"), "talk.jsonl", with_ner=False)
+    whisper = DecodeConfig(model="whisper-tiny.en", context="prompt")
+    r = score(_utts(), hyps, whisper, "talk.jsonl", with_ner=False)
     # Whisper's 'prompt' is the text context, read from its own hypotheses
     assert (r.model, r.context, r.oracle, r.engine, r.manifest) == (
         "whisper-tiny.en", "text", False, "torch", "talk.jsonl")
@@ -162,8 +163,8 @@ RESULT_KEYS = {"model", "context", "oracle", "manifest", "wer", "wer_cased", "en
 def test_evaluate_writes_results_and_hypotheses(corpus, use_engine, tmp_path):
     engine = use_engine(corpus.engine())
     out = tmp_path / "results" / "r.json"
-    result = evaluate(corpus.manifest, DecodeConfig(model="whisper-tiny.en", context="prompt"), out, progress=False,
-                      with_ner=False)
+    result = evaluate(corpus.manifest, DecodeConfig(model="whisper-tiny.en", context="prompt"),
+                      out, progress=False, with_ner=False)
     data = json.loads(out.read_text())
     assert RESULT_KEYS <= set(data)
     assert data == json.loads(result.to_json())
