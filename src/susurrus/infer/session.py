@@ -42,7 +42,7 @@ import torch
 from susurrus.audio.io import SAMPLE_RATE
 from susurrus.context import CONTEXT_MODES, ContextMode
 from susurrus.errors import BadAudioError, BadSessionError, IncompatibleOptionError, UsageError
-from susurrus.infer.first_pass import FirstPass, first_passes
+from susurrus.infer.first_pass import FirstPass, first_passes, joint_choice
 from susurrus.infer.recognizer import MaxTurns, TurnResult, check_max_turns, turn_audio
 from susurrus.infer.suspect import speech_seconds, window_issues
 from susurrus.infer.transcript import WindowIssue
@@ -168,8 +168,6 @@ class ConversationSession:
         # a turn gone wrong is decoded again hotter, and reported if it stays wrong
         [row] = decode_with_fallback(decode, 1, self.options, lambda i, r: bool(issues(r)))
         if first is not None and self.options.first_pass_choice == "joint":
-            from susurrus.infer.first_pass import joint_choice
-
             [row] = joint_choice(self.model, turn.feats, turn.lengths, [samples], [first],
                                  [row], [priors])
         ids = row.ids
