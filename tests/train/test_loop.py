@@ -230,7 +230,7 @@ def test_a_first_pass_run_reads_whisper_transcripts_and_its_model_transcribes_wi
     cache), trains on it, and the saved model runs its first pass itself when it transcribes."""
     from susurrus.audio.io import load_audio
     from susurrus.data.manifest import read_manifest
-    from susurrus.infer.first_pass import first_pass_logprobs, first_pass_texts, first_passes
+    from susurrus.infer.first_pass import first_pass_logprobs, first_passes
     from susurrus.infer.speech_llm import SpeechLLMRecognizer
     from susurrus.models.speech_llm.generation import GenerateOptions
 
@@ -248,7 +248,7 @@ def test_a_first_pass_run_reads_whisper_transcripts_and_its_model_transcribes_wi
     [got] = rec.recognize([clip])
     # by hand: the first pass's transcript of the clip, read after its audio tokens
     model = rec.model
-    hyp = first_pass_texts(str(tiny_whisper_dir), "torch", [clip])[0]
+    hyp = first_passes(str(tiny_whisper_dir), "torch", [clip], answers=False)[0].read
     f, n = model.encode_audio([clip])
     [row] = model.generate_rows(f, n, rec.options, hypotheses=[model.hypothesis_ids(hyp)])
     own = model.decode_text(row.ids)

@@ -80,11 +80,6 @@ def first_passes(name: str, engine: str, clips: Sequence, answers: bool = True
     return out
 
 
-def first_pass_texts(name: str, engine: str, clips: Sequence) -> list[str]:
-    """The first pass's transcript of each 16-kHz mono clip (each at most 30 s), stripped."""
-    return [f.read for f in first_passes(name, engine, clips, answers=False)]
-
-
 @lru_cache(maxsize=2)
 def _scorer(name: str, device: str = "cpu"):
     """The first pass's Whisper weights on the torch engine (either engine runs the same

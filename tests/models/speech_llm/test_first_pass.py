@@ -209,4 +209,3 @@ def test_whispers_answer_is_its_fallback_only_where_greedy_fails_its_own_checks(
     assert [f.answer for f in fp.first_passes("w", "torch", ["b"], answers=False)] == \
         [greedy["b"][0].strip()]
     assert asked == [(False, ["b"])]
-    assert fp.first_pass_texts("w", "torch", ["a"]) == ["fine words here"]
