@@ -2,8 +2,8 @@
 and 5).
 
     .venv/bin/python benchmarks/first_pass.py [--masked-run runs/speech-llm-fp-masked]
-        [--data out/gen] [--sets test,test-ood,news-ood] [--out runs/bench-first-pass]
-        [--no-decode]
+        [--context-run runs/speech-llm-fp-abstract] [--data out/gen]
+        [--sets test,test-ood,news-ood] [--out runs/bench-first-pass] [--no-decode]
 
 A first-pass speech LLM reads Whisper tiny.en's own transcript of each turn (faster-whisper,
 greedy) next to the audio tokens, so the row it must beat is that first pass. Rows, every one
@@ -15,7 +15,13 @@ scored on the same audio in one run of this script:
   Whisper's own answer both models score higher (`susurrus.infer.first_pass.joint_choice`);
 - `recipes/speech_llm/first-pass-masked.yaml` (speech-llm-tiny-fp trained further with half its
   examples reading time-masked audio, so that there the words can come only from the first pass)
-  at each checkpoint `--steps` names (default: the run's last), when `--masked-run` holds them.
+  at each checkpoint `--steps` names (default: the run's last), when `--masked-run` holds them;
+- `recipes/speech_llm/first-pass-abstract.yaml` (speech-llm-tiny-fp trained further on
+  multi-turn samples with abstract context, paper 000), the last checkpoint of `--context-run`:
+  read without context, with its own earlier turns as abstract context (K latent tokens and the
+  transcript per prior turn), and with the references as those transcripts (oracle: the
+  ceiling of that context). These three are decoded on test-ood only (the set the issue's bar
+  names; the others show "not run"): a conversation with context is decoded turn by turn.
 
 Test sets as benchmarks/generalization.py: `susurrus synth conversations --out out/gen/conv
 --hours 6 --seed 1` (test: trained voices and domains; test-ood: voices, domains and entities no
@@ -49,7 +55,8 @@ from generalization import (  # noqa: E402
 )
 
 
-def systems(masked_run: Path | None, steps: list[int]) -> list[dict]:
+def systems(masked_run: Path | None, steps: list[int],
+            context_run: Path | None = None) -> list[dict]:
     rows = [
         {"system": "Whisper tiny.en (faster-whisper)", "lever": "the first pass the LLMs read",
          "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
@@ -61,10 +68,22 @@ def systems(masked_run: Path | None, steps: list[int]) -> list[dict]:
          "lever": "+ the first pass's text competes, scored by both models",
          "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp-joint"},
     ]
-    if masked_run is None or not (masked_run / "checkpoints").is_dir():
-        return rows
     from susurrus.train.run import latest_checkpoint
 
+    if context_run is not None and (context_run / "checkpoints").is_dir():
+        last = latest_checkpoint(context_run)
+        step = int(last.name.removeprefix("step-"))
+        for key, how, args in (
+                ("none", "no context", ()),
+                ("abstract", "abstract context, its own earlier turns", ("--context", "abstract")),
+                ("oracle", "abstract context, the references (oracle)",
+                 ("--context", "abstract", "--oracle-context"))):
+            rows.append({"system": f"first-pass-abstract recipe, step {step}: {how}",
+                         "lever": f"+ {step} multi-turn steps with abstract context",
+                         "model": str(last), "engine": "torch", "key": f"ctx{step}-{key}",
+                         "eval_args": args, "sets": ("test-ood",)})
+    if masked_run is None or not (masked_run / "checkpoints").is_dir():
+        return rows
     for step in steps or [int(latest_checkpoint(masked_run).name.removeprefix("step-"))]:
         folder = masked_run / "checkpoints" / f"step-{step:07d}"
         if not folder.is_dir():
@@ -76,12 +95,38 @@ def systems(masked_run: Path | None, steps: list[int]) -> list[dict]:
     return rows
 
 
+CONTEXT_TURNS = 4  # the window of earlier turns first-pass-abstract.yaml trains and reads
+
+
+def copy_ceiling(manifest: Path, hyps: Path, window: int) -> dict:
+    """Repeated-entity recall of a system decoded without context, and had it copied every
+    repeated entity that its own hypotheses of the last `window` earlier turns (and of all
+    earlier turns) got right (`susurrus.metrics.repeat_copy_ceiling`): the most that context
+    made of its own earlier turns can add."""
+    import json
+
+    from susurrus.data.manifest import group_sessions, read_manifest
+    from susurrus.metrics import EntityCounts, entity_recall, repeat_copy_ceiling
+
+    text = {}
+    for line in hyps.read_text(encoding="utf-8").splitlines()[1:]:
+        h = json.loads(line)
+        text[h["id"]] = h["text"]
+    counts = {"plain": EntityCounts(), "window_recall": EntityCounts(), "all": EntityCounts()}
+    for turns in group_sessions(read_manifest(manifest, check_audio=False)).values():
+        session = [(u.reference, u.entities, text[u.id]) for u in turns]
+        counts["plain"] += entity_recall(session)
+        counts["window_recall"] += repeat_copy_ceiling(session, window)
+        counts["all"] += repeat_copy_ceiling(session, None)
+    return {"window": window, **{k: round(c.recall_repeat, 4) for k, c in counts.items()}}
+
+
 def render(results: dict) -> str:
     rows, sets = results["rows"], results["sets"]
     key = "test-ood" if "test-ood" in sets else sets[-1]  # the set the bar is about
     head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in sets] + [
         f"vs first pass, {key}", f"entity recall first / repeat ({key})",
-        "suspect / redone windows", "first pass kept"]
+        "suspect / redone windows", "first pass kept", f"context audio tok / prior turn ({key})"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
         cells = [r["system"], r["lever"]] + wer_cells(r, sets)
@@ -100,24 +145,35 @@ def render(results: dict) -> str:
         cells.append("–" if r is rows[0] else
                      " / ".join(str(r[n].get("first_pass_windows", 0)) if r[n] else "–"
                                 for n in sets))
+        per_prior = last.get("context_audio_per_prior_turn") if last else None
+        cells.append("–" if per_prior is None else f"{per_prior:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     first = {n: next(r[n] for r in rows if r[n]) for n in sets}
     sizes = ", ".join(f"{n} {first[n]['conversations']} recordings, {first[n]['words']} "
                       f"words, {first[n]['seconds'] / 60:.0f} min" for n in sets)
+    cap = results.get("copy_ceiling")
+    ceiling = (f"Repeated-entity recall of \"{cap['system']}\" on test-ood: {cap['plain']:.3f}; "
+               f"had it copied every repeated entity that its own last {cap['window']} turns "
+               f"got right, {cap['window']:d} turns being the window the context row reads: "
+               f"{cap['window_recall']:.3f}, or from all its earlier turns: {cap['all']:.3f} "
+               "(the most that context made of its own earlier turns can add). ") if cap else ""
     curve = results.get("learning_curve", {}).get("valid_wer", [])
     learned = ("Validation WER of the first-pass-masked run (64 dev turns, in-domain voices) by "
                "step: " + ", ".join(f"{s}: {w:.3f}" for s, w in curve) + ". ") if curve else ""
-    return ("\n".join(lines) + f"\n\n{learned}Sets: {sizes}. Intervals: 95% bootstrap over "
-            "whole recordings (conversations, bulletins); \"vs first pass\": the paired "
+    return ("\n".join(lines) + f"\n\n{ceiling}{learned}Sets: {sizes}. Intervals: 95% bootstrap "
+            "over whole recordings (conversations, bulletins); \"vs first pass\": the paired "
             "difference from the first row. "
             "Suspect windows: reported by the speech LLM (no text, too little, a loop, the "
             "length limit) after the temperature fallback; redone: decoded again hotter (for "
             "faster-whisper, its own fallback's segments). First pass kept: windows (each set "
             "in turn) whose transcript is Whisper's own answer, chosen over the LLM's by the "
-            "joint choice. Speed is not compared here (the "
-            "evals shared the machine with other work): docs/generalization.md's table times "
-            f"these systems. Run {results['date']} on {results['machine']}."
-            + (" \"not run\": not decoded in that session." if any(
+            "joint choice. Context audio tokens per prior turn: what each earlier turn costs "
+            "the LLM besides its transcript (abstract context: K latent tokens). Speed is not "
+            "compared here (the evals shared the machine with other work): "
+            "docs/generalization.md's table times these systems. "
+            f"Run {results['date']} on {results['machine']}."
+            + (" \"not run\": not decoded (the context rows: test-ood only; the others: not "
+               "in that session)." if any(
                 r[n] is None for r in rows for n in sets) else "") + "\n")
 
 
@@ -130,6 +186,9 @@ def main() -> None:
     p.add_argument("--masked-run", type=Path, default=ROOT / "runs" / "speech-llm-fp-masked")
     p.add_argument("--steps", default="", help="comma-separated checkpoints of --masked-run "
                                                "(default: its last)")
+    p.add_argument("--context-run", type=Path,
+                   default=ROOT / "runs" / "speech-llm-fp-abstract",
+                   help="run of recipes/speech_llm/first-pass-abstract.yaml (its last checkpoint)")
     p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
     p.add_argument("--sets", default="test,test-ood", help="of test, test-ood, news-ood")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-first-pass")
@@ -137,20 +196,34 @@ def main() -> None:
                    help="table of the results already decoded; the others show 'not run'")
     args = p.parse_args()
     sets = {n: ALL_SETS[n] for n in args.sets.split(",") if n}
-    rows_in = systems(args.masked_run, [int(s) for s in args.steps.split(",") if s])
-    evals = [evaluate(s, args.data, args.out, decode=not args.no_decode, sets=sets)
-             for s in rows_in]
+    rows_in = systems(args.masked_run, [int(s) for s in args.steps.split(",") if s],
+                      args.context_run)
+    evals = []
+    for s in rows_in:  # a row decodes the sets it names (default all); the others: not run
+        e = evaluate(s, args.data, args.out, decode=not args.no_decode,
+                     sets={n: v for n, v in sets.items() if n in s.get("sets", sets)})
+        evals.append({n: e.get(n) for n in sets})
     rows = []
     for s, e in zip(rows_in, evals, strict=True):
         r = row(s, e, None)
         for n, res in e.items():
             if res is not None:
                 r[n] |= {"fallback_windows": res.fallback_windows,
-                         "first_pass_windows": res.first_pass_windows}
+                         "first_pass_windows": res.first_pass_windows,
+                         "context_audio_per_prior_turn":
+                             res.context_audio_tokens_per_prior_turn}
         rows.append(r)
     add_intervals(rows, evals, sets)
+    ceiling = None
+    none = next((s for s in rows_in if s["key"].startswith("ctx") and s["key"].endswith("-none")),
+                None)
+    hyps = args.out / none["key"] / "test-ood.json.hyps.jsonl" if none else None
+    if hyps is not None and hyps.exists() and "test-ood" in sets:
+        ceiling = copy_ceiling(args.data / sets["test-ood"], hyps, CONTEXT_TURNS)
+        ceiling["system"] = none["system"]
     curve = learning_curve(args.masked_run) if (args.masked_run / "log.jsonl").exists() else {}
     save_results("first_pass", {"rows": rows, "sets": list(sets), "learning_curve": curve,
+                                "copy_ceiling": ceiling,
                                 "date": date.today().isoformat(),
                                 "machine": f"{platform.processor() or platform.machine()}, "
                                            f"{torch.get_num_threads()} torch threads"},

@@ -8,6 +8,7 @@ from susurrus.metrics import (
     extract_entities,
     ner_f1,
     ner_f1_from_entities,
+    repeat_copy_ceiling,
 )
 
 
@@ -43,6 +44,37 @@ def test_entity_needs_whole_contiguous_words():
     turn = [("In New York.", ["New York"], "in new big york")]
     assert entity_recall(turn) == EntityCounts(0, 1, 0, 0)
     assert entity_recall([("Ann.", ["Ann"], "anne")]) == EntityCounts(0, 1, 0, 0)
+
+
+def test_repeat_copy_ceiling_copies_what_the_last_turns_got_right():
+    session = [
+        ("Call Siobhan.", ["Siobhan"], "call siobhan"),  # first mention, right
+        ("Ask Okafor.", ["Okafor"], "ask okafor"),  # first mention, right
+        ("Lunch?", [], "lunch"),
+        ("Siobhan and Okafor, Siobhan.", ["Siobhan", "Okafor"], "shivon and okafore chivon"),
+        ("Ines.", ["Ines"], "inez"),  # first mention, wrong
+        ("Ines again.", ["Ines"], "inez again"),  # no earlier turn had it right
+    ]
+    plain = entity_recall(session)
+    assert plain == EntityCounts(first_hit=2, first_total=3, repeat_hit=0, repeat_total=4)
+    assert repeat_copy_ceiling(session, 0) == plain
+    # Siobhan (twice) and Okafor are in the last 3 turns; Siobhan is not in the last 2
+    assert repeat_copy_ceiling(session, 2) == EntityCounts(2, 3, 1, 4)
+    assert repeat_copy_ceiling(session, 3) == EntityCounts(2, 3, 3, 4)
+    assert repeat_copy_ceiling(session, None) == EntityCounts(2, 3, 3, 4)
+    with pytest.raises(ValueError, match="window"):
+        repeat_copy_ceiling(session, -1)
+
+
+def test_the_copy_ceiling_is_never_below_the_recall():
+    session = [("Meet Ann and Bo.", ["Ann", "Bo"], "meet ann and bo"),
+               ("Ann? Bo!", ["Ann", "Bo"], "ann bow"),
+               ("Bo.", ["Bo"], "bo")]
+    plain = entity_recall(session)
+    for window in (0, 1, 2, None):
+        ceiling = repeat_copy_ceiling(session, window)
+        assert ceiling.repeat_hit >= plain.repeat_hit
+        assert ceiling.first_hit == plain.first_hit and ceiling.repeat_total == plain.repeat_total
 
 
 def test_entity_recall_empty_cases():

@@ -236,3 +236,18 @@ def test_data_train_reads_several_manifests_as_one_set(tmp_path: Path) -> None:
     write_manifest(utts[:1], second)  # the same id in both: refused, naming both files
     with pytest.raises(BadManifestError, match=rf"{utts[0].id}.*in both .*a.*and .*b"):
         load_split(recipe.data, "train", log=print)
+
+
+def test_a_turns_batch_cost_counts_the_context_positions_it_brings() -> None:
+    from susurrus.train.tasks.speech_llm import batch_cost
+
+    seconds, priors, tokens = [2.0, 1.0, 3.0], [[], [0], [0, 1]], [20, 10, 30]
+    # 10 audio tokens a second: a prior turn costs (its transcript + K=4) / 10 s
+    assert batch_cost(seconds, priors, tokens, 10.0, "abstract", 4) == pytest.approx(
+        [2.0, 1.0 + 2.4, 3.0 + 2.4 + 1.4])
+    assert batch_cost(seconds, priors, tokens, 10.0, "text", 4) == pytest.approx(
+        [2.0, 3.0, 6.0])
+    # raw: every audio token of the prior turn
+    assert batch_cost(seconds, priors, tokens, 10.0, "raw", 4) == pytest.approx(
+        [2.0, 1.0 + 4.0, 3.0 + 4.0 + 2.0])
+    assert batch_cost(seconds, [[], [], []], tokens, 10.0, "none", 4) == seconds

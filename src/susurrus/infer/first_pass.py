@@ -1,5 +1,5 @@
 """The first pass a speech LLM reads (issue 16, lever 4): a Whisper model decoded greedily; and
-the joint choice between the LLM's transcript and Whisper's own answer (lever 5).
+the joint choice between the LLM's transcript and Whisper's own answer (issue 16, lever 4c).
 
 Temperature 0 with no fallback ladder, no timestamps, no previous-text prompt: the same decoding
 makes the training hypotheses (`susurrus.data.hypotheses.HypothesisCache`) and the ones read at

@@ -426,10 +426,32 @@ def entity_recall(session: Iterable[tuple[str, Sequence[str], str]],
     in the normalized reference (a normalizer quirk) counts as one mention.
     Sessions are scored apart and their counts added.
     """
+    return _entity_counts(session, normalizer, 0)
+
+
+def repeat_copy_ceiling(session: Iterable[tuple[str, Sequence[str], str]], window: int | None,
+                        normalizer: Normalizer = normalize) -> EntityCounts:
+    """Entity recall of one session as `entity_recall` counts it, had the system copied every
+    repeated entity that its own hypotheses of the last `window` earlier turns (None: all
+    earlier turns) got right: the most that context made of a system's own earlier turns can
+    add to repeated-entity recall, where the system's text of each turn is otherwise kept.
+
+    A repeat mention in a later turn counts as a hit if the entity occurs in one of those
+    hypotheses; every other mention keeps its own hit (so `window` 0 is `entity_recall`)."""
+    if window is not None and window < 0:
+        raise ValueError(f"window must be >= 0 or None, got {window}")
+    return _entity_counts(session, normalizer, window if window is not None else -1)
+
+
+def _entity_counts(session: Iterable[tuple[str, Sequence[str], str]], normalizer: Normalizer,
+                   window: int) -> EntityCounts:
+    """`entity_recall` (`window` 0), or `repeat_copy_ceiling` over `window` turns (-1: all)."""
     seen: set[str] = set()
     total = EntityCounts()
+    earlier: list[list[str]] = []  # the normalized words of each earlier turn's hypothesis
     for ref, entities, hyp in session:
         ref_words, hyp_words = normalizer(ref).split(), normalizer(hyp).split()
+        recent = earlier if window < 0 else earlier[max(0, len(earlier) - window):]
         keys = {}
         for entity in entities:
             key = normalizer(entity)
@@ -444,7 +466,11 @@ def entity_recall(session: Iterable[tuple[str, Sequence[str], str]],
             first = not any(_count_phrase(prev.split(), phrase) for prev in seen)
             seen.add(key)
             first_hit = int(first and hits > 0)
-            total += EntityCounts(first_hit, int(first), hits - first_hit, mentions - int(first))
+            repeat_hit = hits - first_hit
+            if not first and any(_count_phrase(words, phrase) for words in recent):
+                repeat_hit = mentions  # copied from an earlier turn that had it right
+            total += EntityCounts(first_hit, int(first), repeat_hit, mentions - int(first))
+        earlier.append(hyp_words)
     return total
 
 

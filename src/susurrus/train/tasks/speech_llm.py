@@ -8,7 +8,10 @@ What the generic loop leaves to it:
   variants (0 = clean), drawn from (train.seed, epoch, example) so exact resume holds. Prior
   turns (context), the alignment warm-up and validation read the clean features;
 - multi-turn samples (paper 000): each turn reads its session's earlier turns as context, with
-  their reference transcripts; batches are still bucketed by the current turn;
+  their reference transcripts; a turn's cost to its batch counts those positions of the LLM
+  sequence too (`batch_cost`), so a batch of short turns with long prior turns is as big as one
+  without context (batches bucketed by the current turn alone padded every row to its longest
+  context: a news segment after four long ones, about 8x its own length, and ran out of memory);
 - its first phase on a fresh run: `train.init` (start from another checkpoint's trained parts,
   e.g. a single-turn model starting a multi-turn run), else the CTC alignment warm-up of the
   compressor and projector onto the LLM's embeddings (`train.align_steps`, `train/align.py`);
@@ -48,6 +51,22 @@ from susurrus.train.data import (
     time_mask,
 )
 from susurrus.train.task import Example, Run
+
+
+def batch_cost(seconds: list[float], priors: list[list[int]], target_tokens: list[int],
+               tokens_per_second: float, context: str, abstract_tokens: int) -> list[float]:
+    """Each example's cost to a batch, in seconds of audio: its own seconds plus the LLM
+    positions its prior turns fill (their transcripts, and their context audio: K latent tokens
+    each for `abstract`, all their audio tokens for `raw`), at `tokens_per_second` audio tokens
+    a second. With no context (or no prior turn) the cost is the example's seconds."""
+    def positions(j: int) -> float:
+        audio = {"abstract": abstract_tokens, "raw": seconds[j] * tokens_per_second}
+        return target_tokens[j] + audio.get(context, 0)
+
+    if context == "none":
+        return list(seconds)
+    return [s + sum(positions(j) for j in p) / tokens_per_second
+            for s, p in zip(seconds, priors, strict=True)]
 
 
 class SpeechLLMTask:
@@ -170,7 +189,12 @@ class SpeechLLMTask:
                 f"context: {context}" +
                 (f" (mean {np.mean([len(p) for p in self.priors]):.1f} prior turns)"
                  if context != "none" else "") + f"; trained parameters: {trained:,}")
-        return [Example(u.id, s) for u, s in zip(train_utts, seconds, strict=True)]
+        cost = batch_cost(seconds, self.priors, [len(t) for t in self.targets],
+                          model.tokens_per_second(), context, recipe.model.abstract_tokens)
+        if context != "none":
+            run.log(f"batches count the context as audio: {sum(cost) / sum(seconds):.2f} s of "
+                    "batch per s of current-turn audio")
+        return [Example(u.id, c) for u, c in zip(train_utts, cost, strict=True)]
 
     def _load(self, data, split: str, run: Run) -> list:
         """The split's single-talker utterances, or with `model.sot` its mixtures too."""
