@@ -41,7 +41,8 @@ DEFAULT_TASK = "speech_llm"  # what a recipe without `task:` trains (every recip
 
 @dataclass(frozen=True)
 class Example:
-    """One training example as the batching sees it: an id (for logs) and its audio seconds."""
+    """One training example as the batching sees it: an id (for logs) and its cost to a batch
+    in seconds of audio (its own; a speech LLM with context adds its prior turns')."""
 
     id: str
     seconds: float

@@ -11,7 +11,7 @@ What the generic loop leaves to it:
   their reference transcripts; a turn's cost to its batch counts those positions of the LLM
   sequence too (`batch_cost`), so a batch of short turns with long prior turns is as big as one
   without context (batches bucketed by the current turn alone padded every row to its longest
-  context: a news segment after four long ones, about 8x its own length, and ran out of memory);
+  context, e.g. a short news segment after four long ones, and ran out of memory);
 - its first phase on a fresh run: `train.init` (start from another checkpoint's trained parts,
   e.g. a single-turn model starting a multi-turn run), else the CTC alignment warm-up of the
   compressor and projector onto the LLM's embeddings (`train.align_steps`, `train/align.py`);
