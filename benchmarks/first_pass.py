@@ -81,7 +81,8 @@ def systems(masked_run: Path | None, steps: list[int],
             rows.append({"system": f"first-pass-abstract recipe, step {step}: {how}",
                          "lever": f"+ {step} multi-turn steps with abstract context",
                          "model": str(last), "engine": "torch", "key": f"ctx{step}-{key}",
-                         "eval_args": args, "sets": ("test-ood",)})
+                         "eval_args": args, "sets": ("test-ood",),
+                         "copy_ceiling": key == "none"})
     if masked_run is None or not (masked_run / "checkpoints").is_dir():
         return rows
     for step in steps or [int(latest_checkpoint(masked_run).name.removeprefix("step-"))]:
@@ -215,8 +216,7 @@ def main() -> None:
         rows.append(r)
     add_intervals(rows, evals, sets)
     ceiling = None
-    none = next((s for s in rows_in if s["key"].startswith("ctx") and s["key"].endswith("-none")),
-                None)
+    none = next((s for s in rows_in if s.get("copy_ceiling")), None)  # the no-context row
     hyps = args.out / none["key"] / "test-ood.json.hyps.jsonl" if none else None
     if hyps is not None and hyps.exists() and "test-ood" in sets:
         ceiling = copy_ceiling(args.data / sets["test-ood"], hyps, CONTEXT_TURNS)

@@ -52,7 +52,6 @@ __all__ = [
     "cased_words",
     "cp_word_errors",
     "entity_recall",
-    "repeat_copy_ceiling",
     "extract_entities",
     "is_word",
     "ner_f1",
@@ -61,6 +60,7 @@ __all__ = [
     "peak_rss_bytes",
     "punctuation_f1",
     "punctuation_f1_by_mark",
+    "repeat_copy_ceiling",
     "talker_count_accuracy",
     "word_errors",
 ]
