@@ -2,7 +2,7 @@
 and 5).
 
     .venv/bin/python benchmarks/first_pass.py [--masked-run runs/speech-llm-fp-masked]
-        [--context-run runs/speech-llm-fp-abstract] [--data out/gen]
+        [--context-runs runs/speech-llm-fp-abstract,runs/speech-llm-fp-copy] [--data out/gen]
         [--sets test,test-ood,news-ood] [--out runs/bench-first-pass] [--no-decode]
 
 A first-pass speech LLM reads Whisper tiny.en's own transcript of each turn (faster-whisper,
@@ -16,8 +16,10 @@ scored on the same audio in one run of this script:
 - `recipes/speech_llm/first-pass-masked.yaml` (speech-llm-tiny-fp trained further with half its
   examples reading time-masked audio, so that there the words can come only from the first pass)
   at each checkpoint `--steps` names (default: the run's last), when `--masked-run` holds them;
-- `recipes/speech_llm/first-pass-abstract.yaml` (speech-llm-tiny-fp trained further on
-  multi-turn samples with abstract context, paper 000), the last checkpoint of `--context-run`:
+- each of `--context-runs`, multi-turn runs: `recipes/speech_llm/first-pass-abstract.yaml`
+  (speech-llm-tiny-fp trained further on multi-turn samples with abstract context, paper 000)
+  and `first-pass-copy.yaml` (that run trained further with names respelled per session, so a
+  repeated name can be spelled only from the context), at its last checkpoint:
   read without context, with its own earlier turns as abstract context (K latent tokens and the
   transcript per prior turn), and with the references as those transcripts (oracle: the
   ceiling of that context). These three are decoded on test-ood only (the set the issue's bar
@@ -56,7 +58,7 @@ from generalization import (  # noqa: E402
 
 
 def systems(masked_run: Path | None, steps: list[int],
-            context_run: Path | None = None) -> list[dict]:
+            context_runs: list[Path] = ()) -> list[dict]:
     rows = [
         {"system": "Whisper tiny.en (faster-whisper)", "lever": "the first pass the LLMs read",
          "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
@@ -68,21 +70,10 @@ def systems(masked_run: Path | None, steps: list[int],
          "lever": "+ the first pass's text competes, scored by both models",
          "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp-joint"},
     ]
+    for run in context_runs:
+        rows += context_rows(run)
     from susurrus.train.run import latest_checkpoint
 
-    if context_run is not None and (context_run / "checkpoints").is_dir():
-        last = latest_checkpoint(context_run)
-        step = int(last.name.removeprefix("step-"))
-        for key, how, args in (
-                ("none", "no context", ()),
-                ("abstract", "abstract context, its own earlier turns", ("--context", "abstract")),
-                ("oracle", "abstract context, the references (oracle)",
-                 ("--context", "abstract", "--oracle-context"))):
-            rows.append({"system": f"first-pass-abstract recipe, step {step}: {how}",
-                         "lever": f"+ {step} multi-turn steps with abstract context",
-                         "model": str(last), "engine": "torch", "key": f"ctx{step}-{key}",
-                         "eval_args": args, "sets": ("test-ood",),
-                         "copy_ceiling": key == "none"})
     if masked_run is None or not (masked_run / "checkpoints").is_dir():
         return rows
     for step in steps or [int(latest_checkpoint(masked_run).name.removeprefix("step-"))]:
@@ -96,10 +87,37 @@ def systems(masked_run: Path | None, steps: list[int],
     return rows
 
 
-CONTEXT_TURNS = 4  # the window of earlier turns first-pass-abstract.yaml trains and reads
+def context_rows(run: Path) -> list[dict]:
+    """A multi-turn run's last checkpoint read three ways on test-ood: no context, its own
+    earlier turns as abstract context, the references as those turns (oracle); none when the
+    run has no checkpoint."""
+    from susurrus.train.recipe import load_recipe
+    from susurrus.train.run import latest_checkpoint
+
+    if not (run / "checkpoints").is_dir():
+        return []
+    last = latest_checkpoint(run)
+    step = int(last.name.removeprefix("step-"))
+    recipe = load_recipe(run / "recipe.yaml")
+    window = recipe.model.context_turns
+    lever = f"+ {step} multi-turn steps, abstract context of {window or 'all'} earlier turns"
+    if recipe.data.respell_share:
+        lever += (f", {recipe.data.respell_share:.0%} of names respelled per session "
+                  f"(copyable mentions weigh {recipe.data.repeat_weight:g})")
+    out = []
+    for key, how, args in (
+            ("none", "no context", ()),
+            ("abstract", "abstract context, its own earlier turns", ("--context", "abstract")),
+            ("oracle", "abstract context, the references (oracle)",
+             ("--context", "abstract", "--oracle-context"))):
+        out.append({"system": f"{run.name}, step {step}: {how}", "lever": lever,
+                    "model": str(last), "engine": "torch", "key": f"{run.name}-{step}-{key}",
+                    "eval_args": args, "sets": ("test-ood",),
+                    "copy_ceiling": key == "none", "context_turns": window})
+    return out
 
 
-def copy_ceiling(manifest: Path, hyps: Path, window: int) -> dict:
+def copy_ceiling(manifest: Path, hyps: Path, window: int | None) -> dict:
     """Repeated-entity recall of a system decoded without context, and had it copied every
     repeated entity that its own hypotheses of the last `window` earlier turns (and of all
     earlier turns) got right (`susurrus.metrics.repeat_copy_ceiling`): the most that context
@@ -152,12 +170,14 @@ def render(results: dict) -> str:
     first = {n: next(r[n] for r in rows if r[n]) for n in sets}
     sizes = ", ".join(f"{n} {first[n]['conversations']} recordings, {first[n]['words']} "
                       f"words, {first[n]['seconds'] / 60:.0f} min" for n in sets)
-    cap = results.get("copy_ceiling")
-    ceiling = (f"Repeated-entity recall of \"{cap['system']}\" on test-ood: {cap['plain']:.3f}; "
-               f"had it copied every repeated entity that its own last {cap['window']} turns "
-               f"got right, {cap['window']:d} turns being the window the context row reads: "
-               f"{cap['window_recall']:.3f}, or from all its earlier turns: {cap['all']:.3f} "
-               "(the most that context made of its own earlier turns can add). ") if cap else ""
+    caps = results.get("copy_ceiling") or []
+    ceiling = "".join(
+        f"Repeated-entity recall of \"{cap['system']}\" on test-ood: {cap['plain']:.3f}; "
+        f"had it copied every repeated entity that its own earlier turns got right, from the "
+        f"last {cap['window'] or 'all'} (the window its context rows read): "
+        f"{cap['window_recall']:.3f}, from all of them: {cap['all']:.3f} (the most that "
+        "context made of its own earlier turns can add). "
+        for cap in ([caps] if isinstance(caps, dict) else caps))
     curve = results.get("learning_curve", {}).get("valid_wer", [])
     learned = ("Validation WER of the first-pass-masked run (64 dev turns, in-domain voices) by "
                "step: " + ", ".join(f"{s}: {w:.3f}" for s, w in curve) + ". ") if curve else ""
@@ -187,9 +207,9 @@ def main() -> None:
     p.add_argument("--masked-run", type=Path, default=ROOT / "runs" / "speech-llm-fp-masked")
     p.add_argument("--steps", default="", help="comma-separated checkpoints of --masked-run "
                                                "(default: its last)")
-    p.add_argument("--context-run", type=Path,
-                   default=ROOT / "runs" / "speech-llm-fp-abstract",
-                   help="run of recipes/speech_llm/first-pass-abstract.yaml (its last checkpoint)")
+    p.add_argument("--context-runs", default="runs/speech-llm-fp-abstract,runs/speech-llm-fp-copy",
+                   help="comma-separated multi-turn runs (first-pass-abstract.yaml, "
+                        "first-pass-copy.yaml): each one's last checkpoint")
     p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
     p.add_argument("--sets", default="test,test-ood", help="of test, test-ood, news-ood")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-first-pass")
@@ -198,7 +218,7 @@ def main() -> None:
     args = p.parse_args()
     sets = {n: ALL_SETS[n] for n in args.sets.split(",") if n}
     rows_in = systems(args.masked_run, [int(s) for s in args.steps.split(",") if s],
-                      args.context_run)
+                      [ROOT / r for r in args.context_runs.split(",") if r])
     evals = []
     for s in rows_in:  # a row decodes the sets it names (default all); the others: not run
         e = evaluate(s, args.data, args.out, decode=not args.no_decode,
@@ -215,12 +235,12 @@ def main() -> None:
                              res.context_audio_tokens_per_prior_turn}
         rows.append(r)
     add_intervals(rows, evals, sets)
-    ceiling = None
-    none = next((s for s in rows_in if s.get("copy_ceiling")), None)  # the no-context row
-    hyps = args.out / none["key"] / "test-ood.json.hyps.jsonl" if none else None
-    if hyps is not None and hyps.exists() and "test-ood" in sets:
-        ceiling = copy_ceiling(args.data / sets["test-ood"], hyps, CONTEXT_TURNS)
-        ceiling["system"] = none["system"]
+    ceiling = []
+    for none in (s for s in rows_in if s.get("copy_ceiling")):  # each context run's no-context row
+        hyps = args.out / none["key"] / "test-ood.json.hyps.jsonl"
+        if hyps.exists() and "test-ood" in sets:
+            cap = copy_ceiling(args.data / sets["test-ood"], hyps, none["context_turns"])
+            ceiling.append(cap | {"system": none["system"]})
     curve = learning_curve(args.masked_run) if (args.masked_run / "log.jsonl").exists() else {}
     save_results("first_pass", {"rows": rows, "sets": list(sets), "learning_curve": curve,
                                 "copy_ceiling": ceiling,

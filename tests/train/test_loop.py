@@ -15,7 +15,7 @@ import torch
 from susurrus.data.manifest import Utterance, write_manifest
 from susurrus.models.speech_llm.checkpoint import load_speech_llm
 from susurrus.train.loop import TrainResult, train
-from susurrus.train.recipe import load_recipe
+from susurrus.train.recipe import RecipeError, load_recipe
 from susurrus.train.run import RunError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -208,6 +208,32 @@ def test_a_multi_turn_abstract_run_trains_and_saves_its_context_compressor(
     assert any(k.startswith("context_projector.") for k in saved)
     model = load_speech_llm(tmp_path / "ctx")
     assert model.context == "abstract" and model.context_compressor.K == 2
+
+
+def test_context_copy_training_respells_names_and_changes_what_the_run_learns(
+        manifest: Path, tmp_path: Path, overrides, features) -> None:
+    """Issue 16 lever 5b: with data.respell_share the turns' names are respelled per epoch and
+    copyable mentions weighted; the run trains, logs it, and its losses differ from the plain
+    multi-turn run's (the targets changed); without model.context it is refused."""
+    from dataclasses import replace
+
+    from susurrus.data.manifest import read_manifest
+
+    utts = [replace(u, session=f"s{i // 3}", turn=i % 3, text=f"{u.text} Castaneda Manzanillo",
+                    entities=("Castaneda", "Manzanillo"))
+            for i, u in enumerate(read_manifest(manifest))]
+    sessions = write_manifest(utts, manifest.parent / "named-sessions.jsonl")
+    common = [f"data.train={sessions}", f"data.valid={sessions}", "data.valid_limit=2",
+              "train.steps=2", "model.context=text"]
+    run(tmp_path / "plain", overrides, features, *common)
+    _, messages = run(tmp_path / "copy", overrides, features, *common,
+                      "data.respell_share=1.0", "data.repeat_weight=3")
+    assert any(m.startswith("context-copy training: 100% of each session's names")
+               for m in messages), messages
+    plain, copy = losses(tmp_path / "plain"), losses(tmp_path / "copy")
+    assert sorted(copy) == [1, 2] and copy[1] != pytest.approx(plain[1], abs=1e-6)
+    with pytest.raises(RecipeError, match="data.respell_share / data.repeat_weight"):
+        load_recipe(None, [*overrides, "data.respell_share=0.5"])
 
 
 def test_a_context_run_starts_from_a_single_turn_checkpoint(run_a, tmp_path: Path, overrides,

@@ -74,15 +74,24 @@ class DataConfig:
     time_mask_share: float = 0.0
     time_mask_fraction: float = 0.4
     time_mask_seconds: float = 1.0
+    # context-copy training (multi-turn speech LLM, `train/respelling.py`): each epoch this share
+    # of a session's names is respelled in all its turns; a mention the context window already
+    # holds weighs `repeat_weight` in the loss, a respelled first mention 0
+    respell_share: float = 0.0
+    repeat_weight: float = 1.0
 
     def __post_init__(self) -> None:
         problems = check_fields(self, {"synth_hours": (0.0, True), "max_duration": (0.0, True),
                                        "batch_seconds": (0.0, True), "valid_limit": (0, False),
                                        "time_mask_share": (0.0, False),
                                        "time_mask_fraction": (0.0, False),
-                                       "time_mask_seconds": (0.0, True)}, ("synth_dir",))
+                                       "time_mask_seconds": (0.0, True),
+                                       "respell_share": (0.0, False),
+                                       "repeat_weight": (0.0, False)}, ("synth_dir",))
         if self.time_mask_share > 1:  # a share of the examples: all of them at most
             problems.append(("time_mask_share", f"must be <= 1, got {self.time_mask_share!r}"))
+        if self.respell_share > 1:  # a share of a session's names: all of them at most
+            problems.append(("respell_share", f"must be <= 1, got {self.respell_share!r}"))
         if self.time_mask_fraction >= 1:  # of an example's frames: some must stay
             problems.append(("time_mask_fraction",
                              f"must be < 1, got {self.time_mask_fraction!r}"))
@@ -461,6 +470,10 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
             and not getattr(task_class(recipe.task), "time_masks", False)):
         problems.append(f"data.time_mask_share: task {recipe.task!r} does not time-mask its "
                         "features (task speech_llm does); remove it")
+    if ((recipe.data.respell_share > 0 or recipe.data.repeat_weight != 1)
+            and getattr(recipe.model, "context", "none") == "none"):
+        problems.append("data.respell_share / data.repeat_weight: they train copying from "
+                        "earlier turns; set model.context (text, raw or abstract) or remove them")
     if config is not None and not isinstance(recipe.model, config):
         problems.append(f"model: task {recipe.task!r} takes a {config.__name__}, "
                         f"got a {type(recipe.model).__name__}")

@@ -126,6 +126,28 @@ def test_batch_loss_is_the_token_weighted_mean_of_the_samples_alone(
     assert abs(alone[0] - alone[1]) > 1e-3  # the weighting is actually tested
 
 
+def test_token_weights_give_the_weighted_mean_of_the_per_token_losses(model: SpeechLLM) -> None:
+    """Per-token weights (context-copy training): the loss is sum(w * ce) / sum(w) over every
+    target token and EOS (EOS weighs 1); all ones is the plain mean; a 0 drops a token."""
+    x, lengths = features([9, 20])
+    targets = [[28120, 905, 17], [5, 6, 7, 8, 9, 10]]
+    with torch.no_grad():
+        plain = float(model(x, lengths, targets))
+        ones = float(model(x, lengths, targets, weights=[[1.0] * 3, None]))
+        # the per-label losses, one at a time: a weight 1 on one token, 0 elsewhere (EOS stays 1)
+        eos = float(model(x[:1, :9], lengths[:1], targets[:1], weights=[[0.0] * 3]))
+        first = 2 * float(model(x[:1, :9], lengths[:1], targets[:1],
+                                weights=[[1.0, 0.0, 0.0]])) - eos
+        weighted = float(model(x[:1, :9], lengths[:1], targets[:1], weights=[[3.0, 1.0, 1.0]]))
+        alone = float(model(x[:1, :9], lengths[:1], targets[:1]))
+    assert ones == pytest.approx(plain, abs=1e-6)
+    # mean over 4 labels is `alone`; weight 3 on the first adds 2 * its loss over 6 weights
+    assert weighted == pytest.approx((4 * alone + 2 * first) / 6, abs=1e-5)
+    assert abs(first - alone) > 1e-3  # the weighting is actually tested
+    with pytest.raises(ValueError, match="row 0: 2 weights for 3 target tokens"):
+        model(x, lengths, targets, weights=[[1.0, 1.0], None])
+
+
 @pytest.mark.parametrize("mode", ["text", "raw", "abstract"])
 def test_with_context_the_batch_loss_is_the_weighted_mean_of_the_samples_alone(
         mode: str, parts) -> None:

@@ -352,14 +352,17 @@ class SpeechLLM(nn.Module):
                 targets: list[list[int]],
                 context: list[list[tuple[torch.Tensor, list[int]]]] | None = None,
                 mode: ContextMode | None = None,
-                hypotheses: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
+                hypotheses: Sequence[Sequence[int]] | None = None,
+                weights: Sequence[Sequence[float] | None] | None = None) -> torch.Tensor:
         """feats (B, T, D), lengths (B,), target token ids per row -> mean cross-entropy.
 
         `context` gives each row's prior turns as (frames (T_i, D), transcript ids), read in
         `mode` (default: the model's own); `hypotheses` each row's first-pass ids (models with
         a first pass). The loss is averaged over every target token and EOS
-        of the batch (prior transcripts are context, not labels). Only supervised positions go
-        through the output layer (V is large; the audio positions need no logits).
+        of the batch (prior transcripts are context, not labels); with `weights` (per row, one
+        per target token, or None for all 1; EOS weighs 1) it is their weighted mean. Only
+        supervised positions go through the output layer (V is large; the audio positions
+        need no logits).
         """
         audio, n = self.audio_embeddings(feats, feat_lengths)
         priors = self.prior_turns(context, mode or self.context) if context else None
@@ -369,7 +372,23 @@ class SpeechLLM(nn.Module):
                                     attention_mask=batch.attention_mask).last_hidden_state
         h = hidden[batch.label_rows, batch.label_cols]  # (K, E)
         logits = base.get_output_embeddings()(h).float()  # (K, V)
-        return F.cross_entropy(logits, batch.labels)
+        if weights is None:
+            return F.cross_entropy(logits, batch.labels)
+        w = self._label_weights(targets, weights).to(logits.device)  # (K,)
+        return (F.cross_entropy(logits, batch.labels, reduction="none") * w).sum() / w.sum()
+
+    @staticmethod
+    def _label_weights(targets: list[list[int]],
+                       weights: Sequence[Sequence[float] | None]) -> torch.Tensor:
+        """(K,) one weight per label in `assemble`'s order: each row's tokens, then its EOS."""
+        if len(weights) != len(targets):
+            raise ValueError(f"expected {len(targets)} weight rows, got {len(weights)}")
+        out = []
+        for b, (tgt, w) in enumerate(zip(targets, weights, strict=True)):
+            if w is not None and len(w) != len(tgt):
+                raise ValueError(f"row {b}: {len(w)} weights for {len(tgt)} target tokens")
+            out += (list(w) if w is not None else [1.0] * len(tgt)) + [1.0]
+        return torch.tensor(out, dtype=torch.float32)
 
     @torch.no_grad()
     def target_states(self, feats: torch.Tensor, feat_lengths: torch.Tensor,

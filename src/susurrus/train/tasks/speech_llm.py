@@ -22,6 +22,9 @@ What the generic loop leaves to it:
   decoded once (`data.hypotheses.HypothesisCache`), is read after its audio tokens: of its
   clean audio whichever variant it trains on, or with `model.first_pass_augmented` of the
   variant's own audio;
+- context-copy training (`data.respell_share`, `data.repeat_weight`, `train/respelling.py`):
+  each epoch a share of a session's names is respelled in all its turns, so a repeated name can
+  only be spelled from the context; copyable mentions weigh `repeat_weight` in the loss;
 - serialized output training (`model.sot`, paper 003's LLM-SOT teacher): the lines are
   mixtures (or plain utterances, one talker) and each target is every talker's transcript in
   onset order joined by a speaker-change token (`train/sot.py`);
@@ -91,6 +94,7 @@ class SpeechLLMTask:
         self.valid_hypotheses: list[str] | None = None
         self.sot = False  # model.sot: mixtures, targets serialized by onset
         self.masks = (0.0, 0.0, 0)  # data.time_mask_*: share, fraction, longest span (frames)
+        self.respelling = None  # ContextRespelling when data.respell_share / repeat_weight ask
 
     @staticmethod
     def check(config: ModelConfig) -> list[tuple[str, str]]:
@@ -182,6 +186,15 @@ class SpeechLLMTask:
         self.context = context = recipe.model.context
         self.priors = (prior_turns(train_utts, recipe.model.context_turns) if context != "none"
                        else [[] for _ in train_utts])
+        if data.respell_share > 0 or data.repeat_weight != 1:
+            from susurrus.train.respelling import ContextRespelling
+
+            self.respelling = ContextRespelling(
+                [u.text for u in train_utts], [u.entities for u in train_utts],
+                [u.session for u in train_utts], self.priors, model.tokenizer,
+                data.respell_share, data.repeat_weight, recipe.train.seed)
+            run.log(f"context-copy training: {data.respell_share:.0%} of each session's names "
+                    f"respelled per epoch; copyable mentions weigh {data.repeat_weight:g}")
         seconds = [f.shape[0] / model.frames_per_second for f in self.feats]
         trained = sum(t.numel() for t in model.trainable_state_dict().values())
         run.log(f"train: {len(train_utts)} utterances, {sum(seconds) / 3600:.2f} h; "
@@ -262,14 +275,22 @@ class SpeechLLMTask:
     def loss(self, model: torch.nn.Module, batch: list[int], device: torch.device
              ) -> torch.Tensor:
         x, lengths = pad_features([self.features(i) for i in batch])  # (B, T', D), (B,)
+        targets = [self.targets[i] for i in batch]
+        priors = [[self.targets[j] for j in self.priors[i]] for i in batch]
+        weights = None
+        if self.respelling is not None:  # this epoch's respelled targets and their weights
+            rows = [self.respelling.row(i, self.epoch, self.targets.__getitem__) for i in batch]
+            targets, priors = [r.ids for r in rows], [r.prior_ids for r in rows]
+            weights = [r.weights for r in rows]
         ctx = None
         if self.context != "none":  # each row's prior turns: (frames, reference ids)
-            ctx = [[(self.feats[j].to(device, torch.float32), self.targets[j])
-                    for j in self.priors[i]] for i in batch]
+            ctx = [[(self.feats[j].to(device, torch.float32), ids)
+                    for j, ids in zip(self.priors[i], p, strict=True)]
+                   for i, p in zip(batch, priors, strict=True)]
         hyps = (None if self.hypotheses is None
                 else [self.hypotheses[i][self.variant(i)] for i in batch])
-        return model(x.to(device, torch.float32), lengths.to(device),
-                     [self.targets[i] for i in batch], ctx, hypotheses=hyps)
+        return model(x.to(device, torch.float32), lengths.to(device), targets, ctx,
+                     hypotheses=hyps, weights=weights)
 
     def validate(self, model: SpeechLLM, run: Run) -> float | None:
         from susurrus.train.validate import validation_wer
