@@ -232,8 +232,11 @@ def test_context_copy_training_respells_names_and_changes_what_the_run_learns(
                for m in messages), messages
     plain, copy = losses(tmp_path / "plain"), losses(tmp_path / "copy")
     assert sorted(copy) == [1, 2] and copy[1] != pytest.approx(plain[1], abs=1e-6)
-    with pytest.raises(RecipeError, match="data.respell_share / data.repeat_weight"):
+    with pytest.raises(RecipeError, match="data.respell_share / data.repeat_weight: they train"):
         load_recipe(None, [*overrides, "data.respell_share=0.5"])
+    with pytest.raises(RecipeError, match="not serialized multi-talker targets"):
+        load_recipe(None, [*overrides, "data.repeat_weight=2", "model.context=text",
+                           "model.sot=true"])
 
 
 def test_a_context_run_starts_from_a_single_turn_checkpoint(run_a, tmp_path: Path, overrides,

@@ -470,10 +470,14 @@ def recipe_problems(recipe: Recipe, data_paths: bool = False) -> list[str]:
             and not getattr(task_class(recipe.task), "time_masks", False)):
         problems.append(f"data.time_mask_share: task {recipe.task!r} does not time-mask its "
                         "features (task speech_llm does); remove it")
-    if ((recipe.data.respell_share > 0 or recipe.data.repeat_weight != 1)
-            and getattr(recipe.model, "context", "none") == "none"):
-        problems.append("data.respell_share / data.repeat_weight: they train copying from "
-                        "earlier turns; set model.context (text, raw or abstract) or remove them")
+    if recipe.data.respell_share > 0 or recipe.data.repeat_weight != 1:
+        if getattr(recipe.model, "context", "none") == "none":
+            problems.append("data.respell_share / data.repeat_weight: they train copying from "
+                            "earlier turns; set model.context (text, raw or abstract) or "
+                            "remove them")
+        elif getattr(recipe.model, "sot", False):
+            problems.append("data.respell_share / data.repeat_weight: they respell transcripts, "
+                            "not serialized multi-talker targets; remove them or model.sot")
     if config is not None and not isinstance(recipe.model, config):
         problems.append(f"model: task {recipe.task!r} takes a {config.__name__}, "
                         f"got a {type(recipe.model).__name__}")
