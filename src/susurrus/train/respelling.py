@@ -136,8 +136,8 @@ class ContextRespelling:
     """Draws each epoch's respelled targets of multi-turn training rows (see the module doc).
 
     texts: each utterance's reference; entities: its manifest entities; sessions: its session
-    id (None: alone); priors: indices of its prior turns in the context window; tokenize: a fast
-    tokenizer (offset mappings). With share 0 and repeat_weight 1 every row reads as it is.
+    id (None: alone); priors: indices of its prior turns in the context window; tokenizer: a
+    fast tokenizer (offset mappings). With share 0 and repeat_weight 1 every row reads as it is.
     """
 
     def __init__(self, texts: Sequence[str], entities: Sequence[Sequence[str]],
@@ -153,9 +153,6 @@ class ContextRespelling:
             if s is not None:
                 self.session_entities.setdefault(s, []).extend(es)
         self.entities = [list(e) for e in entities]
-
-    def active(self) -> bool:
-        return self.share > 0 or self.repeat_weight != 1
 
     def _map(self, session: str | None, epoch: int) -> dict[str, str]:
         if session is None or self.share <= 0:
