@@ -2,7 +2,8 @@
 and 5).
 
     .venv/bin/python benchmarks/first_pass.py [--masked-run runs/speech-llm-fp-masked]
-        [--context-runs runs/speech-llm-fp-abstract,runs/speech-llm-fp-copy] [--data out/gen]
+        [--context-runs runs/speech-llm-fp-abstract,runs/speech-llm-fp-copy]
+        [--candidate-runs runs/speech-llm-fp-copy] [--data out/gen]
         [--sets test,test-ood,news-ood] [--out runs/bench-first-pass] [--no-decode]
 
 A first-pass speech LLM reads Whisper tiny.en's own transcript of each turn (faster-whisper,
@@ -22,7 +23,10 @@ scored on the same audio in one run of this script:
   repeated name can be spelled only from the context), at its last checkpoint:
   read without context, with its own earlier turns as abstract context (K latent tokens and the
   transcript per prior turn), and with the references as those transcripts (oracle: the
-  ceiling of that context). These three are decoded on test-ood only (the set the issue's bar
+  ceiling of that context), the two with context with the joint choice of before lever 5c;
+  for `--candidate-runs`, those two again with 6 context candidates per turn (lever 5c: the
+  turn's texts with a misheard stretch respelled as a name, number or date of the earlier turns
+  compete in the joint choice). These rows are decoded on test-ood only (the set the issue's bar
   names; the others show "not run"): a conversation with context is decoded turn by turn.
 
 Test sets as benchmarks/generalization.py: `susurrus synth conversations --out out/gen/conv
@@ -58,7 +62,7 @@ from generalization import (  # noqa: E402
 
 
 def systems(masked_run: Path | None, steps: list[int],
-            context_runs: list[Path] = ()) -> list[dict]:
+            context_runs: list[Path] = (), candidate_runs: list[Path] = ()) -> list[dict]:
     rows = [
         {"system": "Whisper tiny.en (faster-whisper)", "lever": "the first pass the LLMs read",
          "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
@@ -71,7 +75,7 @@ def systems(masked_run: Path | None, steps: list[int],
          "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp-joint"},
     ]
     for run in context_runs:
-        rows += context_rows(run)
+        rows += context_rows(run, CANDIDATES if run in candidate_runs else 0)
     from susurrus.train.run import latest_checkpoint
 
     if masked_run is None or not (masked_run / "checkpoints").is_dir():
@@ -87,10 +91,14 @@ def systems(masked_run: Path | None, steps: list[int],
     return rows
 
 
-def context_rows(run: Path) -> list[dict]:
-    """A multi-turn run's last checkpoint read three ways on test-ood: no context, its own
-    earlier turns as abstract context, the references as those turns (oracle); none when the
-    run has no checkpoint."""
+CANDIDATES = 6  # context candidates per turn of a --candidate-runs row (eval's default)
+
+
+def context_rows(run: Path, candidates: int = 0) -> list[dict]:
+    """A multi-turn run's last checkpoint read on test-ood: no context, its own earlier turns as
+    abstract context, the references as those turns (oracle), each of the two with the joint
+    choice of before lever 5c (no context candidates) and, given `candidates`, with that many
+    context candidates per turn; none when the run has no checkpoint."""
     from susurrus.train.recipe import load_recipe
     from susurrus.train.run import latest_checkpoint
 
@@ -104,17 +112,19 @@ def context_rows(run: Path) -> list[dict]:
     if recipe.data.respell_share:
         lever += (f", {recipe.data.respell_share:.0%} of names respelled per session "
                   f"(copyable mentions weigh {recipe.data.repeat_weight:g})")
-    out = []
+    reads = [("none", "no context", ())]
     for key, how, args in (
-            ("none", "no context", ()),
             ("abstract", "abstract context, its own earlier turns", ("--context", "abstract")),
             ("oracle", "abstract context, the references (oracle)",
              ("--context", "abstract", "--oracle-context"))):
-        out.append({"system": f"{run.name}, step {step}: {how}", "lever": lever,
-                    "model": str(last), "engine": "torch", "key": f"{run.name}-{step}-{key}",
-                    "eval_args": args, "sets": ("test-ood",),
-                    "copy_ceiling": key == "none", "context_turns": window})
-    return out
+        reads.append((key, how, (*args, "--context-candidates", "0")))
+        if candidates:
+            reads.append((f"{key}-cands", f"{how} + {candidates} context candidates",
+                          (*args, "--context-candidates", str(candidates))))
+    return [{"system": f"{run.name}, step {step}: {how}", "lever": lever, "model": str(last),
+             "engine": "torch", "key": f"{run.name}-{step}-{key}", "eval_args": args,
+             "sets": ("test-ood",), "copy_ceiling": key == "none", "context_turns": window}
+            for key, how, args in reads]
 
 
 def copy_ceiling(manifest: Path, hyps: Path, window: int | None) -> dict:
@@ -145,7 +155,8 @@ def render(results: dict) -> str:
     key = "test-ood" if "test-ood" in sets else sets[-1]  # the set the bar is about
     head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in sets] + [
         f"vs first pass, {key}", f"entity recall first / repeat ({key})",
-        "suspect / redone windows", "first pass kept", f"context audio tok / prior turn ({key})"]
+        "suspect / redone windows", "first pass kept", f"context candidates kept ({key})",
+        f"context audio tok / prior turn ({key})"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
         cells = [r["system"], r["lever"]] + wer_cells(r, sets)
@@ -164,6 +175,8 @@ def render(results: dict) -> str:
         cells.append("–" if r is rows[0] else
                      " / ".join(str(r[n].get("first_pass_windows", 0)) if r[n] else "–"
                                 for n in sets))
+        kept = last.get("context_windows") if last else None
+        cells.append("–" if kept is None or r is rows[0] else str(kept))
         per_prior = last.get("context_audio_per_prior_turn") if last else None
         cells.append("–" if per_prior is None else f"{per_prior:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -188,7 +201,10 @@ def render(results: dict) -> str:
             "length limit) after the temperature fallback; redone: decoded again hotter (for "
             "faster-whisper, its own fallback's segments). First pass kept: windows (each set "
             "in turn) whose transcript is Whisper's own answer, chosen over the LLM's by the "
-            "joint choice. Context audio tokens per prior turn: what each earlier turn costs "
+            "joint choice. Context candidates kept: turns whose transcript is a candidate that "
+            "respells a stretch of Whisper's or the LLM's text as a name, number or date of the "
+            "earlier turns (lever 5c), chosen by the joint choice. Context audio tokens per "
+            "prior turn: what each earlier turn costs "
             "the LLM besides its transcript (abstract context: K latent tokens). Speed is not "
             "compared here (the evals shared the machine with other work): "
             "docs/generalization.md's table times these systems. "
@@ -210,6 +226,9 @@ def main() -> None:
     p.add_argument("--context-runs", default="runs/speech-llm-fp-abstract,runs/speech-llm-fp-copy",
                    help="comma-separated multi-turn runs (first-pass-abstract.yaml, "
                         "first-pass-copy.yaml): each one's last checkpoint")
+    p.add_argument("--candidate-runs", default="runs/speech-llm-fp-copy",
+                   help=f"comma-separated runs among --context-runs also read with "
+                        f"{CANDIDATES} context candidates per turn (lever 5c)")
     p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
     p.add_argument("--sets", default="test,test-ood", help="of test, test-ood, news-ood")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-first-pass")
@@ -218,7 +237,8 @@ def main() -> None:
     args = p.parse_args()
     sets = {n: ALL_SETS[n] for n in args.sets.split(",") if n}
     rows_in = systems(args.masked_run, [int(s) for s in args.steps.split(",") if s],
-                      [ROOT / r for r in args.context_runs.split(",") if r])
+                      [ROOT / r for r in args.context_runs.split(",") if r],
+                      [ROOT / r for r in args.candidate_runs.split(",") if r])
     evals = []
     for s in rows_in:  # a row decodes the sets it names (default all); the others: not run
         e = evaluate(s, args.data, args.out, decode=not args.no_decode,
@@ -231,6 +251,7 @@ def main() -> None:
             if res is not None:
                 r[n] |= {"fallback_windows": res.fallback_windows,
                          "first_pass_windows": res.first_pass_windows,
+                         "context_windows": res.context_windows,
                          "context_audio_per_prior_turn":
                              res.context_audio_tokens_per_prior_turn}
         rows.append(r)

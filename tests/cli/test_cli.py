@@ -127,3 +127,42 @@ def test_the_shipped_speech_llm_transcribes_by_name(tmp_path, capsys):
     assert data["segments"][0]["audio_tokens"] > 0
     norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.Strip()])
     assert jiwer.wer(norm(text), norm(data["text"])) <= 0.25, data["text"]
+
+
+def test_a_sessions_decoding_options_come_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """`transcribe --session` loads its recognizer with the options the flags ask for (the
+    first-pass choice, context candidates, no fallback) as plain transcription does; a negative
+    candidate count is refused by the parser, naming the flag."""
+    from susurrus.cli.transcribe import recognizer_options
+    from susurrus.infer import LongFormOptions
+    from susurrus.models.speech_llm.generation import GenerateOptions
+
+    parser = build_parser()
+
+    def options(*flags: str) -> tuple:
+        return recognizer_options(parser.parse_args(["transcribe", "x.wav", *flags]))
+
+    assert options() == (LongFormOptions(),)  # the defaults: nothing for a speech LLM to change
+    [_, generate] = options("--context-candidates", "0", "--first-pass-choice", "llm")
+    assert generate == GenerateOptions(context_candidates=0, first_pass_choice="llm")
+    assert options("--no-fallback")[0].temperatures == (0.0,)
+
+    import susurrus.infer as infer
+
+    asked = []
+
+    def load(model, engine="torch", device="cpu", options=None):
+        asked.append(options)
+        raise SystemExit(0)  # what was asked is all this test needs
+
+    monkeypatch.setattr(infer, "load_recognizer", load)
+    turn = tmp_path / "t.wav"
+    turn.write_bytes(b"")
+    with pytest.raises(SystemExit):
+        main(["transcribe", "--session", str(turn), "--context-candidates", "2"])
+    assert asked == [(LongFormOptions(), GenerateOptions(context_candidates=2))]
+    with pytest.raises(SystemExit) as exit_:
+        main(["transcribe", "x.wav", "--context-candidates", "-1"])
+    assert exit_.value.code == 2
+    assert "--context-candidates: expected a whole number >= 0, got '-1'" in \
+        capsys.readouterr().err

@@ -49,9 +49,11 @@ def test_help_is_fast():
 def test_the_parser_offers_the_api_names():
     """The parser's light copies of the API's choices are the API's choices."""
     from susurrus import infer
-    from susurrus.cli.common import ENGINE_NAMES, OUTPUT_FORMATS
+    from susurrus.cli.common import CONTEXT_CANDIDATES, ENGINE_NAMES, OUTPUT_FORMATS
+    from susurrus.models.speech_llm.generation import GenerateOptions
     from susurrus.pretrained import DEFAULT_MODEL
 
     assert sorted(ENGINE_NAMES) == sorted(infer.ENGINES)
     assert OUTPUT_FORMATS == infer.FORMATS
     assert DEFAULT_MODEL == infer.DEFAULT_MODEL
+    assert CONTEXT_CANDIDATES == GenerateOptions().context_candidates

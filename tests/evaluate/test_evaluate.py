@@ -220,3 +220,28 @@ def test_suspect_windows_are_kept_with_the_hypothesis_and_counted(corpus, use_en
     issues = {h["id"]: h["issues"] for h in lines}
     assert issues["a0"] == [] and len(issues["b1"]) == 2
     assert issues["a1"] == [WindowIssue(0.0, 0.3, "loop").message]
+
+
+def test_windows_a_joint_choice_took_from_the_first_pass_or_the_context_are_counted():
+    """Each hypothesis says whether its text is the first pass's or a context candidate's
+    (`joint_choice`); the result sums them and keeps them through its JSON."""
+    from dataclasses import replace
+
+    utts = _utts()
+    hyps = [replace(_hyp(u.id, u.reference), first_pass_windows=int(k % 2 == 0),
+                    context_windows=int(k == 1)) for k, u in enumerate(utts)]
+    r = score(utts, hyps, DecodeConfig(), "m", with_ner=False)
+    assert (r.first_pass_windows, r.context_windows) == ((len(utts) + 1) // 2, 1)
+    back = EvalResult.from_json(r.to_json())
+    assert (back.first_pass_windows, back.context_windows) == (r.first_pass_windows, 1)
+
+
+def test_a_negative_candidate_count_is_refused_by_the_config():
+    from susurrus.errors import UsageError
+
+    with pytest.raises(UsageError, match="context_candidates must be >= 0, got -1"):
+        DecodeConfig(context_candidates=-1)
+    with pytest.raises(ValueError, match="context_candidates must be >= 0"):
+        from susurrus.models.speech_llm.generation import GenerateOptions
+
+        GenerateOptions(context_candidates=-2)

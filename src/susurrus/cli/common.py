@@ -10,6 +10,21 @@ from __future__ import annotations
 # `susurrus.infer.FORMATS`.
 ENGINE_NAMES: tuple[str, ...] = ("faster-whisper", "torch")
 OUTPUT_FORMATS: tuple[str, ...] = ("txt", "json", "srt", "vtt")
+# `susurrus.models.speech_llm.generation.GenerateOptions.context_candidates`, restated likewise
+CONTEXT_CANDIDATES = 6
+
+
+def whole_number(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 class Interrupted(KeyboardInterrupt):

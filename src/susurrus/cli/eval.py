@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from susurrus.cli.common import ENGINE_NAMES, Interrupted
+from susurrus.cli.common import CONTEXT_CANDIDATES, ENGINE_NAMES, Interrupted, whole_number
 from susurrus.context import CONTEXT_MODES
 from susurrus.errors import OutputExistsError
 from susurrus.pretrained.registry import DEFAULT_MODEL
@@ -50,6 +50,11 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "window, whichever of its own and the first pass's transcripts both "
                         "models score higher; llm always keeps its own (as transcribe "
                         "--first-pass-choice)")
+    e.add_argument("--context-candidates", type=whole_number, default=CONTEXT_CANDIDATES,
+                   metavar="N",
+                   help="with a context and the joint choice: up to N more texts per turn "
+                        "compete, its texts with a misheard stretch respelled as a name, number "
+                        "or date of the earlier turns (0 = none; default 6)")
     e.add_argument("--max-context-turns", type=int, default=None,
                    help="previous turns read as context (default: Whisper all that fit its "
                         "prompt; a speech LLM as many as it was trained with)")
@@ -72,7 +77,8 @@ def _decode_config(args: argparse.Namespace):
                         max_context_turns=args.max_context_turns,
                         limit_sessions=args.limit_sessions, oracle=args.oracle_context,
                         oracle_count=args.oracle_count, no_fallback=args.no_fallback,
-                        first_pass_choice=args.first_pass_choice)
+                        first_pass_choice=args.first_pass_choice,
+                        context_candidates=args.context_candidates)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from susurrus.cli.common import Interrupted
 from susurrus.errors import UsageError
 
 
-def transcribe_session(args: argparse.Namespace) -> int:
+def transcribe_session(args: argparse.Namespace, options: tuple | None = None) -> int:
     from susurrus.data.manifest import group_sessions
 
     files = [Path(f) for f in args.files]
@@ -34,7 +34,7 @@ def transcribe_session(args: argparse.Namespace) -> int:
         raise UsageError("--session prints one line per turn; drop --output-dir")
     from susurrus.infer import load_recognizer
 
-    recognizer = load_recognizer(args.model, device=args.device)
+    recognizer = load_recognizer(args.model, device=args.device, options=options)
     # else the window the model was trained with
     max_turns = "trained" if args.max_context_turns is None else args.max_context_turns
     if manifest:

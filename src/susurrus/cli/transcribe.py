@@ -17,7 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from susurrus.cli.common import ENGINE_NAMES, OUTPUT_FORMATS, Interrupted
+from susurrus.cli.common import (
+    CONTEXT_CANDIDATES,
+    ENGINE_NAMES,
+    OUTPUT_FORMATS,
+    Interrupted,
+    whole_number,
+)
 from susurrus.context import CONTEXT_MODES
 from susurrus.errors import OutputExistsError, UsageError, UserError
 from susurrus.pretrained.registry import DEFAULT_MODEL
@@ -55,6 +61,11 @@ def add_arguments(t: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="a speech LLM that reads a first pass (speech-llm-tiny-fp): joint "
                         "(default) keeps, window by window, whichever of its own and the first "
                         "pass's transcripts both models score higher; llm always keeps its own")
+    t.add_argument("--context-candidates", type=whole_number, default=CONTEXT_CANDIDATES,
+                   metavar="N",
+                   help="--session with a first-pass speech LLM: up to N more texts per turn "
+                        "compete in the joint choice, its texts with a misheard stretch "
+                        "respelled as a name, number or date of the earlier turns (0 = none)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--session", action="store_true",
                    help="the files are one conversation's turns, in order (or one JSONL "
@@ -104,6 +115,24 @@ def _check_outputs(args: argparse.Namespace) -> None:
         stems[stem] = f
 
 
+def recognizer_options(args: argparse.Namespace) -> tuple:
+    """The options each model family takes from the command line (Whisper's long-form
+    decoding, a speech LLM's generation)."""
+    from susurrus.infer import LongFormOptions
+    from susurrus.models.speech_llm.generation import GenerateOptions
+
+    options: tuple = (LongFormOptions(
+        condition_on_previous_text=not args.no_condition_on_previous_text,
+        temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,
+    ),)
+    # the fallback ladder of a speech LLM is the long-form options' (the registry's rule)
+    generate = GenerateOptions(first_pass_choice=args.first_pass_choice,
+                               context_candidates=args.context_candidates)
+    if generate != GenerateOptions():
+        options += (generate,)
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     """Transcribe files; print text, or write one file per format into --output-dir.
 
@@ -115,23 +144,16 @@ def run(args: argparse.Namespace) -> int:
         from susurrus.cli.session import transcribe_session
 
         args.device = resolve_device(args.device, "--device")
-        return transcribe_session(args)
+        return transcribe_session(args, recognizer_options(args))
     if args.context or args.session_state or args.max_context_turns is not None:
         raise UsageError("--context, --max-context-turns and --session-state go with --session")
     formats = _formats(args)
     _check_outputs(args)
     args.device = resolve_device(args.device, "--device")
-    from susurrus.infer import LongFormOptions, load_recognizer
+    from susurrus.infer import load_recognizer
     from susurrus.infer.recognizer import check_prompt
 
-    options: tuple = (LongFormOptions(
-        condition_on_previous_text=not args.no_condition_on_previous_text,
-        temperatures=(0.0,) if args.no_fallback else LongFormOptions().temperatures,
-    ),)
-    if args.first_pass_choice != "joint":
-        from susurrus.models.speech_llm.generation import GenerateOptions
-
-        options += (GenerateOptions(first_pass_choice=args.first_pass_choice),)
+    options = recognizer_options(args)
     # what the model cannot do (another engine, a prompt) is refused before any file is read
     check_prompt(load_recognizer(args.model, args.engine, args.device, options), args.prompt)
     failed, done = 0, 0

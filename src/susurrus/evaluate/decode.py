@@ -63,6 +63,9 @@ class DecodeConfig:
     # a speech LLM with a first pass: "joint" lets the first pass's transcript of a window
     # compete with the LLM's (`susurrus.infer.first_pass.joint_choice`), "llm" keeps the LLM's
     first_pass_choice: Literal["joint", "llm"] = "joint"
+    # ... and with context, up to this many texts respelled from earlier turns compete too
+    # (`GenerateOptions.context_candidates`; 0 = none)
+    context_candidates: int = 6
 
     def __post_init__(self) -> None:
         oracle = self.oracle
@@ -83,6 +86,8 @@ class DecodeConfig:
             raise UsageError(f"limit_sessions must be >= 1, got {self.limit_sessions}")
         if self.batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.context_candidates < 0:
+            raise UsageError(f"context_candidates must be >= 0, got {self.context_candidates}")
         if self.first_pass_choice not in ("joint", "llm"):
             raise UsageError("first_pass_choice must be 'joint' or 'llm', got "
                              f"{self.first_pass_choice!r}")
@@ -105,6 +110,7 @@ class Hypothesis:
     issues: list[str] = field(default_factory=list)  # suspect windows ('12.0-24.0 s: ...')
     fallback_windows: int = 0  # windows decoded again hotter (temperature fallback)
     first_pass_windows: int = 0  # windows where a speech LLM kept its first pass's text
+    context_windows: int = 0  # windows whose text respells a phrase of earlier turns
 
 
 def manifest_fingerprint(utterances: list[Utterance]) -> str:
@@ -162,8 +168,10 @@ def _options(config: DecodeConfig) -> tuple | None:
     options = []
     if config.no_fallback:
         options.append(infer.LongFormOptions(temperatures=(0.0,)))
-    if config.first_pass_choice != "joint":
-        options.append(GenerateOptions(first_pass_choice=config.first_pass_choice))
+    if (config.first_pass_choice, config.context_candidates) != (
+            "joint", GenerateOptions.context_candidates):
+        options.append(GenerateOptions(first_pass_choice=config.first_pass_choice,
+                                       context_candidates=config.context_candidates))
     return tuple(options) or None
 
 
@@ -286,5 +294,6 @@ def _decode_conversations(sessions: list[list[Utterance]], recognizer, config: D
                                  context_audio_tokens=r.context_audio_tokens,
                                  issues=[issue.message for issue in r.issues],
                                  fallback_windows=int(r.temperature > 0),
-                                 first_pass_windows=int(r.first_pass))
+                                 first_pass_windows=int(r.first_pass),
+                                 context_windows=int(r.from_context))
             yield hyp

@@ -68,7 +68,8 @@ def count(utterances: list[Utterance], hyps: dict[str, Hypothesis],
                            prior_context_audio_tokens=h.context_audio_tokens,
                            prior_turns=h.prior_turns, suspect_windows=len(h.issues),
                            fallback_windows=h.fallback_windows,
-                           first_pass_windows=h.first_pass_windows)
+                           first_pass_windows=h.first_pass_windows,
+                           context_windows=h.context_windows)
     by_session: dict[str, tuple[int, int]] = {}
     cased_by_session: dict[str, tuple[int, int]] = {}
     punct_by_session: dict[str, dict[str, F1Counts]] = {}

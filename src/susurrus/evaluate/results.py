@@ -370,6 +370,12 @@ class EvalResult:
         return self.counts.cost.first_pass_windows
 
     @property
+    def context_windows(self) -> int:
+        """Windows whose text is a candidate respelled from the conversation's earlier turns,
+        chosen by `joint_choice` (`susurrus.infer.context_candidates`)."""
+        return self.counts.cost.context_windows
+
+    @property
     def seconds_per_turn(self) -> float:
         """Wall seconds spent transcribing, per turn (0.0 for none)."""
         return self.counts.cost.wall_seconds / max(1, self.n_utterances)

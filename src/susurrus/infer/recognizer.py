@@ -112,6 +112,7 @@ class TurnResult:
     issues: tuple[WindowIssue, ...] = ()  # the turn's decoding went wrong (none: all fine)
     temperature: float = 0.0  # the decoding temperature that wrote it (> 0: a fallback retry)
     first_pass: bool = False  # the text is the first pass's own, kept by `joint_choice`
+    from_context: bool = False  # the text respells a phrase of earlier turns (`joint_choice`)
 
 
 class Session(Protocol):

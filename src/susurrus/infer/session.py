@@ -169,7 +169,7 @@ class ConversationSession:
         [row] = decode_with_fallback(decode, 1, self.options, lambda i, r: bool(issues(r)))
         if first is not None and self.options.first_pass_choice == "joint":
             [row] = joint_choice(self.model, turn.feats, turn.lengths, [samples], [first],
-                                 [row], [priors])
+                                 [row], [priors], self.options.context_candidates)
         ids = row.ids
         text = self.model.decode_text(ids)
         self._keep(self.model.remember_turn(turn, text if remember_as is None else remember_as,
@@ -180,7 +180,8 @@ class ConversationSession:
             context_audio_tokens=sum(p.audio.shape[0] for p in priors),
             context_text_tokens=sum(len(p.text_ids) for p in priors),
             seconds=time.perf_counter() - t0, issues=tuple(issues(row)),
-            temperature=row.temperature, first_pass=row.from_first_pass)
+            temperature=row.temperature, first_pass=row.from_first_pass,
+            from_context=row.from_context)
 
     @torch.inference_mode()
     def add_turn(self, audio: np.ndarray | str | Path, text: str) -> None:

@@ -505,6 +505,11 @@ def extract_entities(text: str) -> tuple[NamedEntity, ...]:
     return tuple(NamedEntity(label, norm) for label, norm in found if norm)
 
 
+def entity_texts(text: str) -> tuple[str, ...]:
+    """The surface text of spaCy's entities of `text` (every label), in order."""
+    return tuple(ent.text for ent in _spacy_ner()(text).ents)
+
+
 def reference_entities(text: str, labels: frozenset[str]) -> tuple[str, ...]:
     """The surface text of spaCy's entities of `text` with a label in `labels`, in order, each
     once (as a manifest lists a turn's entities)."""
@@ -601,6 +606,7 @@ class CostCounts(_Adds):
     suspect_windows: int = 0
     fallback_windows: int = 0  # windows decoded again hotter (temperature fallback)
     first_pass_windows: int = 0  # windows where a speech LLM kept its first pass's text
+    context_windows: int = 0  # windows whose text respells a phrase of earlier turns
 
     @property
     def rtf(self) -> float:

@@ -174,6 +174,44 @@ def test_a_session_turn_makes_the_same_joint_choice(model: SpeechLLM, monkeypatc
     assert joint.text == heard and joint.first_pass
 
 
+def test_a_session_turn_lets_a_respelled_candidate_win_with_the_earlier_turns_as_prompt(
+        parts, monkeypatch) -> None:
+    """The second turn's texts (Whisper's answer, the LLM's) both mishear a name the first turn
+    holds; with context candidates on, the respelled text competes and wins when both models'
+    scores favour it (Whisper's are faked here to favour it). Whisper scores without the
+    earlier turns (the check on the audio alone). With them off, the answer wins as before."""
+    import numpy as np
+
+    import susurrus.infer.first_pass as fp
+    import susurrus.infer.session as session
+    from susurrus.infer.session import ConversationSession
+
+    model = build(parts, first_pass="whisper-tiny.en", context="abstract")
+    heard = "So we met Dr. Dase Compes today."
+    monkeypatch.setattr(session, "first_passes", lambda name, engine, clips, answers: [
+        fp.FirstPass(heard, heard)] * len(clips))
+    asked = []
+
+    def whisper(name, clips, cands):
+        asked.append(list(map(list, cands)))
+        return [[0.0 if "Descamps" in t else -1e3 if t == heard else -1e4 for t in c]
+                for c in cands]
+
+    monkeypatch.setattr(fp, "first_pass_logprobs", whisper)
+    clip = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
+    results = {}
+    for n in (6, 0):
+        s = ConversationSession(model, options=GenerateOptions(
+            tokens_per_second=2.0, extra_tokens=4, fallback=(), context_candidates=n))
+        s.add_turn(clip, "Dr. Descamps called about the claim.")
+        results[n] = s.transcribe_turn(clip)
+    assert results[6].text == "So we met Dr. Descamps today." and results[6].from_context
+    assert not results[6].first_pass
+    assert results[0].text == heard and results[0].first_pass and not results[0].from_context
+    with_cands, without = asked
+    assert "So we met Dr. Descamps today." in with_cands[0] and len(without[0]) == 2
+
+
 def test_whispers_answer_is_its_fallback_only_where_greedy_fails_its_own_checks(monkeypatch):
     """`first_passes`: the LLM reads the greedy text; Whisper's answer is decoded again with
     its temperature fallback only where the greedy text loops (compression ratio > 2.4) or is

@@ -44,6 +44,10 @@ class GenerateOptions:
     # window compete with the LLM's, scored by both models (`susurrus.infer.first_pass.
     # joint_choice`); "llm" keeps the LLM's
     first_pass_choice: Literal["joint", "llm"] = "joint"
+    # with context and the joint choice: up to this many more texts per turn compete, the two
+    # texts with a stretch respelled as a phrase of the earlier turns
+    # (`susurrus.infer.context_candidates`; 0 = none)
+    context_candidates: int = 6
 
     def __post_init__(self) -> None:
         if self.num_beams < 1:
@@ -59,6 +63,8 @@ class GenerateOptions:
         if self.first_pass_choice not in ("joint", "llm"):
             raise ValueError("first_pass_choice must be 'joint' or 'llm', got "
                              f"{self.first_pass_choice!r}")
+        if self.context_candidates < 0:
+            raise ValueError(f"context_candidates must be >= 0, got {self.context_candidates}")
         if self.max_repeats == 1 or self.max_repeats < 0:
             raise ValueError(f"max_repeats must be 0 (off) or >= 2, got {self.max_repeats}")
 
@@ -120,6 +126,8 @@ class GeneratedRow:
     temperature: float = 0.0  # the pass that wrote it: 0 greedy/beam, > 0 a fallback sample
     avg_logprob: float = 0.0  # a sample's mean token log-probability (0.0 when not sampled)
     from_first_pass: bool = False  # the first pass's own transcript, which won `joint_choice`
+    # a text respelled from the conversation's earlier turns, which won `joint_choice`
+    from_context: bool = False
 
     @property
     def guarded(self) -> bool:
