@@ -1,4 +1,5 @@
-"""The shipped multi-turn model `speech-llm-tiny-abstract`, end to end on real weights."""
+"""The shipped multi-turn models `speech-llm-tiny-abstract` and `speech-llm-tiny-fp-abstract`
+(which reads Whisper's first pass of each turn too), end to end on real weights."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 
 
 @pytest.mark.integration
-def test_the_shipped_abstract_model_runs_a_conversation_by_name(tmp_path):
+@pytest.mark.parametrize("name", ["speech-llm-tiny-abstract", "speech-llm-tiny-fp-abstract"])
+def test_the_shipped_abstract_model_runs_a_conversation_by_name(tmp_path, name):
     """Three in-domain turns (booking dialogue, espeak-ng): each later turn reads every earlier
     one as K=4 latent tokens plus its transcript, and the session restores to the same output."""
     import jiwer
@@ -17,12 +19,12 @@ def test_the_shipped_abstract_model_runs_a_conversation_by_name(tmp_path):
     from susurrus.data.tts import speak
     from susurrus.pretrained import EMBEDDED
 
-    if not EMBEDDED["speech-llm-tiny-abstract"].installed or shutil.which("espeak-ng") is None:
-        pytest.skip("speech-llm-tiny-abstract or espeak-ng is not installed")
+    if not EMBEDDED[name].installed or shutil.which("espeak-ng") is None:
+        pytest.skip(f"{name} or espeak-ng is not installed")
     texts = ["Can I have a name for the booking?", "Yes, the booking is for two people.",
              "Thank you, the booking is confirmed."]
     clips = [speak(t, tmp_path / f"t{i}.wav") for i, t in enumerate(texts)]
-    session = ConversationSession("speech-llm-tiny-abstract")
+    session = ConversationSession(name)
     assert session.context == "abstract"
     results = [session.transcribe_turn(clips[0]), session.transcribe_turn(clips[1])]
     saved = session.save(tmp_path / "state")

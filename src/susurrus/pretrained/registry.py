@@ -120,6 +120,13 @@ EMBEDDED: dict[str, EmbeddedModel] = {
             "prior turn, up to 4 turns); for `--context abstract` and conversation sessions",
         ),
         EmbeddedModel(
+            "speech-llm-tiny-fp-abstract", "speech-llm", "susurrus", "susurrus",
+            "models/shipped/speech-llm-tiny-fp-abstract",
+            "speech-llm-tiny-fp + 800 multi-turn steps with abstract context (4 latent tokens "
+            "per prior turn, up to 8 turns; names respelled per session in the last 400): the "
+            "conversation-session model for speech it was not trained on",
+        ),
+        EmbeddedModel(
             "multitalker-ctc-tiny", "multitalker-ctc", "susurrus", "susurrus",
             "models/shipped/multitalker-ctc-tiny",
             "encoder-only multi-talker CTC (paper 003): Whisper tiny.en encoder (top 2 layers "
