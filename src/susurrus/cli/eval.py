@@ -54,7 +54,7 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    metavar="N",
                    help="with a context and the joint choice: up to N more texts per turn "
                         "compete, its texts with a misheard stretch respelled as a name, number "
-                        "or date of the earlier turns (0 = none; default 6)")
+                        f"or date of the earlier turns (0 = none; default {CONTEXT_CANDIDATES})")
     e.add_argument("--max-context-turns", type=int, default=None,
                    help="previous turns read as context (default: Whisper all that fit its "
                         "prompt; a speech LLM as many as it was trained with)")
