@@ -56,4 +56,7 @@ def test_the_parser_offers_the_api_names():
     assert sorted(ENGINE_NAMES) == sorted(infer.ENGINES)
     assert OUTPUT_FORMATS == infer.FORMATS
     assert DEFAULT_MODEL == infer.DEFAULT_MODEL
-    assert CONTEXT_CANDIDATES == GenerateOptions().context_candidates
+    from susurrus.evaluate.decode import DecodeConfig
+
+    assert CONTEXT_CANDIDATES == GenerateOptions().context_candidates == \
+        DecodeConfig().context_candidates
