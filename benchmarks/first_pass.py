@@ -60,6 +60,8 @@ from generalization import (  # noqa: E402
     wer_cells,
 )
 
+from susurrus.cli.common import CONTEXT_CANDIDATES  # noqa: E402  (eval's default)
+
 
 def systems(masked_run: Path | None, steps: list[int],
             context_runs: list[Path] = (), candidate_runs: list[Path] = ()) -> list[dict]:
@@ -91,7 +93,7 @@ def systems(masked_run: Path | None, steps: list[int],
     return rows
 
 
-CANDIDATES = 6  # context candidates per turn of a --candidate-runs row (eval's default)
+CANDIDATES = CONTEXT_CANDIDATES  # context candidates per turn of a --candidate-runs row
 
 
 def context_rows(run: Path, candidates: int = 0) -> list[dict]:
