@@ -3,7 +3,8 @@ and 5).
 
     .venv/bin/python benchmarks/first_pass.py [--masked-run runs/speech-llm-fp-masked]
         [--context-runs runs/speech-llm-fp-abstract,runs/speech-llm-fp-copy]
-        [--candidate-runs runs/speech-llm-fp-copy] [--data out/gen]
+        [--candidate-runs runs/speech-llm-fp-copy] [--nbest-runs runs/speech-llm-fp-copy]
+        [--data out/gen]
         [--sets test,test-ood,news-ood] [--out runs/bench-first-pass] [--no-decode]
 
 A first-pass speech LLM reads Whisper tiny.en's own transcript of each turn (faster-whisper,
@@ -26,8 +27,11 @@ scored on the same audio in one run of this script:
   ceiling of that context), the two with context with the joint choice of before lever 5c;
   for `--candidate-runs`, those two again with 6 context candidates per turn (lever 5c: the
   turn's texts with a misheard stretch respelled as a name, number or date of the earlier turns
-  compete in the joint choice). These rows are decoded on test-ood only (the set the issue's bar
-  names; the others show "not run"): a conversation with context is decoded turn by turn.
+  compete in the joint choice); for `--nbest-runs`, without context and with its own earlier
+  turns and the candidates again, Whisper's 5 best texts of each turn competing too (lever 4d:
+  a beam search of width 5 by the first pass, `--first-pass-nbest 5`). These rows are decoded
+  on test-ood only (the set the issue's bar names; the others show "not run"): a conversation
+  with context is decoded turn by turn.
 
 Test sets as benchmarks/generalization.py: `susurrus synth conversations --out out/gen/conv
 --hours 6 --seed 1` (test: trained voices and domains; test-ood: voices, domains and entities no
@@ -64,7 +68,8 @@ from susurrus.cli.common import CONTEXT_CANDIDATES  # noqa: E402  (eval's defaul
 
 
 def systems(masked_run: Path | None, steps: list[int],
-            context_runs: list[Path] = (), candidate_runs: list[Path] = ()) -> list[dict]:
+            context_runs: list[Path] = (), candidate_runs: list[Path] = (),
+            nbest_runs: list[Path] = ()) -> list[dict]:
     rows = [
         {"system": "Whisper tiny.en (faster-whisper)", "lever": "the first pass the LLMs read",
          "model": "whisper-tiny.en", "engine": "faster-whisper", "key": "whisper-fw"},
@@ -77,7 +82,8 @@ def systems(masked_run: Path | None, steps: list[int],
          "model": "speech-llm-tiny-fp", "engine": "torch", "key": "fp-joint"},
     ]
     for run in context_runs:
-        rows += context_rows(run, CANDIDATES if run in candidate_runs else 0)
+        rows += context_rows(run, CANDIDATES if run in candidate_runs else 0,
+                             NBEST if run in nbest_runs else 0)
     from susurrus.train.run import latest_checkpoint
 
     if masked_run is None or not (masked_run / "checkpoints").is_dir():
@@ -94,13 +100,16 @@ def systems(masked_run: Path | None, steps: list[int],
 
 
 CANDIDATES = CONTEXT_CANDIDATES  # context candidates per turn of a --candidate-runs row
+NBEST = 5  # the beam width of the first pass's n-best texts of an --nbest-runs row (lever 4d)
 
 
-def context_rows(run: Path, candidates: int = 0) -> list[dict]:
+def context_rows(run: Path, candidates: int = 0, nbest: int = 0) -> list[dict]:
     """A multi-turn run's last checkpoint read on test-ood: no context, its own earlier turns as
     abstract context, the references as those turns (oracle), each of the two with the joint
     choice of before lever 5c (no context candidates) and, given `candidates`, with that many
-    context candidates per turn; none when the run has no checkpoint."""
+    context candidates per turn; given `nbest` too, no context and its own earlier turns with
+    candidates again, Whisper's `nbest` best texts competing as well (lever 4d). None when the
+    run has no checkpoint."""
     from susurrus.train.recipe import load_recipe
     from susurrus.train.run import latest_checkpoint
 
@@ -123,6 +132,14 @@ def context_rows(run: Path, candidates: int = 0) -> list[dict]:
         if candidates:
             reads.append((f"{key}-cands", f"{how} + {candidates} context candidates",
                           (*args, "--context-candidates", str(candidates))))
+    if nbest:
+        more = f"Whisper's {nbest} best texts compete"
+        reads += [(f"none-nbest{nbest}", f"no context, {more}",
+                   ("--first-pass-nbest", str(nbest))),
+                  (f"abstract-cands-nbest{nbest}",
+                   f"abstract context, its own earlier turns + {candidates} context candidates, "
+                   f"{more}", ("--context", "abstract", "--context-candidates", str(candidates),
+                               "--first-pass-nbest", str(nbest)))]
     return [{"system": f"{run.name}, step {step}: {how}", "lever": lever, "model": str(last),
              "engine": "torch", "key": f"{run.name}-{step}-{key}", "eval_args": args,
              "sets": ("test-ood",), "copy_ceiling": key == "none", "context_turns": window}
@@ -231,6 +248,9 @@ def main() -> None:
     p.add_argument("--candidate-runs", default="runs/speech-llm-fp-copy",
                    help=f"comma-separated runs among --context-runs also read with "
                         f"{CANDIDATES} context candidates per turn (lever 5c)")
+    p.add_argument("--nbest-runs", default="runs/speech-llm-fp-copy",
+                   help=f"comma-separated runs among --candidate-runs also read with the first "
+                        f"pass's {NBEST} best texts competing (lever 4d)")
     p.add_argument("--data", type=Path, default=ROOT / "out" / "gen")
     p.add_argument("--sets", default="test,test-ood", help="of test, test-ood, news-ood")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-first-pass")
@@ -240,7 +260,8 @@ def main() -> None:
     sets = {n: ALL_SETS[n] for n in args.sets.split(",") if n}
     rows_in = systems(args.masked_run, [int(s) for s in args.steps.split(",") if s],
                       [ROOT / r for r in args.context_runs.split(",") if r],
-                      [ROOT / r for r in args.candidate_runs.split(",") if r])
+                      [ROOT / r for r in args.candidate_runs.split(",") if r],
+                      [ROOT / r for r in args.nbest_runs.split(",") if r])
     evals = []
     for s in rows_in:  # a row decodes the sets it names (default all); the others: not run
         e = evaluate(s, args.data, args.out, decode=not args.no_decode,

@@ -145,6 +145,7 @@ def test_a_sessions_decoding_options_come_from_the_command_line(tmp_path, monkey
     assert options() == (LongFormOptions(),)  # the defaults: nothing for a speech LLM to change
     [_, generate] = options("--context-candidates", "0", "--first-pass-choice", "llm")
     assert generate == GenerateOptions(context_candidates=0, first_pass_choice="llm")
+    assert options("--first-pass-nbest", "5")[1] == GenerateOptions(first_pass_nbest=5)
     assert options("--no-fallback")[0].temperatures == (0.0,)
 
     import susurrus.infer as infer

@@ -49,7 +49,12 @@ def test_help_is_fast():
 def test_the_parser_offers_the_api_names():
     """The parser's light copies of the API's choices are the API's choices."""
     from susurrus import infer
-    from susurrus.cli.common import CONTEXT_CANDIDATES, ENGINE_NAMES, OUTPUT_FORMATS
+    from susurrus.cli.common import (
+        CONTEXT_CANDIDATES,
+        ENGINE_NAMES,
+        FIRST_PASS_NBEST,
+        OUTPUT_FORMATS,
+    )
     from susurrus.models.speech_llm.generation import GenerateOptions
     from susurrus.pretrained import DEFAULT_MODEL
 
@@ -60,3 +65,5 @@ def test_the_parser_offers_the_api_names():
 
     assert CONTEXT_CANDIDATES == GenerateOptions().context_candidates == \
         DecodeConfig().context_candidates
+    assert FIRST_PASS_NBEST == GenerateOptions().first_pass_nbest == \
+        DecodeConfig().first_pass_nbest

@@ -42,6 +42,20 @@ def test_first_pass_choice_llm_reaches_the_speech_llm_options(corpus, use_engine
         DecodeConfig(first_pass_choice="whisper")
 
 
+def test_first_pass_nbest_reaches_the_speech_llm_options(corpus, use_engine):
+    from susurrus.errors import UsageError
+
+    _decode(corpus, use_engine, model="m", first_pass_nbest=4)
+    [options] = use_engine.options
+    assert [(type(o).__name__, o.first_pass_nbest) for o in options] == [("GenerateOptions", 4)]
+    with pytest.raises(UsageError, match="first_pass_nbest must be >= 0, got -1"):
+        DecodeConfig(first_pass_nbest=-1)
+    with pytest.raises(ValueError, match="first_pass_nbest must be >= 0, got -2"):
+        from susurrus.models.speech_llm.generation import GenerateOptions
+
+        GenerateOptions(first_pass_nbest=-2)
+
+
 def test_no_context_gives_no_prompts_and_the_engines_texts(corpus, use_engine):
     hyps, engine = _decode(corpus, use_engine, context="none", model="m", engine="torch")
     assert use_engine.asked == [("m", "torch")]

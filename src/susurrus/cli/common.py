@@ -12,6 +12,8 @@ ENGINE_NAMES: tuple[str, ...] = ("faster-whisper", "torch")
 OUTPUT_FORMATS: tuple[str, ...] = ("txt", "json", "srt", "vtt")
 # `susurrus.models.speech_llm.generation.GenerateOptions.context_candidates`, restated likewise
 CONTEXT_CANDIDATES = 6
+# `...GenerateOptions.first_pass_nbest`, restated likewise
+FIRST_PASS_NBEST = 0
 
 
 def whole_number(text: str) -> int:

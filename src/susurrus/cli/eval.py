@@ -13,7 +13,13 @@ import json
 import sys
 from pathlib import Path
 
-from susurrus.cli.common import CONTEXT_CANDIDATES, ENGINE_NAMES, Interrupted, whole_number
+from susurrus.cli.common import (
+    CONTEXT_CANDIDATES,
+    ENGINE_NAMES,
+    FIRST_PASS_NBEST,
+    Interrupted,
+    whole_number,
+)
 from susurrus.context import CONTEXT_MODES
 from susurrus.errors import OutputExistsError
 from susurrus.pretrained.registry import DEFAULT_MODEL
@@ -55,6 +61,11 @@ def add_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="with a context and the joint choice: up to N more texts per turn "
                         "compete, its texts with a misheard stretch respelled as a name, number "
                         f"or date of the earlier turns (0 = none; default {CONTEXT_CANDIDATES})")
+    e.add_argument("--first-pass-nbest", type=whole_number, default=FIRST_PASS_NBEST,
+                   metavar="N",
+                   help="with the joint choice: the first pass's beam search of width N gives "
+                        "more texts that compete (0 or 1 = none; default "
+                        f"{FIRST_PASS_NBEST}; as transcribe --first-pass-nbest)")
     e.add_argument("--max-context-turns", type=int, default=None,
                    help="previous turns read as context (default: Whisper all that fit its "
                         "prompt; a speech LLM as many as it was trained with)")
@@ -78,7 +89,8 @@ def _decode_config(args: argparse.Namespace):
                         limit_sessions=args.limit_sessions, oracle=args.oracle_context,
                         oracle_count=args.oracle_count, no_fallback=args.no_fallback,
                         first_pass_choice=args.first_pass_choice,
-                        context_candidates=args.context_candidates)
+                        context_candidates=args.context_candidates,
+                        first_pass_nbest=args.first_pass_nbest)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from susurrus.cli.common import (
     CONTEXT_CANDIDATES,
     ENGINE_NAMES,
+    FIRST_PASS_NBEST,
     OUTPUT_FORMATS,
     Interrupted,
     whole_number,
@@ -66,6 +67,10 @@ def add_arguments(t: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="--session with a first-pass speech LLM: up to N more texts per turn "
                         "compete in the joint choice, its texts with a misheard stretch "
                         "respelled as a name, number or date of the earlier turns (0 = none)")
+    t.add_argument("--first-pass-nbest", type=whole_number, default=FIRST_PASS_NBEST,
+                   metavar="N",
+                   help="a first-pass speech LLM with the joint choice: Whisper's beam search "
+                        "of width N gives more texts that compete (0 or 1 = none)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--session", action="store_true",
                    help="the files are one conversation's turns, in order (or one JSONL "
@@ -127,7 +132,8 @@ def recognizer_options(args: argparse.Namespace) -> tuple:
     ),)
     # the fallback ladder of a speech LLM is the long-form options' (the registry's rule)
     generate = GenerateOptions(first_pass_choice=args.first_pass_choice,
-                               context_candidates=args.context_candidates)
+                               context_candidates=args.context_candidates,
+                               first_pass_nbest=args.first_pass_nbest)
     if generate != GenerateOptions():
         options += (generate,)
     return options

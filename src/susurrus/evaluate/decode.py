@@ -66,6 +66,8 @@ class DecodeConfig:
     # ... and with context, up to this many texts respelled from earlier turns compete too
     # (`GenerateOptions.context_candidates`; 0 = none)
     context_candidates: int = 6
+    # ... and Whisper's n-best texts of a beam this wide (`GenerateOptions.first_pass_nbest`)
+    first_pass_nbest: int = 0
 
     def __post_init__(self) -> None:
         oracle = self.oracle
@@ -88,6 +90,8 @@ class DecodeConfig:
             raise UsageError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.context_candidates < 0:
             raise UsageError(f"context_candidates must be >= 0, got {self.context_candidates}")
+        if self.first_pass_nbest < 0:
+            raise UsageError(f"first_pass_nbest must be >= 0, got {self.first_pass_nbest}")
         if self.first_pass_choice not in ("joint", "llm"):
             raise UsageError("first_pass_choice must be 'joint' or 'llm', got "
                              f"{self.first_pass_choice!r}")
@@ -168,10 +172,11 @@ def _options(config: DecodeConfig) -> tuple | None:
     options = []
     if config.no_fallback:
         options.append(infer.LongFormOptions(temperatures=(0.0,)))
-    if (config.first_pass_choice, config.context_candidates) != (
-            "joint", GenerateOptions.context_candidates):
-        options.append(GenerateOptions(first_pass_choice=config.first_pass_choice,
-                                       context_candidates=config.context_candidates))
+    asked = GenerateOptions(first_pass_choice=config.first_pass_choice,
+                            context_candidates=config.context_candidates,
+                            first_pass_nbest=config.first_pass_nbest)
+    if asked != GenerateOptions():
+        options.append(asked)
     return tuple(options) or None
 
 

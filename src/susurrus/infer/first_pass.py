@@ -1,5 +1,6 @@
 """The first pass a speech LLM reads (issue 16, lever 4): a Whisper model decoded greedily; and
-the joint choice between the LLM's transcript and Whisper's own answer (issue 16, lever 4c).
+the joint choice between the LLM's transcript and Whisper's own answer (issue 16, lever 4c), and
+Whisper's n-best texts (lever 4d).
 
 Temperature 0 with no fallback ladder, no timestamps, no previous-text prompt: the same decoding
 makes the training hypotheses (`susurrus.data.hypotheses.HypothesisCache`) and the ones read at
@@ -56,6 +57,9 @@ class FirstPass:
     # Whisper's own answer: `read`, or where that greedy decoding fails Whisper's checks (a
     # loop, too unlikely: `failed`), the text of its temperature fallback
     answer: str
+    # more of Whisper's texts of the window: its beam search's n-best (`beam_texts`), those
+    # that differ from `read` and `answer`; they compete in `joint_choice` too
+    alternatives: tuple[str, ...] = ()
 
 
 def failed(segments: Sequence[Segment], options: LongFormOptions = ANSWER_OPTIONS) -> bool:
@@ -65,10 +69,11 @@ def failed(segments: Sequence[Segment], options: LongFormOptions = ANSWER_OPTION
                or s.avg_logprob < options.logprob_threshold for s in segments)
 
 
-def first_passes(name: str, engine: str, clips: Sequence, answers: bool = True
-                 ) -> list[FirstPass]:
+def first_passes(name: str, engine: str, clips: Sequence, answers: bool = True,
+                 nbest: int = 0) -> list[FirstPass]:
     """Each 16-kHz mono clip's (at most 30 s) first pass; with `answers` off, no fallback is
-    decoded (every answer is the greedy text)."""
+    decoded (every answer is the greedy text); with `nbest` > 1 (and `answers`), the texts of a
+    beam search of that width are the alternatives."""
     if not clips:
         return []
     greedy = first_pass_recognizer(name, engine).recognize(list(clips))
@@ -78,6 +83,38 @@ def first_passes(name: str, engine: str, clips: Sequence, answers: bool = True
     out = [FirstPass(r.text.strip(), r.text.strip()) for r in greedy]
     for i, r in zip(retry, hotter, strict=True):
         out[i] = FirstPass(out[i].read, r.text.strip())
+    if answers and nbest > 1:
+        out = [replace(f, alternatives=tuple(t for t in dict.fromkeys(texts)
+                                             if t and t not in (f.read, f.answer)))
+               for f, texts in zip(out, beam_texts(name, clips, nbest), strict=True)]
+    return out
+
+
+def beam_texts(name: str, clips: Sequence, n: int) -> list[list[str]]:
+    """Each 16-kHz mono clip's (at most 30 s) `n` best texts by the first-pass Whisper's beam
+    search of width `n` (no timestamps, no prompt; stripped), best first.
+
+    Why (issue 16): Whisper's greedy text and the LLM's often both miss a name that one of
+    Whisper's near-best texts spells; on 120 dev turns a name occurs in one of the 5 best texts
+    for 0.42 of the mentions, in the greedy text for 0.31. Decoded by CTranslate2 (the weights
+    of either engine; faster-whisper's own `transcribe` returns one text)."""
+    import ctranslate2
+    import numpy as np
+
+    from susurrus.audio.features import N_FRAMES_CHUNK
+
+    model = first_pass_recognizer(name, "faster-whisper").model
+    tokenizer = model.hf_tokenizer
+    prompt = [tokenizer.token_to_id("<|startoftranscript|>"),
+              tokenizer.token_to_id("<|notimestamps|>")]
+    out = []
+    for clip in clips:
+        feats = model.feature_extractor(np.asarray(clip, dtype=np.float32))[:, :N_FRAMES_CHUNK]
+        feats = np.pad(feats, ((0, 0), (0, N_FRAMES_CHUNK - feats.shape[1])))
+        x = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None], np.float32))
+        [result] = model.model.generate(x, [prompt], beam_size=n, num_hypotheses=n,
+                                        max_length=model.max_length)
+        out.append([tokenizer.decode(ids).strip() for ids in result.sequences_ids])
     return out
 
 
@@ -124,11 +161,14 @@ def joint_choice(model, feats: torch.Tensor, feat_lengths: torch.Tensor, clips: 
     did not hear a low score, the LLM one that its reading contradicts. feats (B, T, D),
     lengths (B,), one clip, first-pass text and LLM row per window.
 
+    Whisper's other n-best texts of the window (`FirstPass.alternatives`, lever 4d) compete
+    too; one that wins is a row with `from_first_pass` set, like the answer.
+
     `context`, each window's prior turns (`PriorTurn`s) as the LLM read them (a conversation
     session): the LLM scores with them, and up to `context_candidates` more texts per window
-    compete (lever 5c): the two texts with a stretch respelled as a phrase of those turns'
-    transcripts (`susurrus.infer.context_candidates`). A candidate that wins is a row with
-    `from_context` set.
+    compete (lever 5c): the answer and the LLM's text with a stretch respelled as a phrase of
+    those turns' transcripts (`susurrus.infer.context_candidates`). A candidate that wins is a
+    row with `from_context` set.
 
     Whisper scores every text without the earlier turns: it is the check on the audio alone.
     Given them as its prompt (the previous text), it too favoured texts that paste the context
@@ -141,15 +181,22 @@ def joint_choice(model, feats: torch.Tensor, feat_lengths: torch.Tensor, clips: 
     def pieces(word: str) -> int:
         return len(model.tokenizer(" " + word, add_special_tokens=False)["input_ids"])
 
-    # each window's distinct texts: Whisper's answer first, then the LLM's, then candidates
+    # each window's distinct texts: Whisper's answer first, then the LLM's, Whisper's other
+    # n-best texts, then the context candidates; `whispers` marks those Whisper wrote
     texts: list[list[str]] = []
+    whispers: list[set[int]] = []
     for i, own in enumerate(zip(answers, llm_texts, strict=True)):
         more: list[str] = []
         if context and context_candidates and any(p.text.strip() for p in context[i]):
             phrases = context_phrases([p.text for p in context[i]], pieces)
-            more = [c for text in dict.fromkeys(own)
-                    for c in candidates(text, phrases, context_candidates)]
-        texts.append(list(dict.fromkeys([*own, *more]))[: 2 + context_candidates])
+            more = list(dict.fromkeys(c for text in dict.fromkeys(own)
+                                      for c in candidates(text, phrases, context_candidates)))
+        alternatives = [t.strip() for t in firsts[i].alternatives]
+        ts = list(dict.fromkeys([*own, *alternatives]))
+        ts += [c for c in more if c not in ts][:context_candidates]
+        texts.append(ts)
+        whispers.append({c for c, t in enumerate(ts)
+                         if t == own[0] or (t in alternatives and t != own[1])})
     todo = [i for i, ts in enumerate(texts) if len(ts) > 1]
     if not todo:
         return list(rows)
@@ -170,5 +217,6 @@ def joint_choice(model, feats: torch.Tensor, feat_lengths: torch.Tensor, clips: 
         if best == own:
             continue
         ids = model.tokenizer(texts[i][best], add_special_tokens=False)["input_ids"]
-        out[i] = GeneratedRow(ids, from_first_pass=best == 0, from_context=best > own)
+        out[i] = GeneratedRow(ids, from_first_pass=best in whispers[i],
+                              from_context=best not in whispers[i])
     return out

@@ -195,7 +195,8 @@ class ConversationSession:
         if not self.model.first_pass:
             return None
         return first_passes(self.model.first_pass, self.model.first_pass_engine, [samples],
-                            answers=self.options.first_pass_choice == "joint")[0]
+                            answers=self.options.first_pass_choice == "joint",
+                            nbest=self.options.first_pass_nbest)[0]
 
     def _keep(self, turn: PriorTurn) -> None:
         """Append a finished turn (and extend the cache: it joins the prefix now, not later)."""

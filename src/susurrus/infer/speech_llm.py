@@ -149,7 +149,8 @@ class SpeechLLMRecognizer:
             from susurrus.infer.first_pass import first_passes, joint_choice
 
             firsts = first_passes(model.first_pass, model.first_pass_engine, clips,
-                                  answers=self.options.first_pass_choice == "joint")
+                                  answers=self.options.first_pass_choice == "joint",
+                                  nbest=self.options.first_pass_nbest)
             hyps = [model.hypothesis_ids(f.read) for f in firsts]
         window_spans = [(b, s, e) for b, row in enumerate(spans) for s, e in row]
         speech = [t for b, row in enumerate(spans) for t in speech_seconds(audio[b], row)]

@@ -160,7 +160,7 @@ def test_a_session_turn_makes_the_same_joint_choice(model: SpeechLLM, monkeypatc
     from susurrus.infer.session import ConversationSession
 
     heard = "what whisper heard"
-    monkeypatch.setattr(session, "first_passes", lambda name, engine, clips, answers: [
+    monkeypatch.setattr(session, "first_passes", lambda name, engine, clips, answers, nbest=0: [
         fp.FirstPass(heard, heard)] * len(clips))
     monkeypatch.setattr(fp, "first_pass_logprobs",
                         lambda name, clips, cands: [[0.0, -1e4] for _ in cands])
@@ -188,7 +188,7 @@ def test_a_session_turn_lets_a_respelled_candidate_win_with_the_earlier_turns_as
 
     model = build(parts, first_pass="whisper-tiny.en", context="abstract")
     heard = "So we met Dr. Dase Compes today."
-    monkeypatch.setattr(session, "first_passes", lambda name, engine, clips, answers: [
+    monkeypatch.setattr(session, "first_passes", lambda name, engine, clips, answers, nbest=0: [
         fp.FirstPass(heard, heard)] * len(clips))
     asked = []
 
@@ -247,3 +247,61 @@ def test_whispers_answer_is_its_fallback_only_where_greedy_fails_its_own_checks(
     assert [f.answer for f in fp.first_passes("w", "torch", ["b"], answers=False)] == \
         [greedy["b"][0].strip()]
     assert asked == [(False, ["b"])]
+
+
+def test_whispers_nbest_texts_are_alternatives_only_with_answers_and_a_beam(monkeypatch):
+    """`first_passes(nbest=n)`: Whisper's beam texts of each window, without the greedy text,
+    the answer and repeats, are its alternatives; no beam is decoded for n <= 1 or without
+    answers (first_pass_choice llm)."""
+    import susurrus.infer.first_pass as fp
+    from susurrus.infer.recognizer import Recognition, TalkerStream
+    from susurrus.infer.transcript import Segment
+
+    class Fake:
+        def recognize(self, clips):
+            return [Recognition([TalkerStream([Segment(0, 1, f" {c} heard",
+                                                       avg_logprob=-0.1)])]) for c in clips]
+
+    beams = []
+
+    def beam(name, clips, n):
+        beams.append((list(clips), n))
+        return [[f"{c} heard", f"{c} herd", "", f"{c} herd", f"{c} hurt"][:n] for c in clips]
+
+    monkeypatch.setattr(fp, "first_pass_recognizer", lambda name, engine, fallback=False: Fake())
+    monkeypatch.setattr(fp, "beam_texts", beam)
+    got = fp.first_passes("w", "torch", ["a", "b"], nbest=5)
+    assert [f.alternatives for f in got] == [("a herd", "a hurt"), ("b herd", "b hurt")]
+    assert [f.read for f in got] == [f.answer for f in got] == ["a heard", "b heard"]
+    assert beams == [(["a", "b"], 5)]
+    for kw in ({"nbest": 1}, {"nbest": 0}, {"nbest": 5, "answers": False}):
+        assert all(not f.alternatives for f in fp.first_passes("w", "torch", ["a"], **kw))
+    assert len(beams) == 1
+
+
+def test_an_nbest_text_competes_and_wins_as_the_first_pass(model: SpeechLLM, monkeypatch):
+    """Whisper's n-best texts join the answer and the LLM's text in the joint choice, each
+    scored once; the one both models favour (Whisper's fake scores make it so) is kept and
+    counted as the first pass's, not as context."""
+    import susurrus.infer.first_pass as fp
+    from susurrus.models.speech_llm.generation import GeneratedRow
+
+    x, n = feats([6, 7], seed=5)
+    firsts = [fp.FirstPass("what he said", "what he said", ("what we said", "what he sad")),
+              fp.FirstPass("same words", "same words", ("some words",))]
+    rows = [GeneratedRow(ids(model, t)) for t in ["what she said", "same words"]]
+    asked = []
+
+    def whisper(name, clips, cands):
+        asked.append([list(c) for c in cands])
+        return [[0.0 if t in ("what we said", "same words") else -1e4 for t in c]
+                for c in cands]
+
+    monkeypatch.setattr(fp, "first_pass_logprobs", whisper)
+    with torch.no_grad():
+        out = fp.joint_choice(model, x, n, [None] * 2, firsts, rows)
+    assert asked == [[["what he said", "what she said", "what we said", "what he sad"],
+                      ["same words", "some words"]]]
+    assert model.decode_text(out[0].ids) == "what we said"
+    assert out[0].from_first_pass and not out[0].from_context
+    assert out[1] is rows[1]  # the LLM's text, which is also Whisper's answer, stays

@@ -48,6 +48,9 @@ class GenerateOptions:
     # texts with a stretch respelled as a phrase of the earlier turns
     # (`susurrus.infer.context_candidates`; 0 = none)
     context_candidates: int = 6
+    # with the joint choice: Whisper's beam search of this width gives more texts that compete
+    # (`susurrus.infer.first_pass.beam_texts`; 0 or 1 = none)
+    first_pass_nbest: int = 0
 
     def __post_init__(self) -> None:
         if self.num_beams < 1:
@@ -65,6 +68,8 @@ class GenerateOptions:
                              f"{self.first_pass_choice!r}")
         if self.context_candidates < 0:
             raise ValueError(f"context_candidates must be >= 0, got {self.context_candidates}")
+        if self.first_pass_nbest < 0:
+            raise ValueError(f"first_pass_nbest must be >= 0, got {self.first_pass_nbest}")
         if self.max_repeats == 1 or self.max_repeats < 0:
             raise ValueError(f"max_repeats must be 0 (off) or >= 2, got {self.max_repeats}")
 
