@@ -140,10 +140,50 @@ def context_rows(run: Path, candidates: int = 0, nbest: int = 0) -> list[dict]:
                    f"abstract context, its own earlier turns + {candidates} context candidates, "
                    f"{more}", ("--context", "abstract", "--context-candidates", str(candidates),
                                "--first-pass-nbest", str(nbest)))]
+    # each context row's baseline: the same weights and decoding without context
+    base = {key: "none-" + key.split("-")[-1] if "nbest" in key else "none"
+            for key, _, _ in reads if not key.startswith("none")}
     return [{"system": f"{run.name}, step {step}: {how}", "lever": lever, "model": str(last),
              "engine": "torch", "key": f"{run.name}-{step}-{key}", "eval_args": args,
-             "sets": ("test-ood",), "copy_ceiling": key == "none", "context_turns": window}
+             "sets": ("test-ood",), "copy_ceiling": key == "none", "context_turns": window,
+             **({"baseline": f"{run.name}-{step}-{base[key]}"} if key in base else {})}
             for key, how, args in reads]
+
+
+def session_entities(manifest: Path, hyps: Path) -> dict:
+    """Session id -> `EntityCounts` of a decoded set's hypotheses (`entity_recall`)."""
+    import json
+
+    from susurrus.data.manifest import group_sessions, read_manifest
+    from susurrus.metrics import entity_recall
+
+    text = {}
+    for line in hyps.read_text(encoding="utf-8").splitlines()[1:]:
+        h = json.loads(line)
+        text[h["id"]] = h["text"]
+    return {sid: entity_recall([(u.reference, u.entities, text[u.id]) for u in turns])
+            for sid, turns in group_sessions(read_manifest(manifest, check_audio=False)).items()}
+
+
+def context_gains(rows_in: list[dict], rows: list[dict], out: Path, manifest: Path) -> None:
+    """Each context row's repeated-entity recall on test-ood minus its baseline's (the same
+    weights and decoding without context: what the issue's bar compares), with a 95% paired
+    bootstrap interval over whole conversations; set as the row's "repeat_gain" on test-ood."""
+    from susurrus.metrics.bootstrap import bootstrap_recall, interval
+
+    for s, r in zip(rows_in, rows, strict=True):
+        base = s.get("baseline")
+        hyps = {k: out / k / "test-ood.json.hyps.jsonl" for k in (s["key"], base) if k}
+        if not base or r.get("test-ood") is None or not all(h.exists() for h in hyps.values()):
+            continue
+        counts = {k: {sid: (c.repeat_hit, c.repeat_total)
+                      for sid, c in session_entities(manifest, h).items()}
+                  for k, h in hyps.items()}
+        samples = bootstrap_recall(counts)
+        point = {k: sum(h for h, _ in c.values()) / max(1, sum(t for _, t in c.values()))
+                 for k, c in counts.items()}
+        r["test-ood"]["repeat_gain"] = point[s["key"]] - point[base]
+        r["test-ood"]["repeat_gain_ci95"] = interval(samples[s["key"]] - samples[base])
 
 
 def copy_ceiling(manifest: Path, hyps: Path, window: int | None) -> dict:
@@ -175,7 +215,8 @@ def render(results: dict) -> str:
     head = ["system", "lever"] + [f"WER {n} (95% CI)" for n in sets] + [
         f"vs first pass, {key}", f"entity recall first / repeat ({key})",
         "suspect / redone windows", "first pass kept", f"context candidates kept ({key})",
-        f"context audio tok / prior turn ({key})"]
+        f"context audio tok / prior turn ({key})",
+        f"repeat recall vs no context ({key}, 95% CI)"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
         cells = [r["system"], r["lever"]] + wer_cells(r, sets)
@@ -198,6 +239,9 @@ def render(results: dict) -> str:
         cells.append("–" if kept is None or r is rows[0] else str(kept))
         per_prior = last.get("context_audio_per_prior_turn") if last else None
         cells.append("–" if per_prior is None else f"{per_prior:.1f}")
+        gain = last.get("repeat_gain") if last else None
+        cells.append("–" if gain is None else "{:+.3f} ({:+.2f}…{:+.2f})".format(
+            gain, *last["repeat_gain_ci95"]))
         lines.append("| " + " | ".join(cells) + " |")
     first = {n: next(r[n] for r in rows if r[n]) for n in sets}
     sizes = ", ".join(f"{n} {first[n]['conversations']} recordings, {first[n]['words']} "
@@ -225,7 +269,10 @@ def render(results: dict) -> str:
             "respells a stretch of Whisper's or the LLM's text as a name, number or date of the "
             "earlier turns (lever 5c), chosen by the joint choice. Context audio tokens per "
             "prior turn: what each earlier turn costs "
-            "the LLM besides its transcript (abstract context: K latent tokens). Speed is not "
+            "the LLM besides its transcript (abstract context: K latent tokens). Repeat recall "
+            "vs no context: the row's repeated-entity recall minus that of the same weights "
+            "and decoding without context (its run's no-context row; for the n-best row, the "
+            "one with n-best), 95% paired bootstrap over conversations. Speed is not "
             "compared here (the evals shared the machine with other work): "
             "docs/generalization.md's table times these systems. "
             f"Run {results['date']} on {results['machine']}."
@@ -280,6 +327,8 @@ def main() -> None:
                              res.context_audio_tokens_per_prior_turn}
         rows.append(r)
     add_intervals(rows, evals, sets)
+    if "test-ood" in sets:
+        context_gains(rows_in, rows, args.out, args.data / sets["test-ood"])
     ceiling = []
     for none in (s for s in rows_in if s.get("copy_ceiling")):  # each context run's no-context row
         hyps = args.out / none["key"] / "test-ood.json.hyps.jsonl"

@@ -60,3 +60,34 @@ def test_render_option_prints_the_table(capsys):
     assert render_main(context.render, ["--render", str(path)]) is True
     assert capsys.readouterr().out == (RESULTS / "context-cpu.md").read_text()
     assert render_main(context.render, ["--steps", "3"]) is False  # not asked: the benchmark runs
+
+
+def test_a_context_rows_repeat_recall_gain_is_paired_with_its_no_context_row(tmp_path):
+    """first_pass.context_gains: the repeated-entity recall of a context row minus that of the
+    same weights without context, from the two rows' hypotheses, with its paired interval."""
+    lines = []
+    for c in range(3):  # a name said in every turn: 1 first mention, 2 repeats per session
+        for t, text in enumerate(["Call Okafor.", "Okafor said yes.", "Thanks, Okafor."]):
+            lines.append({"id": f"s{c}-t{t}", "audio": "a.flac", "duration": 1.0, "text": text,
+                          "session": f"s{c}", "turn": t, "entities": ["Okafor"]})
+    manifest = tmp_path / "test-ood.jsonl"
+    manifest.write_text("".join(json.dumps(u) + "\n" for u in lines))
+
+    def hyps(key: str, right: set[str]) -> None:
+        (tmp_path / key).mkdir()
+        rows = [{"id": u["id"], "text": u["text"] if u["id"] in right else "Call a car."}
+                for u in lines]
+        (tmp_path / key / "test-ood.json.hyps.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in [{"config": {}}, *rows]))
+
+    hyps("r-none", {"s0-t0", "s0-t1"})  # repeats: 1 of 6
+    hyps("r-ctx", {"s0-t0", "s0-t1", "s0-t2", "s1-t2", "s2-t1"})  # repeats: 4 of 6
+    rows_in = [{"key": "r-none"}, {"key": "r-ctx", "baseline": "r-none"},
+               {"key": "r-gone", "baseline": "r-none"}]  # not decoded: no gain
+    rows = [{"test-ood": {}}, {"test-ood": {}}, {"test-ood": {}}]
+    first_pass.context_gains(rows_in, rows, tmp_path, manifest)
+    assert rows[0]["test-ood"] == {} and rows[2]["test-ood"] == {}
+    got = rows[1]["test-ood"]
+    assert got["repeat_gain"] == pytest.approx(3 / 6)
+    lo, hi = got["repeat_gain_ci95"]
+    assert 0 < lo <= 3 / 6 <= hi <= 4 / 6

@@ -16,7 +16,7 @@ def test_the_demo_picks_a_single_turn_and_a_context_speech_llm():
         assert EMBEDDED[name].kind == "speech-llm"
         assert (trained_context(name) != "none") == with_context
     assert shipped_speech_llm() == "speech-llm-tiny-fp"  # the default model
-    assert shipped_speech_llm(with_context=True) == "speech-llm-tiny-abstract"
+    assert shipped_speech_llm(with_context=True) == "speech-llm-tiny-fp-abstract"  # sessions
 
 
 def _result(model: str, mode: str, ctx_audio_tokens: int, wall: float, oracle: bool = False):
@@ -72,7 +72,7 @@ def test_the_demo_runs_whisper_in_three_contexts_and_each_speech_llm_in_its_own(
     assert WHISPER_CONTEXTS == (("none", False), ("text", False), ("text", True))
     assert systems_to_run("whisper-tiny.en", single, multi) == [
         ("whisper-tiny.en", WHISPER_CONTEXTS), (single, (("none", False),)),
-        (multi, ((trained_context(multi), False),))]
+        (multi, (("none", False), (trained_context(multi), False)))]
     assert systems_to_run("whisper-tiny.en", "", "") == [("whisper-tiny.en", WHISPER_CONTEXTS)]
     with pytest.raises(SystemExit, match="trained without context"):
         systems_to_run("whisper-tiny.en", "", single)

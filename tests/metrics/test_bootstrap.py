@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from susurrus.metrics.bootstrap import bootstrap_f1, bootstrap_wer, interval
+from susurrus.metrics.bootstrap import bootstrap_f1, bootstrap_recall, bootstrap_wer, interval
 
 
 def _sessions(n: int, seed: int) -> dict[str, tuple[int, int]]:
@@ -99,3 +99,29 @@ def test_f1_bootstrap_agrees_with_scipy_and_reads_nothing_as_perfect():
     assert np.array_equal(none, np.ones(10))
     with pytest.raises(ValueError, match="'b' is scored on other sessions"):
         bootstrap_f1({"a": a, "b": {"s00": (1, 0, 0)}})
+
+
+def test_a_recall_gain_has_a_paired_interval_that_agrees_with_scipy():
+    """Repeated-entity recall of one system with and without context, per session (hits,
+    mentions): the gain's interval is read off the same draws (paired), as scipy's paired
+    bootstrap of the difference of the two ratios gives it; a session-for-session copy gains
+    exactly nothing on every draw."""
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(8)
+    mentions = rng.integers(1, 12, 30)
+    without = rng.binomial(mentions, 0.25)
+    with_ctx = np.minimum(mentions, without + rng.binomial(mentions - without, 0.2))
+    a, b = ({f"s{i:02d}": (int(h), int(m)) for i, (h, m) in enumerate(zip(hits, mentions,
+                                                                          strict=True))}
+            for hits in (without, with_ctx))
+    out = bootstrap_recall({"none": a, "context": b, "copy": dict(a)}, rounds=4000, seed=0)
+    assert np.array_equal(out["copy"], out["none"])
+    ours = interval(out["context"] - out["none"])
+    theirs = bootstrap((with_ctx.astype(float), without.astype(float), mentions.astype(float)),
+                       lambda w, n, m: w.sum() / m.sum() - n.sum() / m.sum(), paired=True,
+                       vectorized=False, method="percentile", n_resamples=4000,
+                       random_state=np.random.default_rng(0)).confidence_interval
+    width = theirs.high - theirs.low
+    assert ours == pytest.approx((theirs.low, theirs.high), abs=0.1 * width)
+    assert 0 < ours[0] < (with_ctx.sum() - without.sum()) / mentions.sum() < ours[1]

@@ -95,6 +95,29 @@ def test_a_session_belongs_to_its_key(url, turns):
     assert len(httpx.get(f"{url}/v1/sessions/{sid}", headers=A).json()["turns"]) == 1
 
 
+def test_a_turn_with_its_known_text_is_kept_as_context_without_decoding(url, state_dir, turns):
+    """A voice agent's own line (or a corrected turn) comes with its transcript: it is kept
+    as given, marked known, and later turns read it as they read a decoded one; it survives
+    the session's reload from disk. An empty text is refused naming the field."""
+    sid = new(url, context="text")["id"]
+    line = "Thanks for calling Acme, this is Siobhan speaking."
+    with open(turns[0], "rb") as f:
+        known = httpx.post(f"{url}/v1/sessions/{sid}/turns", files={"file": f},
+                           data={"text": line}, headers=A, timeout=60).json()
+    assert (known["turn"], known["text"], known["known"]) == (1, line, True)
+    assert known["prior_turns"] == 0 and known["audio_seconds"] == 0.5
+    heard = send(url, sid, turns[1]).json()
+    assert heard["known"] is False and heard["prior_turns"] == 1
+    assert heard["text"].endswith(f"after {len(line.split())}.")  # it read the known line
+    got = httpx.get(f"{url}/v1/sessions/{sid}", headers=A).json()["turns"]
+    assert [(t["text"], t["known"]) for t in got] == [(line, True), (heard["text"], False)]
+    with open(turns[2], "rb") as f:
+        r = httpx.post(f"{url}/v1/sessions/{sid}/turns", files={"file": f}, data={"text": " "},
+                       headers=A, timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "text", r.text
+    assert len(httpx.get(f"{url}/v1/sessions/{sid}", headers=A).json()["turns"]) == 2
+
+
 def test_delete(url, state_dir, turns):
     sid = new(url)["id"]
     send(url, sid, turns[0])

@@ -3,11 +3,12 @@
 Whisper tiny.en with no context (`none`), with its own previous hypotheses as prompt (`text`) and
 with the previous references as prompt (`text (oracle)`); then the default model, the shipped
 first-pass speech LLM (`speech-llm-tiny-fp`, which reads Whisper's transcript too),
-with no context (`--speech-llm RUN_FOLDER` for another) and the shipped multi-turn one with the
-context it was trained with (`--context-llm`): a second table sets them beside Whisper with its
-own previous hypotheses as prompt (context audio tokens per prior turn, seconds per turn).
-On the `test` and `test-ood` splits: WER, entity recall on
-first and repeated mentions, LLM audio tokens per second, real-time factor. Writes
+with no context (`--speech-llm RUN_FOLDER` for another) and the shipped session model
+(`speech-llm-tiny-fp-abstract`; `--context-llm` for another) without context and with the
+context it was trained with: a second table sets them beside Whisper with its own previous
+hypotheses as prompt (context audio tokens per prior turn, seconds per turn). On the `test`
+and `test-ood` splits: WER, entity recall on first and repeated mentions, LLM audio tokens
+per second, real-time factor. Writes
 `out/demo/report.md` (with plots) and the results JSON beside it. Everything is resumable: a
 second run reuses audio and hypotheses."""
 
@@ -24,13 +25,14 @@ WHISPER_CONTEXTS = (("none", False), ("text", False), ("text", True))
 
 def shipped_speech_llm(with_context: bool = False) -> str:
     """The speech LLM the demo scores: of the installed embedded adapters trained without
-    (or, `with_context`, with) conversational context, the default model when it is one, else
-    the first; '' when none ships."""
-    from susurrus.pretrained import DEFAULT_MODEL, EMBEDDED
+    (or, `with_context`, with) conversational context, the default model (or the session
+    model) when it is one, else the first; '' when none ships."""
+    from susurrus.pretrained import DEFAULT_MODEL, EMBEDDED, SESSION_MODEL
 
     names = [m.name for m in EMBEDDED.values() if m.kind == "speech-llm" and m.installed
              and (trained_context(m.name) != "none") == with_context]
-    return DEFAULT_MODEL if DEFAULT_MODEL in names else next(iter(names), "")
+    preferred = SESSION_MODEL if with_context else DEFAULT_MODEL
+    return preferred if preferred in names else next(iter(names), "")
 
 
 def trained_context(model: str) -> str:
@@ -76,7 +78,7 @@ def systems_to_run(whisper: str, speech_llm: str, context_llm: str
                    ) -> list[tuple[str, tuple[tuple[str, bool], ...]]]:
     """(model, its (context mode, oracle) pairs) of every system the demo evaluates: Whisper
     with each of WHISPER_CONTEXTS, the speech LLM without context (and with the one it was
-    trained with, if any), the context speech LLM with its own."""
+    trained with, if any), the context speech LLM without context and with its own."""
     systems: list[tuple[str, tuple[tuple[str, bool], ...]]] = [(whisper, WHISPER_CONTEXTS)]
     if speech_llm:
         context = trained_context(speech_llm)
@@ -87,7 +89,8 @@ def systems_to_run(whisper: str, speech_llm: str, context_llm: str
         if context == "none":
             raise SystemExit(f"--context-llm {context_llm}: trained without context; give it "
                              "as --speech-llm instead")
-        systems.append((context_llm, ((context, False),)))
+        # without context too: what the earlier turns buy the same weights
+        systems.append((context_llm, (("none", False), (context, False))))
     return systems
 
 

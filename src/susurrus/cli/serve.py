@@ -1,6 +1,6 @@
 """`susurrus serve`: the OpenAI-compatible transcription server (FastAPI + uvicorn).
 
-    susurrus serve --model whisper-tiny.en --model speech-llm-tiny-abstract --state-dir state/
+    susurrus serve --model whisper-tiny.en --model speech-llm-tiny-fp-abstract --state-dir state/
     susurrus serve --port 8000 --api-keys keys.txt            # Bearer keys, one a line
 
 Models load after the server starts listening; GET /health answers 503 until they are ready.

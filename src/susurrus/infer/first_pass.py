@@ -20,6 +20,7 @@ import torch
 
 from susurrus.data.hypotheses import FIRST_PASS_ENGINES
 from susurrus.infer.context_candidates import candidates, context_phrases
+from susurrus.infer.suspect import speech_seconds, too_little_text
 from susurrus.infer.transcript import Segment
 from susurrus.infer.whisper_decoding import compression_ratio
 from susurrus.infer.whisper_longform import LongFormOptions
@@ -162,7 +163,10 @@ def joint_choice(model, feats: torch.Tensor, feat_lengths: torch.Tensor, clips: 
     lengths (B,), one clip, first-pass text and LLM row per window.
 
     Whisper's other n-best texts of the window (`FirstPass.alternatives`, lever 4d) compete
-    too; one that wins is a row with `from_first_pass` set, like the answer.
+    too; one that wins is a row with `from_first_pass` set, like the answer. An n-best text too
+    short for the window's speech (the suspect check's "little text", `too_little_text`) does
+    not compete: beam search also ends texts early, and a shorter text scores higher under both
+    models (on test-ood, "Welcome back." won a 7-s turn; 8 such turns won without this check).
 
     `context`, each window's prior turns (`PriorTurn`s) as the LLM read them (a conversation
     session): the LLM scores with them, and up to `context_candidates` more texts per window
@@ -192,6 +196,11 @@ def joint_choice(model, feats: torch.Tensor, feat_lengths: torch.Tensor, clips: 
             more = list(dict.fromkeys(c for text in dict.fromkeys(own)
                                       for c in candidates(text, phrases, context_candidates)))
         alternatives = [t.strip() for t in firsts[i].alternatives]
+        if alternatives:
+            clip = clips[i]
+            speech = speech_seconds(clip, [(0, len(clip))])[0]
+            alternatives = [t for t in alternatives if not too_little_text(
+                len(model.tokenizer(t, add_special_tokens=False)["input_ids"]), speech)]
         ts = list(dict.fromkeys([*own, *alternatives]))
         ts += [c for c in more if c not in ts][:context_candidates]
         texts.append(ts)

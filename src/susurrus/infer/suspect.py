@@ -52,6 +52,12 @@ def has_speech(audio: np.ndarray, spans: list[tuple[int, int]]) -> list[bool]:
     return [t >= SPEECH_MIN_SECONDS - 1e-9 for t in speech_seconds(audio, spans)]
 
 
+def too_little_text(tokens: int, speech: float) -> bool:
+    """Whether `tokens` of text are far fewer than `speech` seconds of speech carry (at least
+    SPEECH_MIN_SECONDS of it): the "little text" check of `window_issues`."""
+    return speech >= SPEECH_MIN_SECONDS - 1e-9 and tokens < MIN_TOKENS_PER_SPEECH_SECOND * speech
+
+
 def window_issues(start: float, end: float, text: str, row: GeneratedRow,
                   speech: float) -> list[WindowIssue]:
     """What went wrong in one window with `speech` seconds of speech: no text (or too little for
@@ -59,7 +65,7 @@ def window_issues(start: float, end: float, text: str, row: GeneratedRow,
     kinds, speaks = [], speech >= SPEECH_MIN_SECONDS - 1e-9
     if speaks and not any(ch.isalnum() for ch in text):
         kinds.append("no_text")
-    elif speaks and len(row.ids) < MIN_TOKENS_PER_SPEECH_SECOND * speech:
+    elif too_little_text(len(row.ids), speech):
         kinds.append("little_text")
     if row.looped:
         kinds.append("loop")

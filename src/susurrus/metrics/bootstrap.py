@@ -39,15 +39,29 @@ def bootstrap_wer(systems: Mapping[str, SessionCounts], rounds: int = 2000,
 
     Every system must be scored on the same sessions.
     """
+    return _ratio(systems, rounds, seed, "bootstrap_wer")
+
+
+def bootstrap_recall(systems: Mapping[str, SessionCounts], rounds: int = 2000,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """System name -> (rounds,) recall (hits / mentions, e.g. of repeated entities, summed over
+    each resample's sessions) on the draws of `bootstrap_wer` for the same sessions and seed;
+    session id -> (hits, mentions). A resample without mentions gives nan."""
+    return _ratio(systems, rounds, seed, "bootstrap_recall")
+
+
+def _ratio(systems: Mapping[str, SessionCounts], rounds: int, seed: int,
+           caller: str) -> dict[str, np.ndarray]:
+    """Summed numerators / summed denominators of each resample, per system."""
     if not systems:
         return {}
-    sessions, draws = _draws(systems, rounds, seed, "bootstrap_wer")
+    sessions, draws = _draws(systems, rounds, seed, caller)
     out = {}
     for name, counts in systems.items():
-        errors = np.array([counts[s][0] for s in sessions], dtype=float)
-        words = np.array([counts[s][1] for s in sessions], dtype=float)
+        num = np.array([counts[s][0] for s in sessions], dtype=float)
+        den = np.array([counts[s][1] for s in sessions], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[name] = errors[draws].sum(1) / words[draws].sum(1)
+            out[name] = num[draws].sum(1) / den[draws].sum(1)
     return out
 
 

@@ -10,6 +10,7 @@ from susurrus.pretrained.registry import (
     DEFAULT_MODEL,
     EMBEDDED,
     SERVE_DEFAULT_MODEL,
+    SESSION_MODEL,
     EmbeddedModel,
     ModelNotFoundError,
     ct2_whisper_dir,
@@ -23,6 +24,7 @@ from susurrus.pretrained.registry import (
 __all__ = [
     "DEFAULT_MODEL",
     "SERVE_DEFAULT_MODEL",
+    "SESSION_MODEL",
     "EMBEDDED",
     "CacheCorruptError",
     "EmbeddedModel",

@@ -32,6 +32,10 @@ ModelKind = Literal["whisper", "llm", "sentence-encoder", "speech-llm",
 # than Whisper tiny.en alone and recalls more entities, and in domain far better
 # (docs/generalization.md).
 DEFAULT_MODEL = "speech-llm-tiny-fp"
+# The conversation-session model the demo scores and the docs show (`--session`,
+# `ConversationSession`): the first-pass speech LLM trained further with abstract context of
+# its earlier turns; on held-out speech the older `speech-llm-tiny-abstract` has WER 0.7.
+SESSION_MODEL = "speech-llm-tiny-fp-abstract"
 # What `serve` runs when no model is named: OpenAI clients send a `prompt`, which a speech LLM
 # does not read, and Whisper answers in a fraction of the time (docs/serve.md).
 SERVE_DEFAULT_MODEL = "whisper-tiny.en"

@@ -2,6 +2,7 @@
 
     POST   /v1/sessions              {"model": ..., "context": ..., "max_turns": ...} -> session
     POST   /v1/sessions/{id}/turns   multipart `file` -> {"turn", "text", "prior_turns", ...}
+                                      (+ `text`: a known transcript, kept without decoding)
     GET    /v1/sessions/{id}         the session and its turns
     DELETE /v1/sessions/{id}
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from susurrus.audio.io import SAMPLE_RATE
@@ -60,14 +61,21 @@ async def create(request: Request, body: NewSession) -> dict:
 
 @router.post("/{session_id}/turns")
 async def turn(request: Request, session_id: str,
-               file: Annotated[UploadFile, File(description="the turn's audio")]) -> dict:
+               file: Annotated[UploadFile, File(description="the turn's audio")],
+               text: Annotated[str | None, Form(
+                   description="the turn's transcript when it is known (a voice agent's own "
+                   "line, a turn a person corrected): kept as context for later turns, not "
+                   "decoded")] = None) -> dict:
     s, owner = _state(request)
     s.store.get(session_id, owner)  # 404 before anything else
+    if text is not None and not text.strip():
+        raise ApiError(400, "'text' is empty: give the turn's known transcript, or leave the "
+                       "field out to have the turn transcribed", param="text")
     async with s.store.lock(session_id):  # turns of one session in arrival order
         record = s.store.get(session_id, owner)  # afresh: it may have been deleted meanwhile
         audio = await read_upload(file)
         worker = s.worker(record.model)
-        done = await worker.call(lambda: s.store.turn(record, worker.recognizer, audio))
+        done = await worker.call(lambda: s.store.turn(record, worker.recognizer, audio, text))
     s.metrics.audio_seconds(worker.name, audio.shape[0] / SAMPLE_RATE)
     return {"id": session_id, "object": "session.turn"} | asdict(done)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from susurrus.audio.io import SAMPLE_RATE
 from susurrus.context import ContextMode
 from susurrus.files import write_text_atomic
 from susurrus.infer.recognizer import Recognizer, Session
@@ -48,6 +49,9 @@ class TurnRecord:
     audio_seconds: float
     seconds: float  # wall time of the turn (encoding, decoding, updating the context)
     created: int  # unix time
+    # the transcript was given with the turn (a voice agent's own line, a corrected turn) and
+    # kept as context without decoding; prior_turns and the context tokens are then 0
+    known: bool = False
 
 
 @dataclass
@@ -129,18 +133,28 @@ class SessionStore:
         self._locks.pop(record.id, None)
 
     # -- turns -------------------------------------------------------------------------------------
-    def turn(self, record: SessionRecord, recognizer: Recognizer, audio: np.ndarray
-             ) -> TurnRecord:
-        """Transcribe the session's next turn and commit it. Runs on the model's thread."""
+    def turn(self, record: SessionRecord, recognizer: Recognizer, audio: np.ndarray,
+             text: str | None = None) -> TurnRecord:
+        """Transcribe the session's next turn (or, given its `text`, keep it as context without
+        decoding) and commit it. Runs on the model's thread."""
         session = self._session(record, recognizer)
         try:
-            r = session.transcribe_turn(audio)
-            done = TurnRecord(turn=len(record.turns) + 1, text=r.text,
-                              prior_turns=r.prior_turns,
-                              context_audio_tokens=r.context_audio_tokens,
-                              context_text_tokens=r.context_text_tokens,
-                              audio_seconds=round(r.audio_seconds, 3),
-                              seconds=round(r.seconds, 3), created=int(time.time()))
+            if text is None:
+                r = session.transcribe_turn(audio)
+                done = TurnRecord(turn=len(record.turns) + 1, text=r.text,
+                                  prior_turns=r.prior_turns,
+                                  context_audio_tokens=r.context_audio_tokens,
+                                  context_text_tokens=r.context_text_tokens,
+                                  audio_seconds=round(r.audio_seconds, 3),
+                                  seconds=round(r.seconds, 3), created=int(time.time()))
+            else:
+                t0 = time.perf_counter()
+                session.add_turn(audio, text)
+                done = TurnRecord(turn=len(record.turns) + 1, text=text, prior_turns=0,
+                                  context_audio_tokens=0, context_text_tokens=0,
+                                  audio_seconds=round(audio.shape[0] / SAMPLE_RATE, 3),
+                                  seconds=round(time.perf_counter() - t0, 3),
+                                  created=int(time.time()), known=True)
             record.turns.append(done)
             self._commit(record, session)
         except BaseException:

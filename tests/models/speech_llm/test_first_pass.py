@@ -7,6 +7,7 @@ Shapes: B batch, T encoder frames, D encoder width, E LLM width.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -299,9 +300,38 @@ def test_an_nbest_text_competes_and_wins_as_the_first_pass(model: SpeechLLM, mon
 
     monkeypatch.setattr(fp, "first_pass_logprobs", whisper)
     with torch.no_grad():
-        out = fp.joint_choice(model, x, n, [None] * 2, firsts, rows)
+        out = fp.joint_choice(model, x, n, [np.zeros(16000, np.float32)] * 2, firsts, rows)
     assert asked == [[["what he said", "what she said", "what we said", "what he sad"],
                       ["same words", "some words"]]]
     assert model.decode_text(out[0].ids) == "what we said"
     assert out[0].from_first_pass and not out[0].from_context
     assert out[1] is rows[1]  # the LLM's text, which is also Whisper's answer, stays
+
+
+def test_an_nbest_text_too_short_for_the_speech_does_not_compete(model: SpeechLLM,
+                                                                 monkeypatch) -> None:
+    """Beam search also ends texts early ("Welcome back." for a 7-s turn), and a shorter text
+    scores higher under both models: an n-best text with fewer tokens than the window's seconds
+    of speech (the suspect check's "little text") is not scored, however Whisper likes it; a
+    long enough one, and the answer however short, still are."""
+    import susurrus.infer.first_pass as fp
+    from susurrus.models.speech_llm.generation import GeneratedRow
+
+    rng = np.random.default_rng(0)
+    talk = (0.1 * rng.standard_normal(16000 * 6)).astype(np.float32)  # 6 s of "speech"
+    long_enough = "so then we all went down to the old harbour and met your brother there"
+    x, n = feats([6], seed=6)
+    firsts = [fp.FirstPass("Great.", "Great.", ("Welcome back.", long_enough))]
+    rows = [GeneratedRow(ids(model, "great thank you"))]
+    asked = []
+
+    def whisper(name, clips, cands):
+        asked.append([list(c) for c in cands])
+        return [[0.0 if t == "Welcome back." else -1e4 for t in c] for c in cands]
+
+    monkeypatch.setattr(fp, "first_pass_logprobs", whisper)
+    with torch.no_grad():
+        fp.joint_choice(model, x, n, [talk], firsts, rows)
+        assert asked.pop() == [["Great.", "great thank you", long_enough]]
+        fp.joint_choice(model, x, n, [np.zeros_like(talk)], firsts, rows)  # silence: no check
+        assert asked.pop() == [["Great.", "great thank you", "Welcome back.", long_enough]]
