@@ -150,17 +150,20 @@ def context_rows(run: Path, candidates: int = 0, nbest: int = 0) -> list[dict]:
             for key, how, args in reads]
 
 
-def session_entities(manifest: Path, hyps: Path) -> dict:
-    """Session id -> `EntityCounts` of a decoded set's hypotheses (`entity_recall`)."""
+def hyp_texts(hyps: Path) -> dict[str, str]:
+    """Utterance id -> hypothesis text of an eval's `.hyps.jsonl` (its first line: the config)."""
     import json
 
+    rows = (json.loads(line) for line in hyps.read_text(encoding="utf-8").splitlines()[1:])
+    return {h["id"]: h["text"] for h in rows}
+
+
+def session_entities(manifest: Path, hyps: Path) -> dict:
+    """Session id -> `EntityCounts` of a decoded set's hypotheses (`entity_recall`)."""
     from susurrus.data.manifest import group_sessions, read_manifest
     from susurrus.metrics import entity_recall
 
-    text = {}
-    for line in hyps.read_text(encoding="utf-8").splitlines()[1:]:
-        h = json.loads(line)
-        text[h["id"]] = h["text"]
+    text = hyp_texts(hyps)
     return {sid: entity_recall([(u.reference, u.entities, text[u.id]) for u in turns])
             for sid, turns in group_sessions(read_manifest(manifest, check_audio=False)).items()}
 
@@ -191,15 +194,10 @@ def copy_ceiling(manifest: Path, hyps: Path, window: int | None) -> dict:
     repeated entity that its own hypotheses of the last `window` earlier turns (and of all
     earlier turns) got right (`susurrus.metrics.repeat_copy_ceiling`): the most that context
     made of its own earlier turns can add."""
-    import json
-
     from susurrus.data.manifest import group_sessions, read_manifest
     from susurrus.metrics import EntityCounts, entity_recall, repeat_copy_ceiling
 
-    text = {}
-    for line in hyps.read_text(encoding="utf-8").splitlines()[1:]:
-        h = json.loads(line)
-        text[h["id"]] = h["text"]
+    text = hyp_texts(hyps)
     counts = {"plain": EntityCounts(), "window_recall": EntityCounts(), "all": EntityCounts()}
     for turns in group_sessions(read_manifest(manifest, check_audio=False)).values():
         session = [(u.reference, u.entities, text[u.id]) for u in turns]
