@@ -95,10 +95,10 @@ def test_a_session_belongs_to_its_key(url, turns):
     assert len(httpx.get(f"{url}/v1/sessions/{sid}", headers=A).json()["turns"]) == 1
 
 
-def test_a_turn_with_its_known_text_is_kept_as_context_without_decoding(url, state_dir, turns):
+def test_a_turn_with_its_known_text_is_kept_as_context_without_decoding(url, turns):
     """A voice agent's own line (or a corrected turn) comes with its transcript: it is kept
-    as given, marked known, and later turns read it as they read a decoded one; it survives
-    the session's reload from disk. An empty text is refused naming the field."""
+    as given, marked known, later turns read it as they read a decoded one, and the session's
+    turn list shows it. An empty text is refused naming the field, and adds no turn."""
     sid = new(url, context="text")["id"]
     line = "Thanks for calling Acme, this is Siobhan speaking."
     with open(turns[0], "rb") as f:
